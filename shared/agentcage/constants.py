@@ -1,0 +1,61 @@
+"""Environment variable names and logical resource names, in one place.
+
+Configuration precedence everywhere in agentcage: an explicit argument, then the environment variable
+named here, then the default. Infra sets exactly these names on the functions; nothing else reads the
+environment.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- where the project's own data files live (catalog, policies, agents) ----------------------
+CATALOG_DIR_ENV: Final = "AGENTCAGE_CATALOG_DIR"
+POLICY_DIR_ENV: Final = "AGENTCAGE_POLICY_DIR"
+AGENTS_DIR_ENV: Final = "AGENTCAGE_AGENTS_DIR"
+
+# --- deployment ----------------------------------------------------------------------------------
+ENVIRONMENT_ENV: Final = "AGENTCAGE_ENVIRONMENT"  # local | dev | prod
+LOG_LEVEL_ENV: Final = "AGENTCAGE_LOG_LEVEL"
+
+# --- the ledger ------------------------------------------------------------------------------------
+LEDGER_BACKEND_ENV: Final = "AGENTCAGE_LEDGER_BACKEND"  # memory | sqlite | dynamodb
+LEDGER_TABLE_ENV: Final = "AGENTCAGE_LEDGER_TABLE"
+LEDGER_SQLITE_PATH_ENV: Final = "AGENTCAGE_LEDGER_SQLITE_PATH"
+LEDGER_ROLE_ARN_ENV: Final = "AGENTCAGE_LEDGER_ROLE_ARN"  # the coordinator reaches DynamoDB through it
+
+# --- AWS data plane --------------------------------------------------------------------------------
+TOOL_REQUESTS_QUEUE_URL_ENV: Final = "AGENTCAGE_TOOL_REQUESTS_QUEUE_URL"
+TOOL_RESULTS_QUEUE_URL_ENV: Final = "AGENTCAGE_TOOL_RESULTS_QUEUE_URL"
+API_BASE_URL_ENV: Final = "AGENTCAGE_API_BASE_URL"  # the REST API Gateway stage URL
+IDEMPOTENCY_TABLE_ENV: Final = "AGENTCAGE_IDEMPOTENCY_TABLE"
+DOMAIN_TABLE_ENV: Final = "AGENTCAGE_DOMAIN_TABLE"
+VENDOR_FAILURE_MODE_ENV: Final = "AGENTCAGE_VENDOR_FAILURE_MODE"  # none | 404 | 503 | 404-then-503
+
+# --- federation --------------------------------------------------------------------------------------
+BRIDGE_ROLE_ARN_ENV: Final = "AGENTCAGE_BRIDGE_ROLE_ARN"  # Azure -> AWS: the role the coordinator assumes
+FEDERATION_AUDIENCE_ENV: Final = "AGENTCAGE_FEDERATION_AUDIENCE"  # the Entra app ID URI
+AZURE_TENANT_ID_ENV: Final = "AGENTCAGE_AZURE_TENANT_ID"
+AZURE_CLIENT_ID_ENV: Final = "AGENTCAGE_AZURE_CLIENT_ID"  # AWS -> Azure: the Entra app trusted by FIC
+SERVICEBUS_NAMESPACE_ENV: Final = "AGENTCAGE_SERVICEBUS_NAMESPACE"  # <name>.servicebus.windows.net
+RESULTS_SERVICEBUS_QUEUE_ENV: Final = "AGENTCAGE_RESULTS_SERVICEBUS_QUEUE"
+
+# --- the model -----------------------------------------------------------------------------------------
+MODEL_PROVIDER_ENV: Final = "AGENTCAGE_MODEL_PROVIDER"  # scripted | azure_openai | openai | bedrock
+MODEL_ENDPOINT_ENV: Final = "AGENTCAGE_MODEL_ENDPOINT"
+MODEL_DEPLOYMENT_ENV: Final = "AGENTCAGE_MODEL_DEPLOYMENT"
+MODEL_BASE_URL_ENV: Final = "AGENTCAGE_MODEL_BASE_URL"
+
+# --- approvals ---------------------------------------------------------------------------------------
+APPROVAL_WEBHOOK_URL_ENV: Final = "AGENTCAGE_APPROVAL_WEBHOOK_URL"
+APPROVAL_WEBHOOK_FORMAT_ENV: Final = "AGENTCAGE_APPROVAL_WEBHOOK_FORMAT"  # slack | teams
+DEV_APPROVER_ENV: Final = "AGENTCAGE_DEV_APPROVER"  # local runtime only
+PUBLIC_BASE_URL_ENV: Final = "AGENTCAGE_PUBLIC_BASE_URL"  # links in approval notifications
+
+# --- logical queue names (the cloud names carry a stack prefix that infra adds) ------------------------
+AGENT_STEPS_QUEUE: Final = "agent-steps"
+TOOL_REQUESTS_QUEUE: Final = "tool-requests"
+TOOL_RESULTS_QUEUE: Final = "tool-results"
+
+# --- the strictest message size on any queue path (Service Bus Standard) --------------------------------
+MAX_ENVELOPE_BYTES: Final = 256 * 1024
