@@ -1,0 +1,67 @@
+"""An approval authorises exactly one call: approved, unexpired, unused, same arguments, not self-approved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agentcage.approvals import check_approval
+from agentcage.errors import (
+    ApprovalExpiredError,
+    ApprovalInvalidError,
+    ApprovalMismatchError,
+    SelfApprovalError,
+)
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Approval:
+    approval_id: str = "appr-1"
+    task_id: str = "task-1"
+    agent_id: str = "returns-coordinator"
+    tool: str = "createRefund"
+    args_digest: str = "a" * 64
+    status: str = "approved"
+    approver: str | None = "rita"
+    expires_at: datetime = NOW + timedelta(minutes=10)
+    used_at: datetime | None = None
+
+
+def _check(approval: Approval, **overrides: str) -> None:
+    call = {
+        "task_id": "task-1",
+        "agent_id": "returns-coordinator",
+        "tool": "createRefund",
+        "args_digest": "a" * 64,
+    }
+    call.update(overrides)
+    check_approval(approval, now=NOW, **call)
+
+
+def test_a_valid_approval_passes() -> None:
+    _check(Approval())
+
+
+@pytest.mark.parametrize(
+    ("approval", "overrides", "error"),
+    [
+        (replace(Approval(), status="pending"), {}, ApprovalInvalidError),
+        (replace(Approval(), status="denied"), {}, ApprovalInvalidError),
+        (replace(Approval(), expires_at=NOW), {}, ApprovalExpiredError),
+        (replace(Approval(), used_at=NOW), {}, ApprovalInvalidError),
+        (Approval(), {"args_digest": "b" * 64}, ApprovalMismatchError),
+        (Approval(), {"tool": "deleteVolume"}, ApprovalMismatchError),
+        (Approval(), {"task_id": "task-2"}, ApprovalMismatchError),
+        (replace(Approval(), approver="returns-coordinator"), {}, SelfApprovalError),
+        (replace(Approval(), approver=None), {}, SelfApprovalError),
+    ],
+)
+def test_each_way_an_approval_can_fail_has_its_own_error(
+    approval: Approval, overrides: dict[str, str], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        _check(approval, **overrides)
