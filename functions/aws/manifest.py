@@ -1,0 +1,122 @@
+"""Every Lambda of the system, its handler and what triggers it: one declaration, read by infra (to
+create functions, event source mappings and API Gateway integrations) and by the local runtime (to
+wire the same handlers to the same queues and routes). Nothing else restates these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
+
+__all__ = ["LAMBDAS", "OPERATION_FUNCTIONS", "LambdaSpec", "lambda_spec"]
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaSpec:
+    """One Lambda function.
+
+    ``trigger`` is ``sqs`` (with the logical ``queue`` it consumes, partial-batch responses on) or
+    ``api`` (behind the REST API Gateway, serving ``operations`` of the catalog). ``archive`` names the
+    deployment package: ``core`` (library + AWS dependencies) or ``bridge`` (adds the Azure SDKs).
+    """
+
+    name: str
+    handler: str
+    trigger: Literal["sqs", "api"]
+    archive: Literal["core", "bridge"]
+    timeout_seconds: int
+    memory_mb: int
+    queue: str | None = None
+    batch_size: int = 10
+    operations: tuple[str, ...] = ()
+
+
+LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
+    LambdaSpec(
+        "tool-executor",
+        "functions.aws.tool_executor.handler",
+        "sqs",
+        "core",
+        30,
+        512,
+        queue=TOOL_REQUESTS_QUEUE,
+        batch_size=5,
+    ),
+    LambdaSpec(
+        "bridge-to-azure",
+        "functions.aws.bridge_to_azure.handler",
+        "sqs",
+        "bridge",
+        20,
+        256,
+        queue=TOOL_RESULTS_QUEUE,
+        batch_size=10,
+    ),
+    LambdaSpec(
+        "customers",
+        "functions.aws.services.customers.handler",
+        "api",
+        "core",
+        10,
+        256,
+        operations=("getCustomer",),
+    ),
+    LambdaSpec(
+        "orders",
+        "functions.aws.services.orders.handler",
+        "api",
+        "core",
+        10,
+        256,
+        operations=("listRecentOrders",),
+    ),
+    LambdaSpec(
+        "risk",
+        "functions.aws.services.risk.handler",
+        "api",
+        "core",
+        10,
+        256,
+        operations=("assessReturnException",),
+    ),
+    LambdaSpec(
+        "refunds",
+        "functions.aws.services.refunds.handler",
+        "api",
+        "core",
+        15,
+        256,
+        operations=("createRefund",),
+    ),
+    LambdaSpec(
+        "vendor",
+        "functions.aws.services.vendor.handler",
+        "api",
+        "core",
+        10,
+        256,
+        operations=("negotiateVendorTerms",),
+    ),
+    LambdaSpec(
+        "volumes",
+        "functions.aws.services.volumes.handler",
+        "api",
+        "core",
+        10,
+        256,
+        operations=("listVolumes", "getVolume", "deleteVolume"),
+    ),
+)
+
+# operationId -> the Lambda that serves it (API Gateway integrations; in-process routing locally).
+OPERATION_FUNCTIONS: Final[dict[str, str]] = {op: spec.name for spec in LAMBDAS for op in spec.operations}
+
+
+def lambda_spec(name: str) -> LambdaSpec:
+    """The spec of one Lambda by name; ``KeyError`` naming it when there is none."""
+    for spec in LAMBDAS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no Lambda named {name!r}")
