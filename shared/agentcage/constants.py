@@ -17,12 +17,14 @@ AGENTS_DIR_ENV: Final = "AGENTCAGE_AGENTS_DIR"
 # --- deployment ----------------------------------------------------------------------------------
 ENVIRONMENT_ENV: Final = "AGENTCAGE_ENVIRONMENT"  # local | dev | prod
 LOG_LEVEL_ENV: Final = "AGENTCAGE_LOG_LEVEL"
+INFRA_DEPENDENCIES_DIR_ENV: Final = "AGENTCAGE_INFRA_DEPENDENCIES_DIR"  # infra: pre-built wheels per package
 
 # --- the ledger ------------------------------------------------------------------------------------
 LEDGER_BACKEND_ENV: Final = "AGENTCAGE_LEDGER_BACKEND"  # memory | sqlite | dynamodb
 LEDGER_TABLE_ENV: Final = "AGENTCAGE_LEDGER_TABLE"
 LEDGER_SQLITE_PATH_ENV: Final = "AGENTCAGE_LEDGER_SQLITE_PATH"
 LEDGER_ROLE_ARN_ENV: Final = "AGENTCAGE_LEDGER_ROLE_ARN"  # the coordinator reaches DynamoDB through it
+BUDGET_CONFIG_ENV: Final = "AGENTCAGE_BUDGET_CONFIG"  # YAML: default limits, ceiling, prices, breaker
 
 # --- AWS data plane --------------------------------------------------------------------------------
 TOOL_REQUESTS_QUEUE_URL_ENV: Final = "AGENTCAGE_TOOL_REQUESTS_QUEUE_URL"
@@ -31,6 +33,7 @@ API_BASE_URL_ENV: Final = "AGENTCAGE_API_BASE_URL"  # the REST API Gateway stage
 IDEMPOTENCY_TABLE_ENV: Final = "AGENTCAGE_IDEMPOTENCY_TABLE"
 DOMAIN_TABLE_ENV: Final = "AGENTCAGE_DOMAIN_TABLE"
 VENDOR_FAILURE_MODE_ENV: Final = "AGENTCAGE_VENDOR_FAILURE_MODE"  # none | 404 | 503 | 404-then-503
+RISK_THRESHOLD_ENV: Final = "AGENTCAGE_RISK_THRESHOLD"  # the legal risk threshold, 0-100 (default 60)
 
 # --- federation --------------------------------------------------------------------------------------
 BRIDGE_ROLE_ARN_ENV: Final = "AGENTCAGE_BRIDGE_ROLE_ARN"  # Azure -> AWS: the role the coordinator assumes
@@ -45,6 +48,9 @@ MODEL_PROVIDER_ENV: Final = "AGENTCAGE_MODEL_PROVIDER"  # scripted | azure_opena
 MODEL_ENDPOINT_ENV: Final = "AGENTCAGE_MODEL_ENDPOINT"
 MODEL_DEPLOYMENT_ENV: Final = "AGENTCAGE_MODEL_DEPLOYMENT"
 MODEL_BASE_URL_ENV: Final = "AGENTCAGE_MODEL_BASE_URL"
+MODEL_API_VERSION_ENV: Final = "AGENTCAGE_MODEL_API_VERSION"  # Azure OpenAI data-plane api-version
+MODEL_TIMEOUT_ENV: Final = "AGENTCAGE_MODEL_TIMEOUT_S"  # seconds per model attempt
+MODEL_REGION_ENV: Final = "AGENTCAGE_MODEL_REGION"  # Bedrock region (else the AWS SDK default)
 
 # --- approvals ---------------------------------------------------------------------------------------
 APPROVAL_WEBHOOK_URL_ENV: Final = "AGENTCAGE_APPROVAL_WEBHOOK_URL"

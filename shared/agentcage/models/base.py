@@ -1,0 +1,186 @@
+"""The one model interface: :class:`ModelProvider` with its timeout, retry and deadline handling.
+
+``complete`` is the public template method: it validates the conversation and tool schemas, then calls
+the provider's ``_complete_once`` hook, retrying timeouts, rate limits and transient provider failures with
+exponential backoff. The retries live inside an absolute ``deadline`` (the task's): no attempt starts, and
+no backoff sleep is taken, that would end after it, and each attempt's timeout is clamped to what is
+left, so retrying never outlives the task budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from agentcage.errors import InvalidInputError, ModelError, ModelRateLimitError, ModelTimeoutError
+from agentcage.models.types import Completion, Message, normalize_tools, parse_messages
+
+__all__ = ["ModelProvider", "ModelRequest", "RetryPolicy", "DEFAULT_TIMEOUT_S"]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 60.0
+"""The per-attempt timeout when neither the call nor the provider names one."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded exponential backoff: attempt ``n`` (1-based) waits ``base_delay_s * 2**(n-1)``, capped.
+
+    With ``jitter`` the wait is drawn uniformly from ``[delay / 2, delay]`` so that tasks rate-limited
+    together do not retry together. A provider's ``Retry-After`` is honoured up to ``max_delay_s``.
+    """
+
+    max_attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise InvalidInputError("RetryPolicy.max_attempts must be at least 1")
+        if self.base_delay_s < 0 or self.max_delay_s < 0:
+            raise InvalidInputError("RetryPolicy delays must not be negative")
+
+    def delay_after(self, attempt: int, retry_after_s: float | None = None) -> float:
+        """Seconds to wait after failed attempt ``attempt`` before the next one."""
+        delay = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
+        if self.jitter:
+            # Not security relevant: spreads retries of concurrent tasks apart.
+            delay = random.uniform(delay / 2, delay)  # noqa: S311
+        if retry_after_s is not None and retry_after_s > delay:
+            delay = min(self.max_delay_s, float(retry_after_s))
+        return float(delay)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """One validated model call as the provider hooks receive it."""
+
+    messages: tuple[Message, ...]
+    tools: tuple[dict[str, Any], ...]
+    max_tokens: int
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _is_retryable(error: ModelError) -> bool:
+    if isinstance(error, ModelTimeoutError | ModelRateLimitError):
+        return True
+    return bool(error.details.get("retryable", False))
+
+
+def _as_epoch(deadline: datetime | float | None) -> float | None:
+    if deadline is None:
+        return None
+    if isinstance(deadline, datetime):
+        if deadline.tzinfo is None:
+            raise InvalidInputError("a deadline datetime must be timezone-aware")
+        return deadline.timestamp()
+    return float(deadline)
+
+
+class ModelProvider(ABC):
+    """A chat model that can call tools. Subclasses implement ``_complete_once`` for one attempt.
+
+    ``_complete_once`` raises :class:`ModelTimeoutError` or :class:`ModelRateLimitError` (always retried),
+    or :class:`ModelError` with ``details["retryable"]`` true for transient failures (5xx, a dropped
+    connection) and false otherwise; ``details["retry_after_s"]`` passes on a provider's ``Retry-After``.
+    """
+
+    provider: str = "unknown"
+    """The provider's name as thought records show it (``azure_openai``, ``openai``, ``bedrock``...)."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not model:
+            raise InvalidInputError(f"{type(self).__name__} needs a model (or deployment) name")
+        if timeout is not None and timeout <= 0:
+            raise InvalidInputError("the model timeout must be positive")
+        self.model = model
+        self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT_S
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+
+    def complete(
+        self,
+        messages: Iterable[Message | Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]] | None,
+        max_tokens: int,
+        *,
+        timeout: float | None = None,
+        deadline: datetime | float | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        """Ask the model for its next turn.
+
+        ``tools`` are OpenAI-shaped function schemas; ``max_tokens`` bounds the output (callers clamp it to
+        the budget). ``timeout`` bounds one attempt; ``deadline`` (epoch seconds or an aware datetime)
+        bounds all attempts together. ``context`` is the task context (the scripted model reads
+        ``context["scenario"]``; real providers ignore it). Raises ModelTimeoutError, ModelRateLimitError
+        or ModelError once retries are exhausted or the deadline leaves no room for another attempt.
+        """
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise InvalidInputError(f"max_tokens must be a positive integer, not {max_tokens!r}")
+        request = ModelRequest(
+            messages=tuple(parse_messages(messages)),
+            tools=tuple(normalize_tools(tools)),
+            max_tokens=max_tokens,
+            context=dict(context or {}),
+        )
+        per_attempt = timeout if timeout is not None else self.timeout
+        if per_attempt <= 0:
+            raise InvalidInputError("the model timeout must be positive")
+        return self._with_retries(request, per_attempt, _as_epoch(deadline))
+
+    def _with_retries(self, request: ModelRequest, per_attempt: float, deadline: float | None) -> Completion:
+        attempt = 0
+        while True:
+            attempt += 1
+            attempt_timeout = per_attempt
+            if deadline is not None:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise ModelTimeoutError(
+                        "the task deadline leaves no time for a model call", details={"attempts": attempt - 1}
+                    )
+                attempt_timeout = min(per_attempt, remaining)
+            try:
+                completion = self._complete_once(request, attempt_timeout)
+            except ModelError as error:
+                error.details["attempts"] = attempt
+                if not _is_retryable(error) or attempt >= self.retry.max_attempts:
+                    raise
+                delay = self.retry.delay_after(attempt, error.details.get("retry_after_s"))
+                if deadline is not None and self._clock() + delay >= deadline:
+                    _log.warning(
+                        "model %s: not retrying %s, the task deadline is too close", self.model, error.code
+                    )
+                    raise
+                _log.info(
+                    "model %s: attempt %d failed (%s), retrying in %.2fs",
+                    self.model,
+                    attempt,
+                    error.code,
+                    delay,
+                )
+                self._sleep(delay)
+                continue
+            return completion.model_copy(update={"attempts": attempt}) if attempt > 1 else completion
+
+    @abstractmethod
+    def _complete_once(self, request: ModelRequest, timeout: float) -> Completion:
+        """One attempt at the call, within ``timeout`` seconds; errors mapped as the class docstring says."""
