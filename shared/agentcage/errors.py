@@ -11,6 +11,8 @@ a handler answers with, so no handler needs its own mapping and none answers 500
     │   └── PolicyLoadError                 policy_invalid
     ├── InvalidInputError                   invalid_input           400
     │   ├── TraceContextError               invalid_traceparent
+    │   ├── MethodNotAllowedError           method_not_allowed      405
+    │   ├── UnsupportedMediaTypeError       unsupported_media_type  415
     │   ├── EnvelopeError                   invalid_envelope
     │   │   ├── UnsupportedSchemaVersionError  unsupported_schema_version
     │   │   └── EnvelopeTooLargeError       envelope_too_large      413
@@ -19,7 +21,8 @@ a handler answers with, so no handler needs its own mapping and none answers 500
     │   ├── TaskNotFoundError               task_not_found
     │   ├── ApprovalNotFoundError           approval_not_found
     │   ├── ReservationNotFoundError        reservation_not_found
-    │   └── UnknownToolError                unknown_tool
+    │   ├── UnknownToolError                unknown_tool
+    │   └── UnknownAgentError               unknown_agent
     ├── ConflictError                       conflict                409
     │   ├── InvalidTransitionError          invalid_transition
     │   ├── ApprovalAlreadyDecidedError     approval_already_decided
@@ -45,7 +48,8 @@ a handler answers with, so no handler needs its own mapping and none answers 500
     │   └── ModelRateLimitError             model_rate_limited      429
     ├── AuthenticationError                 unauthenticated         401
     └── TransportError                      transport_error         502
-        └── FederationError                 federation_failed
+        ├── FederationError                 federation_failed
+        └── LedgerUnavailableError          ledger_unavailable      503
 
 A subclass that does not set ``code``/``status`` inherits its parent's, so a new error added in
 the right place is mapped correctly without touching a handler.
@@ -63,6 +67,8 @@ __all__ = [
     "PolicyLoadError",
     "InvalidInputError",
     "TraceContextError",
+    "MethodNotAllowedError",
+    "UnsupportedMediaTypeError",
     "EnvelopeError",
     "UnsupportedSchemaVersionError",
     "EnvelopeTooLargeError",
@@ -72,6 +78,7 @@ __all__ = [
     "ApprovalNotFoundError",
     "ReservationNotFoundError",
     "UnknownToolError",
+    "UnknownAgentError",
     "ConflictError",
     "InvalidTransitionError",
     "ApprovalAlreadyDecidedError",
@@ -98,6 +105,7 @@ __all__ = [
     "AuthenticationError",
     "TransportError",
     "FederationError",
+    "LedgerUnavailableError",
 ]
 
 
@@ -157,6 +165,20 @@ class TraceContextError(InvalidInputError):
     code = "invalid_traceparent"
 
 
+class MethodNotAllowedError(InvalidInputError):
+    """The path exists but does not accept this HTTP method; ``details["allow"]`` lists those it does."""
+
+    code = "method_not_allowed"
+    status = 405
+
+
+class UnsupportedMediaTypeError(InvalidInputError):
+    """A request body is not in a media type the endpoint accepts (JSON)."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
 class EnvelopeError(InvalidInputError):
     """A queue message does not match its envelope schema."""
 
@@ -211,6 +233,12 @@ class UnknownToolError(NotFoundError):
     """No catalog defines a tool with this name."""
 
     code = "unknown_tool"
+
+
+class UnknownAgentError(NotFoundError):
+    """No agent definition has this id."""
+
+    code = "unknown_agent"
 
 
 class ConflictError(AgentcageError):
@@ -377,3 +405,10 @@ class FederationError(TransportError):
     """Getting or exchanging a workload identity token failed."""
 
     code = "federation_failed"
+
+
+class LedgerUnavailableError(TransportError):
+    """The ledger's store did not answer in time (locked, throttled or unreachable); retry later."""
+
+    code = "ledger_unavailable"
+    status = 503

@@ -1,0 +1,112 @@
+"""Scanning nested JSON values for PII and secrets, and redacting tool results by data class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator
+from typing import Any
+
+from stdnum import luhn
+
+from agentcage.inspect.detectors import detect
+from agentcage.inspect.findings import KIND_CLASSES, Finding
+
+__all__ = ["ALWAYS_REDACTED", "mask", "redact", "scan", "walk_strings"]
+
+# Secrets are masked in every tool result, whatever the tool's declared data classes.
+ALWAYS_REDACTED = frozenset({"secrets"})
+_MAX_DEPTH = 64
+_CARD_MIN = 10**12  # an integer with 13+ digits could be a card number
+
+
+def walk_strings(value: Any, path: str = "$", depth: int = 0) -> Iterator[tuple[str, str]]:
+    """``(json_path, text)`` for every string in ``value`` (and every integer long enough to be a
+    card number, as its decimal text). Deeper than 64 levels is not walked further: JSON from a
+    model or a service that deep is refused by schema validation long before it gets here."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        if depth < _MAX_DEPTH:
+            for key, item in value.items():
+                yield from walk_strings(item, f"{path}.{key}", depth + 1)
+    elif isinstance(value, list | tuple):
+        if depth < _MAX_DEPTH:
+            for index, item in enumerate(value):
+                yield from walk_strings(item, f"{path}[{index}]", depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _CARD_MIN:
+        yield path, str(abs(value))
+
+
+def _scan_text(path: str, text: str) -> list[Finding]:
+    return [Finding(kind, path, start, end) for kind, start, end in detect(text)]
+
+
+def _card_integer(value: int) -> bool:
+    digits = str(abs(value))
+    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits)
+
+
+def scan(value: Any) -> list[Finding]:
+    """Every PII or secret finding in a JSON value (strings anywhere in it; integers are checked as
+    card numbers, since a card smuggled in a numeric field leaks the same)."""
+    if isinstance(value, str):  # the common case of one field, without the generator
+        return _scan_text("$", value)
+    findings: list[Finding] = []
+    for path, text in walk_strings(value):
+        findings.extend(_scan_text(path, text))
+    return findings
+
+
+def mask(kind: str) -> str:
+    """What replaces a redacted span."""
+    return f"[REDACTED:{kind}]"
+
+
+def _redact_text(text: str, path: str, wanted: Callable[[str], bool], out: list[Finding]) -> str:
+    pieces: list[str] = []
+    cursor = 0
+    for kind, start, end in detect(text):
+        if start < cursor or not wanted(kind):
+            continue
+        out.append(Finding(kind, path, start, end))
+        pieces.append(text[cursor:start])
+        pieces.append(mask(kind))
+        cursor = end
+    if not pieces:
+        return text
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def redact(value: Any, data_classes: Collection[str]) -> tuple[Any, list[Finding]]:
+    """A copy of a tool result with what its data classes cover masked, and what was masked.
+
+    ``pii`` masks emails, phone numbers and SSNs; ``financial`` masks card numbers and IBANs;
+    secrets (cloud keys, JWTs, private keys) are masked always. Spans refer to the original text.
+    """
+    classes = set(data_classes) | ALWAYS_REDACTED
+
+    def wanted(kind: str) -> bool:
+        return KIND_CLASSES[kind] in classes
+
+    findings: list[Finding] = []
+
+    def copy(node: Any, path: str, depth: int) -> Any:
+        if isinstance(node, str):
+            return _redact_text(node, path, wanted, findings)
+        if depth >= _MAX_DEPTH:
+            return node
+        if isinstance(node, dict):
+            return {key: copy(item, f"{path}.{key}", depth + 1) for key, item in node.items()}
+        if isinstance(node, list | tuple):
+            return [copy(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(node)]
+        if (
+            isinstance(node, int)
+            and not isinstance(node, bool)
+            and "financial" in classes
+            and _card_integer(node)
+        ):
+            findings.append(Finding("card", path, 0, len(str(abs(node)))))
+            return mask("card")
+        return node
+
+    return copy(value, "$", 0), findings
