@@ -1,0 +1,365 @@
+"""The ledger interface: public template methods here, small atomic hooks in each backend.
+
+A public method validates its input, builds records and applies the rules of
+:mod:`agentcage.ledger.rules`; the hook it calls does the one atomic thing its store can do (a lock,
+a SQLite ``BEGIN IMMEDIATE`` transaction, a DynamoDB conditional write or transaction). Hooks that
+change a record take an ``apply`` function: the backend reads the record, calls ``apply`` (which
+raises if the change is not allowed) and writes the result only if the record did not change in
+between, retrying otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from agentcage.budget.breaker import Admission, CircuitRecord, CircuitState, admit, record_outcome
+from agentcage.budget.limits import BudgetLimits, Usage
+from agentcage.errors import InvalidInputError, OverspendError, ReservationStateError
+from agentcage.ledger import rules
+from agentcage.ledger.approvals import ApprovalOperations
+from agentcage.ledger.models import (
+    AuditEvent,
+    BudgetState,
+    Checkpoint,
+    CircuitStatus,
+    Reservation,
+    ReservationKind,
+    ReservationStatus,
+    TaskRecord,
+    TaskState,
+    ToolResultRecord,
+)
+from agentcage.ledger.validation import build
+
+__all__ = ["Ledger"]
+
+
+class Ledger(ApprovalOperations):
+    """The budget ledger and state store shared by the coordinator, the executor and the local runtime."""
+
+    # --- tasks ------------------------------------------------------------------------------------
+    def create_task(
+        self,
+        *,
+        agent_id: str,
+        environment: str,
+        request: str,
+        limits: BudgetLimits,
+        context: Mapping[str, Any] | None = None,
+        traceparent: str | None = None,
+        task_id: str | None = None,
+    ) -> TaskRecord:
+        """Create a ``pending`` task; an id that already exists is a ConflictError."""
+        now = self.now()
+        task = build(
+            TaskRecord,
+            task_id=rules.validate_task_id(task_id) if task_id is not None else _new_task_id(),
+            agent_id=agent_id,
+            environment=environment,
+            request=request,
+            context=dict(context or {}),
+            limits=limits,
+            traceparent=traceparent,
+            created_at=now,
+            updated_at=now,
+        )
+        self._insert_task(task)
+        return task
+
+    def get_task(self, task_id: str) -> TaskRecord:
+        """The task (TaskNotFoundError if there is none)."""
+        return self._load_task(rules.validate_task_id(task_id))
+
+    def transition(
+        self,
+        task_id: str,
+        to: TaskState | str,
+        *,
+        expected: TaskState | str | None = None,
+        reason: str | None = None,
+        final_answer: str | None = None,
+        error: Mapping[str, str] | None = None,
+    ) -> TaskRecord:
+        """Move the task to ``to`` if the state machine allows it (and it is in ``expected``, if given)."""
+        target = _state(to)
+        before = _state(expected) if expected is not None else None
+        now = self.now()
+        previous: list[TaskState] = []
+
+        def apply(task: TaskRecord) -> TaskRecord:
+            rules.check_transition(task, target, before)
+            previous.append(task.state)
+            changes: dict[str, Any] = {"state": target, "updated_at": now}
+            if target is TaskState.HALTED:
+                changes["halt_reason"] = reason
+            if target is TaskState.COMPLETED:
+                changes["final_answer"] = final_answer
+            if target is TaskState.FAILED:
+                changes["error"] = dict(error) if error else {"code": "failed", "message": reason or ""}
+            return task.model_copy(update=changes)
+
+        task = self._update_task_state(rules.validate_task_id(task_id), apply)
+        self.append_audit(
+            task.task_id,
+            "state",
+            {"from": previous[-1].value, "to": target.value, "reason": reason},
+            trace_id=task.traceparent.split("-")[1]
+            if task.traceparent and task.traceparent.count("-") == 3
+            else None,
+            step=task.step,
+            agent_id=task.agent_id,
+        )
+        return task
+
+    def list_tasks(self, *, limit: int = 100, state: TaskState | str | None = None) -> list[TaskRecord]:
+        """Tasks, newest first, optionally only those in ``state``."""
+        if limit < 1:
+            raise InvalidInputError("limit must be at least 1")
+        return self._list_tasks(limit, _state(state) if state is not None else None)
+
+    # --- checkpoints ------------------------------------------------------------------------------
+    def save_checkpoint(self, task_id: str, step: int, data: Mapping[str, Any]) -> bool:
+        """Save step ``step``'s checkpoint unless it has one (then False: a redelivery); advances the step."""
+        checkpoint = build(
+            Checkpoint,
+            task_id=rules.validate_task_id(task_id),
+            step=step,
+            data=dict(data),
+            created_at=self.now(),
+        )
+        return self._insert_checkpoint(checkpoint)
+
+    def last_checkpoint(self, task_id: str) -> Checkpoint | None:
+        """The checkpoint of the highest step saved, or None for a task that has none."""
+        return self._last_checkpoint(rules.validate_task_id(task_id))
+
+    # --- reservations -----------------------------------------------------------------------------
+    def reserve(
+        self,
+        task_id: str,
+        amounts: Usage,
+        *,
+        kind: ReservationKind,
+        tool: str | None = None,
+        args_digest: str | None = None,
+        ttl_seconds: float = 300,
+    ) -> Reservation:
+        """Check every limit and reserve ``amounts`` in ONE atomic step (BudgetExceededError names it)."""
+        if kind not in ("model", "tool"):
+            raise InvalidInputError(f"reservation kind must be 'model' or 'tool', not {kind!r}")
+        if kind == "tool" and not tool:
+            raise InvalidInputError("a tool reservation names its tool")
+        if ttl_seconds <= 0:
+            raise InvalidInputError("ttl_seconds must be positive")
+        task_id = rules.validate_task_id(task_id)
+        now = self.now()
+        reservation = build(
+            Reservation,
+            reservation_id=rules.new_child_id(task_id, "r"),
+            task_id=task_id,
+            kind=kind,
+            amounts=amounts,
+            tool=tool,
+            args_digest=args_digest,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+        self._insert_reservation(reservation, now)
+        return reservation
+
+    def get_reservation(self, reservation_id: str) -> Reservation:
+        """The reservation (ReservationNotFoundError if there is none)."""
+        return self._load_reservation(rules.task_of(reservation_id, "r"), reservation_id)
+
+    def settle(self, reservation_id: str, actual: Usage) -> Reservation:
+        """Record the actual use and release the rest; more than reserved is recorded, then OverspendError.
+
+        The ledger's ``used`` always says what was really spent, so an overspend is added in full (the
+        provider bills it either way) and the task's remaining budget shrinks accordingly; the audit log
+        gets an ``overspend`` event before the error is raised, so it is never silently accepted.
+        """
+        now = self.now()
+        was: list[ReservationStatus] = []
+
+        def apply(reservation: Reservation) -> Reservation:
+            rules.check_settleable(reservation)
+            was.append(reservation.status)
+            return reservation.model_copy(
+                update={"status": ReservationStatus.SETTLED, "actual": actual, "settled_at": now}
+            )
+
+        settled = self._finish_reservation(rules.task_of(reservation_id, "r"), reservation_id, apply, now)
+        over = actual.exceeds(settled.amounts)
+        if was[-1] is ReservationStatus.EXPIRED:
+            self.append_audit(settled.task_id, "late_settlement", _reservation_audit(settled))
+        if over:
+            self.append_audit(settled.task_id, "overspend", {**_reservation_audit(settled), "fields": over})
+            raise OverspendError(
+                f"reservation {reservation_id} settled above what it reserved in {', '.join(over)}",
+                details={"reservation_id": reservation_id, "fields": over},
+            )
+        return settled
+
+    def release(self, reservation_id: str) -> Reservation:
+        """Give back an active reservation that will not be used (nothing was spent)."""
+        now = self.now()
+
+        def apply(reservation: Reservation) -> Reservation:
+            if reservation.status is not ReservationStatus.ACTIVE:
+                raise ReservationStateError(
+                    f"reservation {reservation_id} is {reservation.status.value}, not active",
+                    details={"reservation_id": reservation_id, "status": reservation.status.value},
+                )
+            return reservation.model_copy(update={"status": ReservationStatus.RELEASED, "settled_at": now})
+
+        return self._finish_reservation(rules.task_of(reservation_id, "r"), reservation_id, apply, now)
+
+    def consume(self, reservation_id: str) -> Reservation:
+        """Claim a tool reservation once (the executor's proof); a second claim is a ReplayError."""
+        now = self.now()
+
+        def apply(reservation: Reservation) -> Reservation:
+            rules.check_consumable(reservation, now)
+            return reservation.model_copy(update={"status": ReservationStatus.CONSUMED, "consumed_at": now})
+
+        return self._update_reservation(rules.task_of(reservation_id, "r"), reservation_id, apply)
+
+    def expire_stale(self, now: datetime | None = None, *, task_id: str | None = None) -> int:
+        """Return reservations abandoned past their expiry (a process died between reserve and settle).
+
+        An active one is released (nothing ran). A consumed tool call may have executed, so it is
+        charged at its reserved amounts: the ledger errs on the side of counting. Returns how many.
+        """
+        at = now or self.now()
+        count = 0
+        for owner, reservation_id in self._stale_reservations(
+            at, rules.validate_task_id(task_id) if task_id else None
+        ):
+
+            def apply(reservation: Reservation) -> Reservation:
+                if not reservation.status.holds_budget or reservation.expires_at > at:
+                    raise ReservationStateError("no longer stale")
+                charged = reservation.amounts if reservation.status is ReservationStatus.CONSUMED else None
+                return reservation.model_copy(
+                    update={"status": ReservationStatus.EXPIRED, "actual": charged, "settled_at": at}
+                )
+
+            try:
+                expired = self._finish_reservation(owner, reservation_id, apply, at)
+            except ReservationStateError:
+                continue  # settled or released meanwhile
+            self.append_audit(owner, "reservation_expired", _reservation_audit(expired))
+            count += 1
+        return count
+
+    def budget_state(self, task_id: str) -> BudgetState:
+        """The task's limits, use, reservations and what remains."""
+        return BudgetState.of(self.get_task(task_id))
+
+    # --- tool results and audit -------------------------------------------------------------------
+    def record_tool_result(self, task_id: str, request_id: str, result: Mapping[str, Any]) -> bool:
+        """Record a tool result once per request id: True the first time, False for a duplicate delivery."""
+        record = build(
+            ToolResultRecord,
+            task_id=rules.validate_task_id(task_id),
+            request_id=request_id,
+            result=dict(result),
+            recorded_at=self.now(),
+        )
+        return self._insert_tool_result(record)
+
+    def tool_results(self, task_id: str) -> list[ToolResultRecord]:
+        """The task's recorded tool results in the order they were recorded."""
+        results = self._list_tool_results(rules.validate_task_id(task_id))
+        return sorted(results, key=lambda r: (r.recorded_at, r.request_id))
+
+    def append_audit(
+        self,
+        task_id: str,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        trace_id: str | None = None,
+        step: int | None = None,
+        agent_id: str | None = None,
+    ) -> AuditEvent:
+        """Append an event to the task's audit log; ``seq`` is assigned atomically (1, 2, 3, ...)."""
+        if not kind:
+            raise InvalidInputError("an audit event has a kind")
+        now = self.now()
+        event = build(
+            AuditEvent,
+            task_id=rules.validate_task_id(task_id),
+            seq=1,
+            kind=kind,
+            data=dict(data),
+            trace_id=trace_id,
+            step=step,
+            agent_id=agent_id,
+            at=now,
+        )
+        return self._append_audit(
+            event.task_id, lambda seq, at: event.model_copy(update={"seq": seq, "at": at}), now
+        )
+
+    def audit(self, task_id: str) -> list[AuditEvent]:
+        """The task's audit log in order of record."""
+        return sorted(self._list_audit(rules.validate_task_id(task_id)), key=lambda e: e.seq)
+
+    # --- circuits and loops -----------------------------------------------------------------------
+    def circuit_admit(self, tool: str, now: datetime | None = None) -> Admission:
+        """May ``tool`` be called now? While open, no; after the cool-down, exactly one probe."""
+        at = now or self.now()
+        return self._update_circuit(tool, lambda record: admit(record, at, self.breaker))
+
+    def record_tool_outcome(self, tool: str, ok: bool, now: datetime | None = None) -> CircuitStatus:
+        """Count a finished call toward the tool's circuit; ``tripped`` says this outcome opened it."""
+        at = now or self.now()
+
+        def apply(record: CircuitRecord) -> tuple[CircuitStatus, CircuitRecord | None]:
+            after = record_outcome(record, ok, at, self.breaker)
+            tripped = after.state is CircuitState.OPEN and record.state is not CircuitState.OPEN
+            status = CircuitStatus(
+                tool=tool,
+                state=after.state,
+                consecutive_failures=after.consecutive_failures,
+                opened_at=after.opened_at,
+                tripped=tripped,
+            )
+            return status, (after if after != record else None)
+
+        return self._update_circuit(tool, apply)
+
+    def circuit(self, tool: str) -> CircuitRecord:
+        """The stored state of ``tool``'s circuit (closed if it never failed)."""
+        return self._update_circuit(tool, lambda record: (record, None))
+
+    def note_call(self, task_id: str, tool: str, args_digest: str) -> int:
+        """Count one proposal of ``tool`` with ``args_digest`` in the task (atomically); returns the count."""
+        return self._increment_call(rules.validate_task_id(task_id), tool, args_digest)
+
+
+def _new_task_id() -> str:
+    from agentcage.envelopes.ids import new_id
+
+    return new_id("task")
+
+
+def _state(value: TaskState | str) -> TaskState:
+    try:
+        return TaskState(value)
+    except ValueError:
+        raise InvalidInputError(f"unknown task state {value!r}") from None
+
+
+def _reservation_audit(reservation: Reservation) -> dict[str, Any]:
+    return {
+        "reservation_id": reservation.reservation_id,
+        "kind": reservation.kind,
+        "tool": reservation.tool,
+        "status": reservation.status.value,
+        "amounts": reservation.amounts.model_dump(),
+        "actual": reservation.actual.model_dump() if reservation.actual else None,
+    }
