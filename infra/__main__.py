@@ -1,0 +1,343 @@
+"""agentcage on Azure and AWS: the composition of the components, nothing else.
+
+Order follows the data: the Azure platform (identity, telemetry, Service Bus) and the AWS state
+(tables, queues) first; then federation both ways; then the data-service Lambdas, the API Gateway in
+front of them, the executor and the bridge; then the coordinator Function App; monitoring last.
+"""
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+# Pulumi runs `main: infra/` with infra/ first on sys.path, where packaging.py and config.py would
+# shadow the libraries of the same name; the program imports its modules as `infra.*` instead,
+# exactly as the tests do.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(REPO_ROOT))
+
+import pulumi  # noqa: E402
+import pulumi_aws as aws  # noqa: E402
+import yaml  # noqa: E402
+from pulumi_azure_native import authorization  # noqa: E402
+
+from agentcage import constants as env  # noqa: E402
+from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE  # noqa: E402
+from agentcage.topology import QUEUES  # noqa: E402
+from functions.aws.manifest import LAMBDAS, LambdaSpec, lambda_spec  # noqa: E402
+from infra import bindings, openapi, packaging  # noqa: E402
+from infra.components import (  # noqa: E402
+    AwsMonitoring,
+    AwsMonitoringArgs,
+    AwsState,
+    AwsStateArgs,
+    AwsToAzureFederation,
+    AwsToAzureFederationArgs,
+    AzureMonitoring,
+    AzureMonitoringArgs,
+    AzurePlatform,
+    AzurePlatformArgs,
+    AzureToAwsFederation,
+    AzureToAwsFederationArgs,
+    Coordinator,
+    CoordinatorArgs,
+    CoordinatorAuth,
+    CoordinatorAuthArgs,
+    IdentityRef,
+    QueueTrigger,
+    RestApiGateway,
+    RestApiGatewayArgs,
+    ServiceFunction,
+    ServiceFunctionArgs,
+)
+from infra.components.aws_monitoring import METRIC_NAMESPACE  # noqa: E402
+from infra.config import load_stack_config  # noqa: E402
+from infra.iam import (  # noqa: E402
+    DATA_SERVICE_ACCESS,
+    IDEMPOTENCY_ACTIONS,
+    LEDGER_ACTIONS,
+    TABLE_READ_ACTIONS,
+    TABLE_WRITE_ACTIONS,
+    Statement,
+    allow,
+)
+from infra.tagging import register_tags  # noqa: E402
+
+LAMBDA_ROOT = "/var/task"
+FUNCTION_APP_ROOT = "/home/site/wwwroot"
+BUDGET_FILE = "config/budget.yaml"
+PACKAGE_OF = {"core": "lambda-core", "bridge": "lambda-bridge"}  # manifest archive -> package
+
+config = load_stack_config()
+register_tags(config.tags)
+prefix = config.prefix
+lam = config.lambda_
+
+# --- packages ------------------------------------------------------------------------------------------
+packages = packaging.build_deployment(
+    REPO_ROOT,
+    REPO_ROOT / ".agentcage" / "build" / config.environment,
+    lam.architecture,
+    {BUDGET_FILE: yaml.safe_dump(config.budget_document(), sort_keys=True)},
+    packaging.installer_from_environment(REPO_ROOT / ".agentcage" / "wheels"),
+)
+catalog = openapi.load_catalog(REPO_ROOT / "shared" / "catalog")
+queue_access, connections, from_code = bindings.coordinator_queues(bindings.function_app_path(REPO_ROOT))
+if not from_code:
+    pulumi.log.warn("functions/azure/function_app.py does not exist yet: using the queues DESIGN.md draws")
+
+caller = aws.get_caller_identity_output()
+client = authorization.get_client_config_output()
+
+
+def library_paths(root: str) -> dict[str, str]:
+    """Where the packaged catalog, policies, agents and budget file are, under ``root``."""
+    return {
+        env.CATALOG_DIR_ENV: f"{root}/catalog",
+        env.POLICY_DIR_ENV: f"{root}/policies",
+        env.AGENTS_DIR_ENV: f"{root}/agents",
+        env.BUDGET_CONFIG_ENV: f"{root}/{BUDGET_FILE}",
+        env.ENVIRONMENT_ENV: config.environment,
+    }
+
+
+def lambda_function(
+    spec: LambdaSpec,
+    *,
+    reserved: int,
+    environment: dict[str, pulumi.Input[str]],
+    statements: list[Statement] | None = None,
+    existing_role: aws.iam.Role | None = None,
+) -> ServiceFunction:
+    """One Lambda of the manifest (handler, package, memory, timeout, trigger) with this stack's settings."""
+    built = packages[PACKAGE_OF[spec.archive]]
+    trigger = None
+    if spec.trigger == "sqs":
+        queue = {TOOL_REQUESTS_QUEUE: state.tool_requests, TOOL_RESULTS_QUEUE: state.tool_results}[
+            str(spec.queue)
+        ]
+        trigger = QueueTrigger(
+            queue.queue.arn, batch_size=spec.batch_size, maximum_concurrency=max(2, reserved)
+        )
+    return ServiceFunction(
+        spec.name,
+        ServiceFunctionArgs(
+            function_name=f"{prefix}-{spec.name}",
+            handler=spec.handler,
+            code=pulumi.FileArchive(str(built.path)),
+            code_sha256_base64=built.base64_sha256,
+            architecture=lam.architecture,
+            memory_mb=spec.memory_mb,
+            timeout_seconds=spec.timeout_seconds,
+            reserved_concurrency=reserved,
+            log_retention_days=config.retention.log_days,
+            environment={**environment, "POWERTOOLS_SERVICE_NAME": spec.name},
+            statements=statements or [],
+            trigger=trigger,
+            existing_role=existing_role,
+        ),
+    )
+
+
+# --- Azure platform and AWS state ----------------------------------------------------------------------
+platform = AzurePlatform(
+    "azure",
+    AzurePlatformArgs(
+        prefix=prefix,
+        location=config.azure_location,
+        workspace_retention_days=config.retention.workspace_days,
+        queues=[spec for spec in QUEUES if spec.cloud == "azure"],
+    ),
+)
+state = AwsState(
+    "aws-state",
+    AwsStateArgs(
+        prefix=prefix,
+        point_in_time_recovery=config.data_protection.point_in_time_recovery,
+        deletion_protection=config.data_protection.deletion_protection,
+        queues={spec.name: spec for spec in QUEUES if spec.cloud == "aws"},
+        consumer_timeouts={
+            spec.queue: spec.timeout_seconds for spec in LAMBDAS if spec.trigger == "sqs" and spec.queue
+        },
+    ),
+)
+
+# --- federation both ways ------------------------------------------------------------------------------
+inbound = AzureToAwsFederation(
+    "azure-to-aws",
+    AzureToAwsFederationArgs(
+        prefix=prefix,
+        tenant_id=config.entra_tenant_id,
+        audience=config.federation_audience,
+        coordinator_principal_id=platform.identity.principal_id,
+        tool_requests_queue_arn=state.tool_requests.queue.arn,
+        ledger_table_arn=state.ledger.arn,
+    ),
+)
+outbound = AwsToAzureFederation(
+    "aws-to-azure",
+    AwsToAzureFederationArgs(
+        prefix=prefix,
+        subscription_id=client.subscription_id,
+        results_queue_id=platform.queues[TOOL_RESULTS_QUEUE].id,
+    ),
+)
+
+# --- AWS functions and the API in front of the data services ---------------------------------------------
+services: dict[str, ServiceFunction] = {}
+for spec in (spec for spec in LAMBDAS if spec.trigger == "api"):
+    table_access, idempotent = DATA_SERVICE_ACCESS[spec.name]
+    statements: list[Statement] = []
+    if table_access != "none":
+        actions = TABLE_WRITE_ACTIONS if table_access == "write" else TABLE_READ_ACTIONS
+        statements.append(allow("DomainTable", list(actions), [state.domain.arn]))
+    environment: dict[str, pulumi.Input[str]] = {
+        **library_paths(LAMBDA_ROOT),
+        env.DOMAIN_TABLE_ENV: state.domain.name,
+    }
+    if idempotent:
+        statements.append(allow("IdempotencyTable", list(IDEMPOTENCY_ACTIONS), [state.idempotency.arn]))
+        environment[env.IDEMPOTENCY_TABLE_ENV] = state.idempotency.name
+    services[spec.name] = lambda_function(
+        spec, reserved=lam.reserved_concurrency.services, environment=environment, statements=statements
+    )
+api = RestApiGateway(
+    "api",
+    RestApiGatewayArgs(
+        prefix=prefix,
+        stage_name=config.environment,
+        region=config.aws_region,
+        account_id=caller.account_id,
+        catalog=catalog,
+        functions={name: (fn.function.arn, fn.function.name) for name, fn in services.items()},
+        log_retention_days=config.retention.log_days,
+    ),
+)
+executor = lambda_function(
+    lambda_spec("tool-executor"),
+    reserved=lam.reserved_concurrency.executor,
+    environment={
+        **library_paths(LAMBDA_ROOT),
+        env.LEDGER_BACKEND_ENV: "dynamodb",
+        env.LEDGER_TABLE_ENV: state.ledger.name,
+        env.TOOL_RESULTS_QUEUE_URL_ENV: state.tool_results.queue.url,
+        env.API_BASE_URL_ENV: api.stage.invoke_url,
+        "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
+    },
+    statements=[
+        allow("LedgerTable", list(LEDGER_ACTIONS), [state.ledger.arn]),
+        allow("SendToolResults", ["sqs:SendMessage"], [state.tool_results.queue.arn]),
+        allow("InvokeCatalogOperations", ["execute-api:Invoke"], api.method_arns),
+    ],
+)
+bridge = lambda_function(
+    lambda_spec("bridge-to-azure"),
+    reserved=lam.reserved_concurrency.bridge,
+    environment={
+        env.ENVIRONMENT_ENV: config.environment,
+        env.AZURE_TENANT_ID_ENV: config.entra_tenant_id,
+        env.AZURE_CLIENT_ID_ENV: outbound.client_id,
+        env.SERVICEBUS_NAMESPACE_ENV: platform.fully_qualified_namespace,
+        env.RESULTS_SERVICEBUS_QUEUE_ENV: TOOL_RESULTS_QUEUE,
+    },
+    existing_role=outbound.bridge_role,
+)
+
+# --- the coordinator -------------------------------------------------------------------------------------
+coordinator = Coordinator(
+    "coordinator",
+    CoordinatorArgs(
+        prefix=prefix,
+        location=config.azure_location,
+        resource_group_name=platform.resource_group.name,
+        subscription_id=client.subscription_id,
+        tenant_id=config.entra_tenant_id,
+        identity=IdentityRef(
+            platform.identity.id, platform.identity.principal_id, platform.identity.client_id
+        ),
+        servicebus_namespace=platform.fully_qualified_namespace,
+        queue_ids={queue: q.id for queue, q in platform.queues.items()},
+        queue_access=queue_access,
+        connections=connections,
+        app_insights_id=platform.app_insights.id,
+        app_insights_connection_string=platform.app_insights.connection_string,
+        settings={
+            **library_paths(FUNCTION_APP_ROOT),
+            **config.model.app_settings(),
+            "AWS_REGION": config.aws_region,
+            env.LEDGER_BACKEND_ENV: "dynamodb",
+            env.LEDGER_TABLE_ENV: state.ledger.name,
+            env.LEDGER_ROLE_ARN_ENV: inbound.ledger_role.arn,
+            env.BRIDGE_ROLE_ARN_ENV: inbound.bridge_role.arn,
+            env.FEDERATION_AUDIENCE_ENV: config.federation_audience,
+            env.TOOL_REQUESTS_QUEUE_URL_ENV: state.tool_requests.queue.url,
+            env.APPROVAL_WEBHOOK_FORMAT_ENV: config.approvals.webhook_format,
+        },
+        approval_webhook_setting=env.APPROVAL_WEBHOOK_URL_ENV,
+        approval_webhook_url=(
+            pulumi.Output.secret(config.approval_webhook_url) if config.approval_webhook_url else None
+        ),
+        maximum_instance_count=config.function_app.maximum_instance_count,
+        instance_memory_mb=config.function_app.instance_memory_mb,
+        deletion_protection=config.data_protection.deletion_protection,
+        model_resource_id=config.model.resource_id,
+    ),
+)
+
+auth = CoordinatorAuth(
+    "coordinator-auth",
+    CoordinatorAuthArgs(
+        prefix=prefix,
+        tenant_id=config.entra_tenant_id,
+        resource_group_name=platform.resource_group.name,
+        app_name=coordinator.app.name,
+    ),
+)
+
+# --- monitoring ------------------------------------------------------------------------------------------
+lambdas = {
+    **{f"svc-{name}": fn for name, fn in services.items()},
+    "tool-executor": executor,
+    "bridge": bridge,
+}
+AwsMonitoring(
+    "aws-monitoring",
+    AwsMonitoringArgs(
+        prefix=prefix,
+        region=config.aws_region,
+        function_names={short: fn.function.name for short, fn in lambdas.items()},
+        log_group_names=[fn.log_group.name for fn in lambdas.values()],
+        dead_letter_queue_names={
+            TOOL_REQUESTS_QUEUE: state.tool_requests.dead_letter.name,
+            TOOL_RESULTS_QUEUE: state.tool_results.dead_letter.name,
+        },
+        alarms_enabled=config.alarms.enabled,
+        alarm_emails=config.alarms.emails,
+    ),
+)
+AzureMonitoring(
+    "azure-monitoring",
+    AzureMonitoringArgs(
+        prefix=prefix,
+        location=config.azure_location,
+        resource_group_name=platform.resource_group.name,
+        workspace_id=platform.workspace.id,
+        workspace_name=platform.workspace.name,
+        servicebus_namespace_id=platform.namespace.id,
+        alarms_enabled=config.alarms.enabled,
+        alarm_emails=config.alarms.emails,
+    ),
+)
+
+pulumi.export("api_url", api.stage.invoke_url)
+pulumi.export("coordinator_app", coordinator.app.name)
+pulumi.export("coordinator_url", coordinator.app.default_host_name.apply(lambda host: f"https://{host}"))
+pulumi.export("coordinator_scope", auth.scope)
+pulumi.export("resource_group", platform.resource_group.name)
+pulumi.export("function_app_package", str(packages["function-app"].path))
+pulumi.export("function_app_package_sha256", packages["function-app"].sha256)
+pulumi.export("bridge_role_arn", inbound.bridge_role.arn)
+pulumi.export("ledger_role_arn", inbound.ledger_role.arn)
+pulumi.export("aws_outbound_issuer", outbound.issuer)
+pulumi.export("servicebus_namespace", platform.fully_qualified_namespace)
+pulumi.export("ledger_table", state.ledger.name)

@@ -1,0 +1,184 @@
+"""CloudWatch: one dashboard, alarms (DLQ depth, breaker trips) to an SNS topic, and Logs Insights
+queries that follow a task id or a trace id across every function's log group."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+__all__ = ["METRIC_NAMESPACE", "AGENTCAGE_METRICS", "AwsMonitoringArgs", "AwsMonitoring", "insights_queries"]
+
+# Emitted by the executor with Powertools Metrics (dimension "tool").
+METRIC_NAMESPACE = "agentcage"
+AGENTCAGE_METRICS = ("ToolCalls", "ToolDenials", "BreakerTrips", "TokensUsed", "CostMicroUsd", "ToolLatency")
+_PERIOD = 300
+
+
+def insights_queries() -> dict[str, str]:
+    """Logs Insights queries; replace the upper-case placeholder before running one."""
+    fields = "fields @timestamp, @log, level, message, task_id, trace_id, step, agent_id, tool, xray_trace_id"
+    return {
+        "task-by-id": f'{fields}\n| filter task_id = "TASK_ID"\n| sort @timestamp asc\n| limit 1000',
+        # The W3C trace id and the X-Ray id are the same 128 bits: 1-<first 8 hex>-<last 24 hex>.
+        "trace-by-id": (
+            f"{fields}, xrayTraceId, resourcePath, status\n"
+            '| filter trace_id = "TRACE_ID_32_HEX"'
+            ' or xray_trace_id = "XRAY_TRACE_ID" or xrayTraceId = "XRAY_TRACE_ID"\n'
+            "| sort @timestamp asc\n| limit 1000"
+        ),
+    }
+
+
+@dataclass
+class AwsMonitoringArgs:
+    """Inputs of :class:`AwsMonitoring`."""
+
+    prefix: str
+    region: str
+    function_names: Mapping[str, pulumi.Output[str]]  # short name -> Lambda function name
+    log_group_names: Sequence[pulumi.Output[str]]
+    dead_letter_queue_names: Mapping[str, pulumi.Output[str]]
+    alarms_enabled: bool
+    alarm_emails: Sequence[str]
+
+
+def _total(metric: str) -> str:
+    # A Metrics Insights query (not SQL against a database) over fixed metric names.
+    return f"SELECT SUM({metric}) FROM {METRIC_NAMESPACE}"  # noqa: S608
+
+
+def _insights(expression: str, label: str, ident: str) -> list[dict[str, Any]]:
+    return [{"expression": expression, "label": label, "id": ident}]
+
+
+class AwsMonitoring(pulumi.ComponentResource):
+    """Dashboard, alarms and saved Logs Insights queries."""
+
+    def __init__(
+        self, name: str, args: AwsMonitoringArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("agentcage:aws:Monitoring", name, None, opts)
+        if args.alarms_enabled and not args.alarm_emails:
+            raise ValueError(f"{name}: alarms need at least one target")
+        child = pulumi.ResourceOptions(parent=self)
+        body = pulumi.Output.all(
+            functions=pulumi.Output.all(*args.function_names.values()),
+            dlqs=pulumi.Output.all(*args.dead_letter_queue_names.values()),
+        ).apply(lambda resolved: self._dashboard(args.region, resolved["functions"], resolved["dlqs"]))
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard", dashboard_name=args.prefix, dashboard_body=body, opts=child
+        )
+        log_groups = pulumi.Output.all(*args.log_group_names)
+        for query_name, query in insights_queries().items():
+            aws.cloudwatch.QueryDefinition(
+                f"{name}-{query_name}",
+                name=f"{args.prefix}/{query_name}",
+                log_group_names=log_groups,
+                query_string=query,
+                opts=child,
+            )
+        if args.alarms_enabled:
+            self._alarms(name, args)
+        self.register_outputs({"dashboard": self.dashboard.dashboard_name})
+
+    @staticmethod
+    def _dashboard(region: str, functions: list[str], dlqs: list[str]) -> str:
+        def metric_widget(title: str, metrics: list[Any], stat: str = "Sum") -> dict[str, Any]:
+            return {
+                "type": "metric",
+                "width": 12,
+                "height": 6,
+                "properties": {
+                    "title": title,
+                    "region": region,
+                    "metrics": metrics,
+                    "stat": stat,
+                    "period": _PERIOD,
+                },
+            }
+
+        def by_tool(metric: str, aggregate: str = "SUM") -> str:
+            return f"SELECT {aggregate}({metric}) FROM {METRIC_NAMESPACE} GROUP BY tool"  # noqa: S608
+
+        widgets = [
+            metric_widget("Tool calls by tool", [_insights(by_tool("ToolCalls"), "calls", "calls")]),
+            metric_widget("Denials by tool", [_insights(by_tool("ToolDenials"), "denials", "denials")]),
+            metric_widget("Breaker trips by tool", [_insights(by_tool("BreakerTrips"), "trips", "trips")]),
+            metric_widget(
+                "Tokens and cost (micro-USD)",
+                [
+                    _insights(_total("TokensUsed"), "tokens", "tokens"),
+                    _insights(_total("CostMicroUsd"), "cost", "cost"),
+                ],
+            ),
+            metric_widget(
+                "Tool latency (avg, ms)", [_insights(by_tool("ToolLatency", "AVG"), "latency", "lat")]
+            ),
+            metric_widget(
+                "Dead-letter queue depth",
+                [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q] for q in dlqs],
+                stat="Maximum",
+            ),
+            metric_widget("Lambda errors", [["AWS/Lambda", "Errors", "FunctionName", f] for f in functions]),
+            metric_widget(
+                "Lambda duration (p95, ms)",
+                [["AWS/Lambda", "Duration", "FunctionName", f] for f in functions],
+                stat="p95",
+            ),
+        ]
+        return json.dumps({"widgets": widgets}, sort_keys=True)
+
+    def _alarms(self, name: str, args: AwsMonitoringArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        # Not KMS-encrypted on purpose: CloudWatch cannot publish to a topic under the AWS managed
+        # SNS key, and alarm notifications carry no data beyond the alarm itself.
+        topic = aws.sns.Topic(f"{name}-alarms", name=f"{args.prefix}-alarms", opts=child)
+        for index, email in enumerate(args.alarm_emails):
+            aws.sns.TopicSubscription(
+                f"{name}-alarm-target-{index}", topic=topic.arn, protocol="email", endpoint=email, opts=child
+            )
+        actions = [topic.arn]
+        for logical, queue_name in args.dead_letter_queue_names.items():
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-{logical}-dlq-depth",
+                name=f"{args.prefix}-{logical}-dlq-not-empty",
+                alarm_description=f"Messages in the {logical} DLQ: a message failed every retry",
+                namespace="AWS/SQS",
+                metric_name="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": queue_name},
+                statistic="Maximum",
+                period=_PERIOD,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=actions,
+                ok_actions=actions,
+                opts=child,
+            )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-breaker-trips",
+            name=f"{args.prefix}-breaker-trips",
+            alarm_description="A tool's circuit breaker opened (any tool)",
+            metric_queries=[
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="trips",
+                    # Metrics Insights sums across every tool dimension, so new tools are covered.
+                    expression=_total("BreakerTrips"),
+                    period=_PERIOD,
+                    return_data=True,
+                )
+            ],
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=actions,
+            ok_actions=actions,
+            opts=child,
+        )

@@ -1,0 +1,139 @@
+"""The AWS state: the ledger, idempotency and domain tables, and the two SQS queues with their DLQs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
+from agentcage.topology import QueueSpec
+
+__all__ = ["AwsStateArgs", "AwsState", "QueuePair", "LEDGER_TTL_ATTRIBUTE", "IDEMPOTENCY_TTL_ATTRIBUTE"]
+
+LEDGER_TTL_ATTRIBUTE = "expires_at_epoch"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"  # the Powertools idempotency default
+_FOURTEEN_DAYS = 14 * 24 * 3600
+_FOUR_DAYS = 4 * 24 * 3600
+
+
+@dataclass
+class AwsStateArgs:
+    """Inputs of :class:`AwsState`."""
+
+    prefix: str
+    point_in_time_recovery: bool
+    deletion_protection: bool
+    # Delivery settings of the two AWS queues (agentcage.topology: attempts, visibility window).
+    queues: Mapping[str, QueueSpec]
+    # The timeout of the Lambda consuming each queue: a message must stay invisible while it runs.
+    consumer_timeouts: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class QueuePair:
+    """A work queue and its dead-letter queue."""
+
+    queue: aws.sqs.Queue
+    dead_letter: aws.sqs.Queue
+
+
+class AwsState(pulumi.ComponentResource):
+    """DynamoDB tables (encrypted, TTL, PITR when asked) and SQS queues (SSE, redrive to a DLQ)."""
+
+    ledger: aws.dynamodb.Table
+    idempotency: aws.dynamodb.Table
+    domain: aws.dynamodb.Table
+    tool_requests: QueuePair
+    tool_results: QueuePair
+
+    def __init__(self, name: str, args: AwsStateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agentcage:aws:State", name, None, opts)
+        for logical in (TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE):
+            spec, timeout = args.queues.get(logical), args.consumer_timeouts.get(logical)
+            if spec is None or timeout is None:
+                raise ValueError(f"{name}: delivery settings and consumer timeout needed for {logical}")
+            if not 1 <= spec.max_deliveries <= 1000:
+                raise ValueError(f"{name}: {logical} max_deliveries must be 1-1000")
+            if spec.lock_seconds < timeout:
+                raise ValueError(
+                    f"{name}: {logical} visibility {spec.lock_seconds}s < consumer timeout {timeout}s"
+                )
+        self._args = args
+        self.ledger = self._table(name, "ledger", ("PK", "SK"), LEDGER_TTL_ATTRIBUTE)
+        self.idempotency = self._table(name, "idempotency", ("id", None), IDEMPOTENCY_TTL_ATTRIBUTE)
+        self.domain = self._table(name, "domain", ("PK", "SK"), None)
+        self.tool_requests = self._queue_pair(name, TOOL_REQUESTS_QUEUE)
+        self.tool_results = self._queue_pair(name, TOOL_RESULTS_QUEUE)
+        self.register_outputs(
+            {
+                "ledger_table": self.ledger.name,
+                "idempotency_table": self.idempotency.name,
+                "domain_table": self.domain.name,
+                "tool_requests_queue_url": self.tool_requests.queue.url,
+                "tool_results_queue_url": self.tool_results.queue.url,
+            }
+        )
+
+    def _table(
+        self, name: str, purpose: str, keys: tuple[str, str | None], ttl_attribute: str | None
+    ) -> aws.dynamodb.Table:
+        hash_key, range_key = keys
+        attributes = [aws.dynamodb.TableAttributeArgs(name=hash_key, type="S")]
+        if range_key is not None:
+            attributes.append(aws.dynamodb.TableAttributeArgs(name=range_key, type="S"))
+        return aws.dynamodb.Table(
+            f"{name}-{purpose}",
+            name=f"{self._args.prefix}-{purpose}",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=hash_key,
+            range_key=range_key,
+            attributes=attributes,
+            # Explicit SSE with the AWS managed KMS key (auditable in CloudTrail), not the owned default.
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(
+                enabled=self._args.point_in_time_recovery
+            ),
+            deletion_protection_enabled=self._args.deletion_protection,
+            ttl=(
+                aws.dynamodb.TableTtlArgs(attribute_name=ttl_attribute, enabled=True)
+                if ttl_attribute is not None
+                else None
+            ),
+            opts=pulumi.ResourceOptions(parent=self, protect=self._args.deletion_protection),
+        )
+
+    def _queue_pair(self, name: str, logical: str) -> QueuePair:
+        spec = self._args.queues[logical]
+        queue_name = f"{self._args.prefix}-{logical}"
+        dead_letter = aws.sqs.Queue(
+            f"{name}-{logical}-dlq",
+            name=f"{queue_name}-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=_FOURTEEN_DAYS,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        queue = aws.sqs.Queue(
+            f"{name}-{logical}",
+            name=queue_name,
+            sqs_managed_sse_enabled=True,
+            # agentcage.topology sizes this at six times the consumer's timeout (AWS guidance).
+            visibility_timeout_seconds=spec.lock_seconds,
+            message_retention_seconds=_FOUR_DAYS,
+            receive_wait_time_seconds=20,
+            redrive_policy=pulumi.Output.json_dumps(
+                {"deadLetterTargetArn": dead_letter.arn, "maxReceiveCount": spec.max_deliveries}
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.sqs.RedriveAllowPolicy(
+            f"{name}-{logical}-dlq-allow",
+            queue_url=dead_letter.url,
+            redrive_allow_policy=pulumi.Output.json_dumps(
+                {"redrivePermission": "byQueue", "sourceQueueArns": [queue.arn]}
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return QueuePair(queue=queue, dead_letter=dead_letter)

@@ -1,0 +1,133 @@
+"""One Lambda function with its own least-privilege role, its own log group and optional SQS trigger."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import CLOUDWATCH_RETENTION_DAYS
+from infra.iam import Statement, log_writer, policy_json, service_trust, sqs_consumer, xray_writer
+
+__all__ = ["QueueTrigger", "ServiceFunctionArgs", "ServiceFunction"]
+
+RUNTIME = "python3.12"
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    """An SQS event source; failures are reported per message (partial batch responses)."""
+
+    queue_arn: pulumi.Input[str]
+    batch_size: int = 10
+    maximum_concurrency: int = 2
+
+
+@dataclass
+class ServiceFunctionArgs:
+    """Inputs of :class:`ServiceFunction`."""
+
+    function_name: str
+    handler: str
+    code: pulumi.Archive
+    code_sha256_base64: str
+    architecture: str
+    memory_mb: int
+    timeout_seconds: int
+    reserved_concurrency: int
+    log_retention_days: int
+    environment: Mapping[str, pulumi.Input[str]]
+    statements: Sequence[Statement] = ()
+    trigger: QueueTrigger | None = None
+    # A role created elsewhere because another system trusts its ARN (the bridge to Azure);
+    # this component then only attaches its own permissions to it.
+    existing_role: aws.iam.Role | None = None
+    description: str = ""
+
+
+class ServiceFunction(pulumi.ComponentResource):
+    """A Lambda, its role (exact actions and ARNs), its log group with retention and its trigger."""
+
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    log_group: aws.cloudwatch.LogGroup
+
+    def __init__(
+        self, name: str, args: ServiceFunctionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("agentcage:aws:ServiceFunction", name, None, opts)
+        if args.log_retention_days not in CLOUDWATCH_RETENTION_DAYS:
+            raise ValueError(
+                f"{name}: log_retention_days {args.log_retention_days} is not a CloudWatch value"
+            )
+        if args.architecture not in ("arm64", "x86_64"):
+            raise ValueError(f"{name}: architecture must be arm64 or x86_64")
+        if args.trigger is not None and args.trigger.maximum_concurrency < 2:
+            raise ValueError(f"{name}: SQS maximum concurrency must be at least 2")
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/lambda/{args.function_name}",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        if args.existing_role is None:
+            self.role = aws.iam.Role(
+                f"{name}-role",
+                assume_role_policy=policy_json([service_trust("lambda.amazonaws.com")]),
+                description=f"{args.function_name}: only what this function does",
+                opts=child,
+            )
+        else:
+            self.role = args.existing_role
+        statements: list[Statement] = [log_writer(self.log_group.arn), xray_writer()]
+        if args.trigger is not None:
+            statements.append(sqs_consumer(args.trigger.queue_arn))
+        statements.extend(args.statements)
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy", role=self.role.name, policy=policy_json(statements), opts=child
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            name=args.function_name,
+            description=args.description or args.function_name,
+            runtime=RUNTIME,
+            handler=args.handler,
+            role=self.role.arn,
+            code=args.code,
+            source_code_hash=args.code_sha256_base64,
+            architectures=[args.architecture],
+            memory_size=args.memory_mb,
+            timeout=args.timeout_seconds,
+            reserved_concurrent_executions=args.reserved_concurrency,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment)),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", log_group=self.log_group.name
+            ),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            # The role's policy must exist before the first invocation tries to log or poll.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, self.log_group]),
+        )
+        if args.trigger is not None:
+            aws.lambda_.EventSourceMapping(
+                f"{name}-trigger",
+                event_source_arn=args.trigger.queue_arn,
+                function_name=self.function.arn,
+                batch_size=args.trigger.batch_size,
+                function_response_types=["ReportBatchItemFailures"],
+                scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
+                    maximum_concurrency=args.trigger.maximum_concurrency
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            )
+        self.register_outputs(
+            {
+                "function_arn": self.function.arn,
+                "function_name": self.function.name,
+                "role_arn": self.role.arn,
+                "log_group_name": self.log_group.name,
+            }
+        )

@@ -1,0 +1,246 @@
+"""The stack configuration, read once into frozen, validated objects.
+
+Every key the program reads is declared here and committed in ``Pulumi.<stack>.yaml``; components
+receive these objects through their ``Args`` and never call ``pulumi.Config()``. A missing or invalid
+key raises :class:`~agentcage.errors.ConfigurationError` whose message names the key (for example
+``agentcage:budget.defaults.tokens``), so ``pulumi preview`` fails before any resource is planned.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from agentcage.errors import ConfigurationError
+from infra.config_models import (
+    CLOUDWATCH_RETENTION_DAYS,
+    AlarmSettings,
+    ApprovalSettings,
+    BreakerSettings,
+    BudgetAmounts,
+    BudgetSettings,
+    DataProtection,
+    FunctionAppSettings,
+    LambdaSettings,
+    ModelPriceSettings,
+    ModelSettings,
+    ReservedConcurrency,
+    RetentionSettings,
+    https_url,
+)
+
+__all__ = [
+    "PROJECT",
+    "NAMESPACE",
+    "REQUIRED_KEYS",
+    "OPTIONAL_KEYS",
+    "SECRET_KEYS",
+    "CLOUDWATCH_RETENTION_DAYS",
+    "ModelSettings",
+    "BudgetAmounts",
+    "ModelPriceSettings",
+    "BudgetSettings",
+    "BreakerSettings",
+    "ApprovalSettings",
+    "RetentionSettings",
+    "AlarmSettings",
+    "ReservedConcurrency",
+    "LambdaSettings",
+    "FunctionAppSettings",
+    "DataProtection",
+    "StackConfig",
+    "parse_config",
+    "load_stack_config",
+]
+
+PROJECT = "agentcage"
+NAMESPACE = "agentcage"
+
+_ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{1,11}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+# key (without namespace) -> model; every one is required and committed in each stack file.
+_STRUCTURED: dict[str, type[BaseModel]] = {
+    "model": ModelSettings,
+    "budget": BudgetSettings,
+    "breaker": BreakerSettings,
+    "approvals": ApprovalSettings,
+    "retention": RetentionSettings,
+    "alarms": AlarmSettings,
+    "lambda": LambdaSettings,
+    "functionApp": FunctionAppSettings,
+    "dataProtection": DataProtection,
+}
+REQUIRED_KEYS: tuple[str, ...] = (
+    "aws:region",
+    "azure-native:location",
+    f"{NAMESPACE}:environment",
+    f"{NAMESPACE}:entraTenantId",
+    *(f"{NAMESPACE}:{key}" for key in _STRUCTURED),
+)
+OPTIONAL_KEYS: tuple[str, ...] = (f"{NAMESPACE}:federationAudience", f"{NAMESPACE}:approvalWebhookUrl")
+SECRET_KEYS: tuple[str, ...] = (f"{NAMESPACE}:approvalWebhookUrl",)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the program reads from the stack configuration, validated."""
+
+    environment: str
+    aws_region: str
+    azure_location: str
+    entra_tenant_id: str
+    federation_audience: str
+    model: ModelSettings
+    budget: BudgetSettings
+    breaker: BreakerSettings
+    approvals: ApprovalSettings
+    retention: RetentionSettings
+    alarms: AlarmSettings
+    lambda_: LambdaSettings
+    function_app: FunctionAppSettings
+    data_protection: DataProtection
+    # Plain text only inside this process; the program wraps it in pulumi.Output.secret at once.
+    approval_webhook_url: str | None
+
+    @property
+    def prefix(self) -> str:
+        """The name every resource of this stack starts with (``agentcage-dev``)."""
+        return f"{PROJECT}-{self.environment}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every taggable resource carries."""
+        return {"project": PROJECT, "environment": self.environment}
+
+    def budget_document(self) -> dict[str, Any]:
+        """The budget file the functions load (``AGENTCAGE_BUDGET_CONFIG``), as plain data.
+
+        Validated by the library's own :class:`agentcage.budget.config.BudgetConfig`, so infra and
+        the functions cannot disagree about its shape.
+        """
+        from agentcage.budget.config import BudgetConfig
+
+        document = {
+            "defaults": self.budget.defaults.model_dump(),
+            "ceiling": self.budget.ceiling.model_dump(),
+            "prices": {name: price.model_dump() for name, price in self.budget.prices.items()},
+            "loop_threshold": self.budget.loop_threshold,
+            "breaker": self.breaker.model_dump(),
+        }
+        try:
+            validated = BudgetConfig.model_validate(document)
+        except ValidationError as exc:
+            raise _fail(f"{NAMESPACE}:budget", str(exc.errors()[0]["msg"])) from None
+        dumped: dict[str, Any] = validated.model_dump(mode="json", include=set(document))
+        return dumped
+
+    @property
+    def is_production(self) -> bool:
+        """True for the prod stack (alarms, point-in-time recovery and deletion guards are on)."""
+        return self.environment == "prod"
+
+
+def _fail(key: str, problem: str) -> ConfigurationError:
+    return ConfigurationError(f"config {key}: {problem}", details={"key": key})
+
+
+def _structured(key: str, raw: str, model: type[BaseModel]) -> Any:
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as exc:
+        raise _fail(key, f"is not a YAML/JSON object ({exc.msg})") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        full_key = f"{key}.{where}" if where else key
+        raise _fail(full_key, first["msg"]) from None
+
+
+def parse_config(values: Mapping[str, Any], secret_keys: frozenset[str] | set[str]) -> StackConfig:
+    """Validate raw stack configuration (``namespace:key`` -> value) into a :class:`StackConfig`.
+
+    Structured values may be JSON strings (how the Pulumi engine passes them) or already-parsed
+    objects. ``secret_keys`` lists the keys the engine holds encrypted; a secret set in plain text
+    is refused, because the stack file would then carry it in the clear.
+    """
+    missing = [key for key in REQUIRED_KEYS if values.get(key) in (None, "")]
+    if missing:
+        also = f" (also missing: {', '.join(missing[1:])})" if missing[1:] else ""
+        raise _fail(missing[0], f"is required but not set{also}")
+    known = {*REQUIRED_KEYS, *OPTIONAL_KEYS}
+    unknown = sorted(key for key in values if key.startswith(f"{NAMESPACE}:") and key not in known)
+    if unknown:
+        raise _fail(unknown[0], "is not a key this program reads (a typo?)")
+    environment = str(values[f"{NAMESPACE}:environment"])
+    if not _ENVIRONMENT_NAME.match(environment):
+        raise _fail(
+            f"{NAMESPACE}:environment", "must be 2-12 lowercase letters/digits, starting with a letter"
+        )
+    tenant = str(values[f"{NAMESPACE}:entraTenantId"]).lower()
+    if not _UUID.match(tenant):
+        raise _fail(f"{NAMESPACE}:entraTenantId", "must be the Entra tenant id (a UUID)")
+    audience = str(values.get(f"{NAMESPACE}:federationAudience") or f"api://{PROJECT}-{environment}")
+    if not audience.startswith(("api://", "https://")):
+        raise _fail(f"{NAMESPACE}:federationAudience", "must be an app ID URI (api://... or https://...)")
+    webhook_key = f"{NAMESPACE}:approvalWebhookUrl"
+    webhook = values.get(webhook_key)
+    if webhook is not None:
+        if webhook_key not in secret_keys:
+            raise _fail(webhook_key, "holds a token: set it with `pulumi config set --secret`")
+        try:
+            https_url(str(webhook))
+        except ValueError as exc:
+            raise _fail(webhook_key, str(exc)) from None
+    parsed = {
+        key: _structured(f"{NAMESPACE}:{key}", values[f"{NAMESPACE}:{key}"], model)
+        for key, model in _STRUCTURED.items()
+    }
+    model, budget = parsed["model"], parsed["budget"]
+    if model.provider != "scripted" and model.deployment not in budget.prices:
+        raise _fail(
+            f"{NAMESPACE}:budget.prices",
+            f"has no price for the model deployment {model.deployment!r}; its cost could not be bounded",
+        )
+    config = StackConfig(
+        environment=environment,
+        aws_region=str(values["aws:region"]),
+        azure_location=str(values["azure-native:location"]),
+        entra_tenant_id=tenant,
+        federation_audience=audience,
+        model=parsed["model"],
+        budget=parsed["budget"],
+        breaker=parsed["breaker"],
+        approvals=parsed["approvals"],
+        retention=parsed["retention"],
+        alarms=parsed["alarms"],
+        lambda_=parsed["lambda"],
+        function_app=parsed["functionApp"],
+        data_protection=parsed["dataProtection"],
+        approval_webhook_url=None if webhook is None else str(webhook),
+    )
+    config.budget_document()  # fails now, naming the key, rather than in a function at run time
+    return config
+
+
+def load_stack_config(
+    read: Callable[[str], Any] | None = None, is_secret: Callable[[str], bool] | None = None
+) -> StackConfig:
+    """Read every declared key from the running Pulumi program's configuration, once."""
+    if read is None or is_secret is None:
+        import pulumi.runtime
+
+        read = read or pulumi.runtime.get_config
+        is_secret = is_secret or pulumi.runtime.is_config_secret
+    keys = (*REQUIRED_KEYS, *OPTIONAL_KEYS)
+    values = {key: read(key) for key in keys}
+    secrets = frozenset(key for key in keys if is_secret(key))
+    return parse_config(values, secrets)

@@ -1,0 +1,176 @@
+"""IAM policy documents as typed Python objects, rendered to JSON only at the edge.
+
+Policies are built from :class:`Statement` dicts (never raw JSON strings), so the rules the tests and
+the policy pack enforce - no ``*`` action, ``*`` resources only where AWS requires them, trust
+policies that pin ``aud`` and ``sub`` - are properties of data the program can inspect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+
+from infra.policy_pack.rules import WILDCARD_RESOURCE_ALLOWED
+
+__all__ = [
+    "Statement",
+    "PolicyDocument",
+    "WILDCARD_RESOURCE_ALLOWED",
+    "policy_json",
+    "allow",
+    "service_trust",
+    "web_identity_trust",
+    "log_writer",
+    "xray_writer",
+    "sqs_consumer",
+    "LEDGER_ACTIONS",
+    "TABLE_READ_ACTIONS",
+    "TABLE_WRITE_ACTIONS",
+    "IDEMPOTENCY_ACTIONS",
+    "DATA_SERVICE_ACCESS",
+]
+
+
+class Statement(TypedDict):
+    """One IAM statement; Action and Resource are always lists of exact names."""
+
+    Sid: str
+    Effect: str
+    Action: list[str]
+    Resource: NotRequired[list[pulumi.Input[str]]]
+    Principal: NotRequired[dict[str, Any]]
+    Condition: NotRequired[dict[str, dict[str, Any]]]
+
+
+class PolicyDocument(TypedDict):
+    """An IAM policy document."""
+
+    Version: str
+    Statement: list[Statement]
+
+
+# The allow-list of Resource "*" lives with the policy pack that enforces it.
+
+
+def policy_json(statements: Sequence[Statement]) -> pulumi.Output[str]:
+    """Render statements (which may hold Outputs such as ARNs) to a policy JSON string."""
+    document: PolicyDocument = {"Version": "2012-10-17", "Statement": list(statements)}
+    return pulumi.Output.json_dumps(document)
+
+
+def allow(
+    sid: str,
+    actions: Sequence[str],
+    resources: Sequence[pulumi.Input[str]],
+    condition: dict[str, dict[str, Any]] | None = None,
+) -> Statement:
+    """An Allow statement naming exact actions and resources."""
+    if not actions or any("*" in action for action in actions):
+        raise ValueError(f"statement {sid}: actions must be exact names, got {list(actions)}")
+    if not resources:
+        raise ValueError(f"statement {sid}: at least one resource is required")
+    literal_wildcards = [r for r in resources if isinstance(r, str) and r == "*"]
+    if literal_wildcards and not all(action in WILDCARD_RESOURCE_ALLOWED for action in actions):
+        raise ValueError(
+            f"statement {sid}: Resource * is only allowed for {sorted(WILDCARD_RESOURCE_ALLOWED)}"
+        )
+    statement: Statement = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": list(actions),
+        "Resource": list(resources),
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def service_trust(service: str) -> Statement:
+    """Trust an AWS service principal (``lambda.amazonaws.com``) to assume the role."""
+    return {
+        "Sid": "TrustService",
+        "Effect": "Allow",
+        "Action": ["sts:AssumeRole"],
+        "Principal": {"Service": service},
+    }
+
+
+def web_identity_trust(
+    provider_arn: pulumi.Input[str],
+    issuer_host_path: str,
+    audience: pulumi.Input[str],
+    subject: pulumi.Input[str],
+) -> Statement:
+    """Trust one subject of one OIDC issuer for one audience, with StringEquals (no wildcards)."""
+    return {
+        "Sid": "TrustOneFederatedIdentity",
+        "Effect": "Allow",
+        "Action": ["sts:AssumeRoleWithWebIdentity"],
+        "Principal": {"Federated": provider_arn},
+        "Condition": {
+            "StringEquals": {f"{issuer_host_path}:aud": audience, f"{issuer_host_path}:sub": subject},
+        },
+    }
+
+
+def log_writer(log_group_arn: pulumi.Input[str]) -> Statement:
+    """Write to exactly one log group (its streams)."""
+    streams = pulumi.Output.from_input(log_group_arn).apply(
+        lambda arn: f"{arn.removesuffix(':*')}:log-stream:*"
+    )
+    return allow("WriteOwnLogGroup", ["logs:CreateLogStream", "logs:PutLogEvents"], [streams])
+
+
+def xray_writer() -> Statement:
+    """Send trace segments (X-Ray offers no resource-level permission)."""
+    return allow("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
+
+
+def sqs_consumer(queue_arn: pulumi.Input[str]) -> Statement:
+    """What a Lambda event source mapping needs on its queue, and nothing else."""
+    return allow(
+        "ConsumeOwnQueue",
+        ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+        [queue_arn],
+    )
+
+
+# --- exact DynamoDB actions, per use -------------------------------------------------------------------
+# (There are no TransactWriteItems/TransactGetItems IAM actions: transactions are authorised per item
+# with these same actions.)
+LEDGER_ACTIONS: tuple[str, ...] = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:BatchGetItem",
+)
+TABLE_READ_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
+TABLE_WRITE_ACTIONS: tuple[str, ...] = (
+    *TABLE_READ_ACTIONS,
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+)
+# Powertools idempotency (DynamoDB persistence layer).
+IDEMPOTENCY_ACTIONS: tuple[str, ...] = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+# Per data service: its access to the domain table (none|read|write) and whether it uses the
+# idempotency table.
+DATA_SERVICE_ACCESS: Mapping[str, tuple[str, bool]] = {
+    "customers": ("read", False),
+    "orders": ("read", False),
+    "risk": ("read", False),
+    "refunds": ("write", True),
+    "vendor": ("none", False),  # a simulated external endpoint: it keeps no state
+    "volumes": ("write", False),
+}

@@ -1,0 +1,52 @@
+"""Shared by the infra tests: the recorded program runs and how to look things up in them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUNNER = Path(__file__).with_name("program_run.py")
+STACKS = ("dev", "prod")
+# prod is run with the approval webhook set as a secret (as `pulumi config set --secret` would);
+# dev without one, so both paths of the program are exercised.
+WEBHOOK_SECRET = "https://hooks.slack.com/services/T0000/B0000/notarealtoken0000000000"
+STACK_SECRETS = {"dev": {}, "prod": {"agentcage:approvalWebhookUrl": WEBHOOK_SECRET}}
+DEPENDENCY_TARGETS = ("lambda-core", "lambda-bridge", "function-app")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One registration recorded by the mock monitor."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StackRun:
+    """Everything one program run registered, with lookups."""
+
+    stack: str
+    config: dict[str, Any]
+    resources: list[Resource]
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        """Every resource of one type."""
+        return [r for r in self.resources if r.type == resource_type]
+
+    def one(self, resource_type: str, name: str) -> Resource:
+        """The resource of this type and name."""
+        matches = [r for r in self.of_type(resource_type) if r.name == name]
+        assert len(matches) == 1, f"expected one {resource_type} named {name}, found {len(matches)}"
+        return matches[0]
+
+    def by_urn(self, urn: str) -> Resource | None:
+        """The resource with this URN, if recorded (the stack itself is not)."""
+        return next((r for r in self.resources if r.urn == urn), None)

@@ -1,0 +1,144 @@
+"""infra/config.py: the committed stacks parse; a missing or invalid key fails naming the key."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+from infra_harness import REPO_ROOT
+
+from agentcage.budget.config import BudgetConfig
+from agentcage.errors import ConfigurationError
+from infra.config import REQUIRED_KEYS, SECRET_KEYS, load_stack_config, parse_config
+
+WEBHOOK = "agentcage:approvalWebhookUrl"
+
+
+def committed(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))["config"]
+
+
+def error_for(values: dict[str, Any], secrets: frozenset[str] = frozenset()) -> ConfigurationError:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_config(values, secrets)
+    return caught.value
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_committed_stack_file_holds_every_required_key_and_parses(stack: str) -> None:
+    values = committed(stack)
+    assert set(REQUIRED_KEYS) <= set(values)
+    config = parse_config(values, frozenset())
+    assert config.environment == stack
+    assert config.prefix == f"agentcage-{stack}"
+    assert config.federation_audience == f"api://agentcage-{stack}"
+    assert config.approval_webhook_url is None  # never committed: it is a secret
+    BudgetConfig.model_validate(config.budget_document())  # the functions can load what infra writes
+
+
+def test_prod_is_stricter_than_dev() -> None:
+    dev, prod = (parse_config(committed(s), frozenset()) for s in ("dev", "prod"))
+    assert prod.retention.log_days > dev.retention.log_days
+    assert prod.data_protection.point_in_time_recovery
+    assert not dev.data_protection.point_in_time_recovery
+    assert prod.alarms.enabled
+    assert prod.alarms.emails
+    assert not dev.alarms.enabled
+    assert prod.lambda_.reserved_concurrency.executor > dev.lambda_.reserved_concurrency.executor
+
+
+@pytest.mark.parametrize("key", REQUIRED_KEYS)
+def test_a_missing_key_fails_naming_it(key: str) -> None:
+    values = committed("dev")
+    del values[key]
+    error = error_for(values)
+    assert key in str(error)
+    assert error.details["key"] == key
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "named"),
+    [
+        (("agentcage:budget", "defaults", "tokens"), -1, "agentcage:budget.defaults.tokens"),
+        (("agentcage:budget", "ceiling", "costMicroUsd"), "lots", "agentcage:budget.ceiling.costMicroUsd"),
+        (("agentcage:retention", "logDays"), 10, "agentcage:retention"),
+        (("agentcage:lambda", "architecture"), "sparc", "agentcage:lambda.architecture"),
+        (("agentcage:model", "endpoint"), "http://plain.example.com", "agentcage:model"),
+        (("agentcage:alarms", "emails"), ["not-an-address"], "agentcage:alarms.emails.0"),
+        (("agentcage:functionApp", "instanceMemoryMb"), 1024, "agentcage:functionApp.instanceMemoryMb"),
+        (("agentcage:breaker", "failureThresold"), 3, "agentcage:breaker.failureThresold"),
+    ],
+)
+def test_an_invalid_value_fails_naming_the_key(path: tuple[str, ...], value: Any, named: str) -> None:
+    values = copy.deepcopy(committed("dev"))
+    target = values
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    assert named in str(error_for(values))
+
+
+def test_structured_values_arrive_as_json_strings_like_the_engine_sends_them() -> None:
+    import json
+
+    values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in committed("prod").items()}
+    assert parse_config(values, frozenset()).alarms.emails == ("agentcage-oncall@example.com",)
+    values["agentcage:budget"] = "{not json"
+    assert "agentcage:budget" in str(error_for(values))
+
+
+def test_defaults_above_the_ceiling_are_refused() -> None:
+    values = committed("dev")
+    values["agentcage:budget"]["defaults"]["toolCalls"] = 10_000
+    assert "toolCalls" in str(error_for(values))
+
+
+def test_a_model_without_a_price_is_refused() -> None:
+    values = committed("dev")
+    values["agentcage:budget"]["prices"] = {}
+    assert "agentcage:budget.prices" in str(error_for(values))
+
+
+def test_an_unknown_key_in_the_namespace_is_a_typo() -> None:
+    values = {**committed("dev"), "agentcage:retentionDays": 7}
+    assert "agentcage:retentionDays" in str(error_for(values))
+
+
+def test_the_approval_webhook_must_be_a_secret_and_https() -> None:
+    values = {**committed("dev"), WEBHOOK: "https://hooks.slack.com/services/T/B/x"}
+    assert "--secret" in str(error_for(values))
+    assert parse_config(values, frozenset(SECRET_KEYS)).approval_webhook_url == values[WEBHOOK]
+    values[WEBHOOK] = "http://hooks.example.com/x"
+    assert WEBHOOK in str(error_for(values, frozenset(SECRET_KEYS)))
+
+
+def test_load_stack_config_reads_every_declared_key_once() -> None:
+    values = committed("dev")
+    seen: list[str] = []
+
+    def read(key: str) -> Any:
+        seen.append(key)
+        return values.get(key)
+
+    config = load_stack_config(read, lambda key: False)
+    assert config.environment == "dev"
+    assert sorted(seen) == sorted(set(seen))
+    assert set(REQUIRED_KEYS) <= set(seen)
+
+
+def test_model_settings_use_the_names_the_model_factory_reads() -> None:
+    from agentcage import constants
+
+    values = committed("dev")
+    azure = parse_config(values, frozenset()).model.app_settings()
+    assert azure[constants.MODEL_ENDPOINT_ENV] == values["agentcage:model"]["endpoint"]
+    values["agentcage:model"] = {
+        "provider": "openai",
+        "endpoint": "https://llm.example.com/v1",
+        "deployment": "gpt-4o-mini",
+    }
+    openai = parse_config(values, frozenset()).model.app_settings()
+    assert openai[constants.MODEL_BASE_URL_ENV] == "https://llm.example.com/v1"
+    assert constants.MODEL_ENDPOINT_ENV not in openai
