@@ -56,6 +56,13 @@ bench: $(STAMP)
 locks: | $(UV)
 	$(UV) pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 --no-header --quiet -o requirements/dev.lock
 	$(UV) pip compile requirements/bootstrap.in --generate-hashes --no-header --quiet -o requirements/bootstrap.lock
+	# Deployment targets: what infra/packaging.py installs into the Lambda and Function App packages.
+	$(UV) pip compile pyproject.toml --extra aws --generate-hashes --no-header --quiet \
+		--python-version 3.12 --python-platform aarch64-manylinux_2_28 -o requirements/lambda.lock
+	$(UV) pip compile pyproject.toml --extra aws --extra aws-bridge --generate-hashes --no-header --quiet \
+		--python-version 3.12 --python-platform aarch64-manylinux_2_28 -o requirements/lambda-bridge.lock
+	$(UV) pip compile pyproject.toml --extra azure --generate-hashes --no-header --quiet \
+		--python-version 3.12 --python-platform x86_64-manylinux_2_28 -o requirements/functionapp.lock
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .agentcage .pytest_cache .mypy_cache .ruff_cache
