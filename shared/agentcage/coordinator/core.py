@@ -1,0 +1,248 @@
+"""What every coordinator operation shares: its collaborators, the checkpoint, result slots, advancing.
+
+Advancing a task past step ``n`` happens exactly once, however many results race to complete the
+step: the one that claims the ledger's once-only slot ``advance-<n>`` (a put-if-absent write) emits
+``AgentStep(n + 1)``. The claim records who won, so a redelivery of the winning message (its
+process died after claiming, before its send) emits the step again instead of stalling the task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from agentcage.approvals import ApprovalNotice, DeliveryOutcome
+from agentcage.budget.guard import BudgetGuard, MetricsSink
+from agentcage.budget.limits import AMOUNT_FIELDS, Usage
+from agentcage.coordinator.messages import Outbox
+from agentcage.coordinator.settings import CoordinatorSettings
+from agentcage.coordinator.state import (
+    PlannedCall,
+    StepCheckpoint,
+    Turn,
+    advance_slot,
+    error_content,
+    result_slot,
+    results_by_request,
+)
+from agentcage.coordinator.targets import NoTargetResolver, TargetResolver
+from agentcage.envelopes import AgentStep, ToolRequest, dump_envelope
+from agentcage.errors import AgentcageError, BudgetExceededError, InvalidTransitionError
+from agentcage.gate import GovernanceGate
+from agentcage.ledger.base import Ledger
+from agentcage.ledger.models import TaskRecord, TaskState
+from agentcage.models.base import ModelProvider
+from agentcage.policy.context import BudgetState as PolicyBudget
+from agentcage.trace import TraceContext, continue_or_start
+
+__all__ = ["CoordinatorCore", "Notifier"]
+
+_log = logging.getLogger("agentcage.coordinator")
+
+
+class Stop(Exception):  # noqa: N818 - control flow inside one operation, never escapes it
+    """The task halted while its calls were being decided."""
+
+
+class Notifier(Protocol):
+    """Tells people about approvals (``agentcage.approvals.WebhookNotifier`` is one)."""
+
+    def notify(self, notice: ApprovalNotice) -> DeliveryOutcome:
+        """Deliver one approval notice; never raises."""
+        ...
+
+
+class CoordinatorCore:
+    """The collaborators and the shared steps of the agent loop (see :class:`Coordinator`)."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        gate: GovernanceGate,
+        model: ModelProvider,
+        settings: CoordinatorSettings | None = None,
+        notifier: Notifier | None = None,
+        targets: TargetResolver | None = None,
+        metrics: MetricsSink | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.gate = gate
+        self.model = model
+        self.settings = settings or CoordinatorSettings()
+        self.notifier = notifier
+        self.targets: TargetResolver = targets or NoTargetResolver()
+        self.guard = BudgetGuard(ledger, self.settings.budget, metrics=metrics)
+
+    # --- reading state ----------------------------------------------------------------------------
+    def _checkpoint(self, task_id: str) -> tuple[int, StepCheckpoint]:
+        saved = self.ledger.last_checkpoint(task_id)
+        if saved is None:
+            return 0, StepCheckpoint()
+        return saved.step, StepCheckpoint.of(saved.data)
+
+    def _results(self, task_id: str) -> dict[str, dict[str, Any]]:
+        return results_by_request(self.ledger.tool_results(task_id))
+
+    @staticmethod
+    def _trace_of(task: TaskRecord) -> TraceContext:
+        return continue_or_start(task.traceparent)
+
+    @staticmethod
+    def _trace_id(task: TaskRecord) -> str | None:
+        parts = (task.traceparent or "").split("-")
+        return parts[1] if len(parts) == 4 else None
+
+    def _audit(
+        self, task: TaskRecord, kind: str, data: Mapping[str, Any], *, step: int | None = None
+    ) -> None:
+        self.ledger.append_audit(
+            task.task_id, kind, data, trace_id=self._trace_id(task), step=step, agent_id=task.agent_id
+        )
+
+    def _policy_budget(self, task_id: str) -> PolicyBudget:
+        state = self.ledger.budget_state(task_id)
+        fractions = [
+            getattr(state.remaining, name) / getattr(state.limits, name)
+            for name in AMOUNT_FIELDS
+            if getattr(state.limits, name) > 0
+        ]
+        fraction = min(fractions, default=0.0)
+        return PolicyBudget(exhausted=fraction <= 0, remaining_fraction=fraction)
+
+    # --- changing state ---------------------------------------------------------------------------
+    def _move(self, task_id: str, to: TaskState, **kwargs: Any) -> bool:
+        """Transition if the state machine allows it; False when the task is already elsewhere."""
+        try:
+            self.ledger.transition(task_id, to, **kwargs)
+        except InvalidTransitionError as error:
+            _log.info("task %s not moved to %s: %s", task_id, to.value, error.message)
+            return False
+        return True
+
+    def _record(self, task_id: str, request_id: str, slot: Mapping[str, Any]) -> bool:
+        return self.ledger.record_tool_result(task_id, request_id, slot)
+
+    def _count_local_call(self, task: TaskRecord, call: PlannedCall) -> None:
+        """A call answered here (refused, or delegated) still counts as one tool call: probing is not free."""
+        reservation = self.ledger.reserve(
+            task.task_id,
+            Usage(tool_calls=1),
+            kind="tool",
+            tool=call.tool if call.tool.isidentifier() else "invalid",
+            args_digest=call.args_digest,
+            ttl_seconds=self.settings.budget.reservation_ttl_seconds,
+        )
+        self.ledger.settle(reservation.reservation_id, Usage(tool_calls=1))
+
+    def _halt_for(self, task_id: str, error: AgentcageError) -> None:
+        if isinstance(error, BudgetExceededError) or error.code in ("loop_detected", "circuit_open"):
+            self.guard.trip(task_id, error)  # type: ignore[arg-type]
+        else:
+            self._move(task_id, TaskState.HALTED, reason=f"{error.code}: {error.message}")
+
+    def _notify(self, task: TaskRecord, approval_id: str) -> None:
+        """Tell people about the approval; the outcome (delivered or not) goes to the audit log."""
+        if self.notifier is None:
+            self._audit(
+                task,
+                "approval_notification",
+                {"approval_id": approval_id, "delivered": False, "error": "no notifier configured"},
+            )
+            return
+        approval = self.ledger.get_approval(approval_id)
+        base = self.settings.public_base_url
+        notice = ApprovalNotice(
+            approval_id=approval_id,
+            task_id=task.task_id,
+            agent_id=approval.agent_id,
+            tool=approval.tool,
+            args=dict(approval.args),
+            args_digest=approval.args_digest,
+            expires_at=approval.expires_at,
+            approval_url=f"{base}/api/approvals/{approval_id}" if base else f"/api/approvals/{approval_id}",
+            reasons=tuple(approval.reasons),
+            trace_id=self._trace_id(task),
+        )
+        outcome = self.notifier.notify(notice)
+        self._audit(task, "approval_notification", {"approval_id": approval_id, **outcome.as_dict()})
+
+    def _dispatch(
+        self,
+        task: TaskRecord,
+        step: int,
+        planned: PlannedCall,
+        traceparent: str,
+        approval_id: str | None = None,
+    ) -> PlannedCall:
+        """Admit the call through its circuit, reserve it, and build its ``ToolRequest``."""
+        admission = self.ledger.circuit_admit(planned.tool)
+        if not admission.allowed:
+            retry_at = admission.retry_at.isoformat() if admission.retry_at else None
+            content = error_content(
+                "circuit_open", f"the circuit of {planned.tool} is open; retry after {retry_at}"
+            )
+            self._audit(task, "circuit_open", {"tool": planned.tool, "retry_at": retry_at}, step=step)
+            return planned.model_copy(
+                update={
+                    "outcome": "local",
+                    "local_result": result_slot(
+                        "circuit_open", content, tool=planned.tool, source="coordinator"
+                    ),
+                }
+            )
+        tool = self.gate.catalog[planned.tool]
+        try:
+            reservation = self.ledger.reserve(
+                task.task_id,
+                Usage(tool_calls=1, cost_micro_usd=self.settings.budget.tool_call_cost_micro_usd),
+                kind="tool",
+                tool=tool.name,
+                args_digest=planned.args_digest,
+                ttl_seconds=self.settings.budget.reservation_ttl_seconds,
+            )
+        except BudgetExceededError as error:
+            self.guard.trip(task.task_id, error)
+            raise Stop from error
+        request = ToolRequest(
+            message_id=planned.request_id,
+            task_id=task.task_id,
+            step=step,
+            agent_id=task.agent_id,
+            tool=tool.name,
+            args=planned.args,
+            args_digest=planned.args_digest or "",
+            reservation_id=reservation.reservation_id,
+            approval_id=approval_id,
+            traceparent=traceparent,
+            issued_at=reservation.created_at,
+            expires_at=reservation.expires_at,
+        )
+        dump_envelope(request)  # too large for the queues: raises before anything is sent
+        return planned.model_copy(
+            update={"outcome": "dispatched", "request": request.model_dump(mode="json")}
+        )
+
+    # --- advancing --------------------------------------------------------------------------------
+    def agent_step(self, task: TaskRecord, step: int) -> AgentStep:
+        """The ``AgentStep`` message for ``step`` of ``task``, a child span of the task's trace."""
+        return AgentStep(
+            task_id=task.task_id, step=step, traceparent=self._trace_of(task).child().traceparent
+        )
+
+    def _maybe_advance(self, task_id: str, step: int, turn: Turn | None, claimant: str) -> Outbox:
+        """Emit ``AgentStep(step + 1)`` when every call of ``turn`` has its result (exactly once)."""
+        task = self.ledger.get_task(task_id)
+        if turn is None or turn.final or task.state is not TaskState.RUNNING:
+            return Outbox()
+        results = self._results(task_id)
+        if any(call.request_id not in results for call in turn.calls):
+            return Outbox()
+        slot = advance_slot(step)
+        if not self._record(task_id, slot, {"claimant": claimant, "next_step": step + 1}):
+            holder = next((r for r in self.ledger.tool_results(task_id) if r.request_id == slot), None)
+            if holder is None or holder.result.get("claimant") != claimant:
+                return Outbox()  # another message advanced the task
+        self._audit(task, "step_advanced", {"to_step": step + 1, "by": claimant}, step=step)
+        return Outbox(agent_steps=[self.agent_step(task, step + 1)])

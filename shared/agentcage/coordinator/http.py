@@ -1,0 +1,230 @@
+"""The coordinator's HTTP API without a web framework: Azure Functions and the local runtime both call it.
+
+Routes (under ``/api``): ``POST tasks``, ``GET tasks/{task_id}``, ``GET|POST approvals/{approval_id}``.
+Every error answers ``{"error": {"code", "message", "trace_id"}}`` (plus ``details`` when there are
+any) with the status of its :mod:`agentcage.errors` class: 400 malformed JSON or schema, 401 no
+approver identity, 404 unknown id, 405 wrong method, 409, 410, 413 body too large, 415 not JSON. Bad
+input never answers 500. The caller's ``traceparent`` is continued and returned on every answer.
+
+The approver is the platform's authenticated principal (App Service Authentication's
+``X-MS-CLIENT-PRINCIPAL``). Only when the environment is ``local`` and a development approver is
+configured does a request without it act as that approver, and the answer says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentcage.approvals import CLIENT_PRINCIPAL_HEADER, Principal, dev_principal, principal_from_header
+from agentcage.coordinator.messages import Outbox, StartTask
+from agentcage.coordinator.service import Coordinator
+from agentcage.errors import (
+    AgentcageError,
+    ApprovalExpiredError,
+    AuthenticationError,
+    EnvelopeTooLargeError,
+    InvalidInputError,
+    MethodNotAllowedError,
+    UnsupportedMediaTypeError,
+)
+from agentcage.trace import TraceContext, bound_context, continue_or_start, extract_http
+
+__all__ = ["MAX_BODY_BYTES", "CoordinatorHttp", "Decision", "HttpAnswer"]
+
+_log = logging.getLogger("agentcage.coordinator.http")
+
+MAX_BODY_BYTES = 64 * 1024
+"""The largest request body accepted (413 above it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """A status, a JSON body and headers; the adapter turns it into its framework's response."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The body as JSON text."""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+
+
+class Decision(BaseModel):
+    """The body of ``POST /api/approvals/{id}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decision: Literal["approve", "deny"]
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == wanted and isinstance(value, str):
+            return value
+    return None
+
+
+class CoordinatorHttp:
+    """The HTTP routes over a :class:`Coordinator`; ``send`` delivers what each operation returns."""
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        send: Callable[[Outbox], None],
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        dev_approver: str | None = None,
+    ) -> None:
+        self.coordinator = coordinator
+        self.send = send
+        self.max_body_bytes = max_body_bytes
+        local = coordinator.settings.environment == "local"
+        self.dev_approver = dev_principal(dev_approver) if local and dev_approver else None
+
+    # --- routes -----------------------------------------------------------------------------------
+    def tasks(self, method: str, headers: Mapping[str, Any], body: bytes) -> HttpAnswer:
+        """``POST /api/tasks`` -> 202 ``{task_id, status_url, traceparent}``."""
+        return self._answer(headers, lambda trace: self._create_task(method, headers, body, trace))
+
+    def task(self, method: str, task_id: str, headers: Mapping[str, Any]) -> HttpAnswer:
+        """``GET /api/tasks/{task_id}`` -> 200 with the task's view."""
+
+        def run(_: TraceContext) -> HttpAnswer:
+            self._allow(method, "GET")
+            return HttpAnswer(200, self.coordinator.task_view(task_id))
+
+        return self._answer(headers, run)
+
+    def approval(self, method: str, approval_id: str, headers: Mapping[str, Any], body: bytes) -> HttpAnswer:
+        """``GET /api/approvals/{id}`` shows it; ``POST`` decides it."""
+
+        def run(_: TraceContext) -> HttpAnswer:
+            self._allow(method, "GET", "POST")
+            if method.upper() == "GET":
+                return HttpAnswer(200, self.coordinator.approval_view(approval_id))
+            return self._decide(approval_id, headers, body)
+
+        return self._answer(headers, run)
+
+    # --- the work ---------------------------------------------------------------------------------
+    def _create_task(
+        self, method: str, headers: Mapping[str, Any], body: bytes, trace: TraceContext
+    ) -> HttpAnswer:
+        self._allow(method, "POST")
+        start = self._parse(StartTask, headers, body)
+        started = self.coordinator.start_task(
+            start, traceparent=trace.traceparent, tracestate=trace.tracestate
+        )
+        self.send(Outbox(agent_steps=[started.step]))
+        task = started.task
+        body_out: dict[str, Any] = {
+            "task_id": task.task_id,
+            "status_url": f"{self.coordinator.settings.public_base_url}/api/tasks/{task.task_id}",
+            "traceparent": task.traceparent,
+            "state": task.state.value,
+        }
+        return HttpAnswer(202, body_out, {"Location": str(body_out["status_url"])})
+
+    def _decide(self, approval_id: str, headers: Mapping[str, Any], body: bytes) -> HttpAnswer:
+        principal = self._principal(headers)
+        decision = self._parse(Decision, headers, body)
+        try:
+            outbox = self.coordinator.decide_approval(
+                approval_id,
+                approve=decision.decision == "approve",
+                principal=principal,
+                comment=decision.comment,
+            )
+        except ApprovalExpiredError:
+            self.send(self.coordinator.expire_approval(approval_id))  # the task moves on without it
+            raise
+        self.send(outbox)
+        answer: dict[str, Any] = {
+            "approval": self.coordinator.approval_view(approval_id),
+            "approver": {"id": principal.id, "name": principal.name, "roles": list(principal.roles)},
+        }
+        if principal.development:
+            answer["approver"]["development"] = True
+            answer["note"] = (
+                "local runtime: decided by the configured development approver, not a signed-in person"
+            )
+        return HttpAnswer(200, answer)
+
+    def _principal(self, headers: Mapping[str, Any]) -> Principal:
+        value = _header(headers, CLIENT_PRINCIPAL_HEADER)
+        if not value and self.dev_approver is not None:
+            return self.dev_approver
+        return principal_from_header(value)
+
+    # --- plumbing ---------------------------------------------------------------------------------
+    @staticmethod
+    def _allow(method: str, *allowed: str) -> None:
+        if method.upper() not in allowed:
+            raise MethodNotAllowedError(
+                f"{method.upper()[:16]} is not allowed here", details={"allow": list(allowed)}
+            )
+
+    def _parse(self, model: type[StartTask] | type[Decision], headers: Mapping[str, Any], body: bytes) -> Any:
+        if len(body) > self.max_body_bytes:
+            raise EnvelopeTooLargeError(
+                f"the body is {len(body)} bytes; at most {self.max_body_bytes} are accepted",
+                details={"size": len(body), "limit": self.max_body_bytes},
+            )
+        content_type = (_header(headers, "content-type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise UnsupportedMediaTypeError("send the body as application/json")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            raise InvalidInputError(f"the body is not JSON: {str(error)[:200]}") from None
+        if not isinstance(data, dict):
+            raise InvalidInputError("the body must be a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            problems = [
+                {"loc": ".".join(str(p) for p in e["loc"]) or "$", "msg": e["msg"]}
+                for e in error.errors(include_url=False, include_input=False)
+            ]
+            raise InvalidInputError(
+                f"invalid {model.__name__} body", details={"problems": problems}
+            ) from None
+
+    def _answer(self, headers: Mapping[str, Any], run: Callable[[TraceContext], HttpAnswer]) -> HttpAnswer:
+        trace = continue_or_start(None)
+        try:
+            caller = extract_http(headers)
+            trace = caller.child() if caller is not None else trace
+            with bound_context(trace=trace):
+                answer = run(trace)
+        except AgentcageError as error:
+            answer = self._error(error, trace)
+        except Exception:  # noqa: BLE001 - a bug, never bad input: answered and logged, the host lives on
+            _log.exception("unexpected error answering a request (trace %s)", trace.trace_id)
+            answer = self._error(AgentcageError("internal error; the trace id finds the log"), trace)
+        return HttpAnswer(answer.status, answer.body, {**answer.headers, "traceparent": trace.traceparent})
+
+    @staticmethod
+    def _error(error: AgentcageError, trace: TraceContext) -> HttpAnswer:
+        body: dict[str, Any] = {"code": error.code, "message": error.message, "trace_id": trace.trace_id}
+        if error.details:
+            body["details"] = json.loads(json.dumps(error.details, default=str))
+        headers: dict[str, str] = {}
+        if isinstance(error, MethodNotAllowedError):
+            headers["Allow"] = ", ".join(error.details.get("allow", []))
+        if isinstance(error, AuthenticationError):
+            headers["WWW-Authenticate"] = 'Bearer realm="agentcage"'
+        if error.status >= 500:
+            _log.warning(
+                "answered %s %s (trace %s): %s", error.status, error.code, trace.trace_id, error.message
+            )
+        return HttpAnswer(error.status, {"error": body}, headers)

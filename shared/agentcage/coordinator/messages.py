@@ -1,0 +1,67 @@
+"""What goes into the coordinator (a task request) and what comes out (the messages to send)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from agentcage.budget.config import BudgetOverrides
+from agentcage.envelopes import AgentStep, ToolRequest
+from agentcage.ledger.models import TaskRecord
+
+__all__ = ["Outbox", "StartTask", "Started", "step_message_id"]
+
+
+class StartTask(BaseModel):
+    """The body of ``POST /api/tasks``: the request in plain language, the agent, budget overrides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request: str = Field(min_length=1, max_length=8000)
+    agent: str | None = Field(default=None, min_length=1, max_length=64)
+    budget: BudgetOverrides | None = None
+    context: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A task that was created, and the first step for the caller to send."""
+
+    task: TaskRecord
+    step: AgentStep
+
+
+@dataclass(slots=True)
+class Outbox:
+    """The messages one coordinator operation asks its caller to send (at least once, in any order).
+
+    Every message is deterministic for the state it came from, so sending it again after a failure
+    is harmless: a ``ToolRequest`` carries a consume-once reservation and an ``AgentStep`` for a step
+    that already ran is ignored.
+    """
+
+    tool_requests: list[ToolRequest] = field(default_factory=list)
+    agent_steps: list[AgentStep] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.tool_requests or self.agent_steps)
+
+    def extend(self, other: Outbox) -> Outbox:
+        """Add ``other``'s messages to this outbox; returns it."""
+        self.tool_requests.extend(other.tool_requests)
+        self.agent_steps.extend(other.agent_steps)
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        """A short form for logs and responses."""
+        return {
+            "tool_requests": [r.message_id for r in self.tool_requests],
+            "agent_steps": [f"{s.task_id}#{s.step}" for s in self.agent_steps],
+        }
+
+
+def step_message_id(step: AgentStep) -> str:
+    """The queue message id of an ``AgentStep``: one per task and step, so duplicate detection works."""
+    return f"{step.task_id}.step{step.step}"

@@ -1,0 +1,108 @@
+"""Tool results coming back, and the end of a task whose step message died.
+
+A result is recorded once per request id (a put-if-absent write): the first delivery settles the
+call's reservation and counts its outcome toward the tool's circuit; a duplicate delivery changes
+nothing. When the step's last result arrives the task advances exactly once (see
+:mod:`agentcage.coordinator.core`). A result the executor refused because the tool's circuit is open,
+and a failure that trips the circuit, halt the task with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agentcage.budget.limits import Usage
+from agentcage.coordinator.decisions import DecisionMixin
+from agentcage.coordinator.messages import Outbox
+from agentcage.coordinator.state import PlannedCall, error_content, result_slot
+from agentcage.envelopes import ToolResult
+from agentcage.errors import CircuitOpenError, ReservationStateError, TaskNotFoundError
+from agentcage.ledger.models import TaskRecord, TaskState
+from agentcage.trace import bound_context
+
+__all__ = ["ResultMixin"]
+
+_log = logging.getLogger("agentcage.coordinator")
+
+
+class ResultMixin(DecisionMixin):
+    """``record_result`` and ``fail_task``."""
+
+    def record_result(self, result: ToolResult) -> Outbox:
+        """Record one executor result (idempotently) and return the next step when the step is complete."""
+        try:
+            task = self.ledger.get_task(result.task_id)
+        except TaskNotFoundError:
+            _log.warning("tool result %s for unknown task %s dropped", result.message_id, result.task_id)
+            return Outbox()
+        with bound_context(
+            trace=result.trace, task_id=task.task_id, step=result.step, agent_id=task.agent_id
+        ):
+            return self._record_result(task, result)
+
+    def _record_result(self, task: TaskRecord, result: ToolResult) -> Outbox:
+        content: Any = result.result
+        if result.error is not None:
+            content = error_content(result.error.code, result.error.message)
+        slot = result_slot(
+            result.status, content, tool=result.tool, source="executor", message_id=result.message_id
+        )
+        step, checkpoint = self._checkpoint(task.task_id)
+        turn = checkpoint.last if step == result.step else None
+        call = next((c for c in turn.calls if c.request_id == result.request_id), None) if turn else None
+        if call is None:
+            known = result.request_id in self._results(task.task_id)
+            kind = "duplicate_result" if known else "result_ignored"
+            self._audit(
+                task, kind, {**result.summary(), "reason": "not a call of the current step"}, step=result.step
+            )
+            return Outbox()
+        if self._record(task.task_id, result.request_id, slot):
+            self._audit(task, "tool_result", result.summary(), step=result.step)
+            self._account(task, call, result)
+        else:
+            self._audit(task, "duplicate_result", result.summary(), step=result.step)
+        outbox = self._maybe_advance(task.task_id, step, turn, claimant=result.message_id)
+        return outbox.extend(self._report_to_parent(task.task_id))
+
+    def _account(self, task: TaskRecord, call: PlannedCall, result: ToolResult) -> None:
+        """Settle the call's reservation and count its outcome toward the circuit (first delivery only)."""
+        reservation_id = self._reservation_of(task, call)
+        if result.status in ("ok", "error") and reservation_id:
+            reservation = self.ledger.get_reservation(reservation_id)
+            detail = f" (last: {result.error.code})" if result.error else ""
+            try:
+                self.guard.finish_tool_call(reservation, ok=result.status == "ok", detail=detail)
+            except ReservationStateError as error:  # settled already (a sweep charged it): count once
+                _log.info("reservation %s not settled again: %s", reservation_id, error.message)
+        elif reservation_id:
+            try:  # refused on receipt: it was one attempt, and its cost is what was reserved
+                self.ledger.settle(reservation_id, Usage(tool_calls=1))
+            except ReservationStateError as error:
+                _log.info("reservation %s not settled again: %s", reservation_id, error.message)
+        if result.status == "circuit_open":
+            message = result.error.message if result.error else f"the circuit of {result.tool} is open"
+            self.guard.trip(
+                task.task_id,
+                CircuitOpenError(f"{result.tool} is unavailable: {message}", details={"tool": result.tool}),
+            )
+
+    def _reservation_of(self, task: TaskRecord, call: PlannedCall) -> str:
+        """The call's tool reservation: from the checkpoint, or from the approval's ``tool_request`` event."""
+        if call.request is not None:
+            return str(call.request.get("reservation_id", ""))
+        for event in self.ledger.audit(task.task_id):
+            if event.kind == "tool_request" and event.data.get("message_id") == call.request_id:
+                return str(event.data.get("reservation_id", ""))
+        return ""
+
+    def fail_task(self, task_id: str, reason: str, *, code: str = "step_failed") -> Outbox:
+        """End the task ``failed`` with ``reason`` (its step message could not be processed: dead letter)."""
+        try:
+            task = self.ledger.get_task(task_id)
+        except TaskNotFoundError:
+            return Outbox()
+        if self._move(task_id, TaskState.FAILED, reason=reason, error={"code": code, "message": reason}):
+            self._audit(task, "task_failed", {"code": code, "reason": reason})
+        return self._report_to_parent(task_id)
