@@ -72,6 +72,9 @@ def _load(module_file: Path) -> Any:
     module_file = module_file.resolve()
     app_dir = str(module_file.parent)
     before = set(sys.modules)
+    # A module already imported under the same name (a test's own ``runtime``) is put back afterwards,
+    # so reading bindings never cuts live code off from the module it imported.
+    previous = sys.modules.get(module_file.stem)
     sys.path.insert(0, app_dir)
     try:
         # Under its own top-level name, as the host imports it (dataclasses need it in sys.modules).
@@ -86,6 +89,8 @@ def _load(module_file: Path) -> Any:
         for name in set(sys.modules) - before:
             if _inside(sys.modules[name], module_file.parent):
                 del sys.modules[name]
+        if previous is not None:
+            sys.modules[module_file.stem] = previous
     return module
 
 

@@ -15,7 +15,8 @@ a handler answers with, so no handler needs its own mapping and none answers 500
     │   ├── UnsupportedMediaTypeError       unsupported_media_type  415
     │   ├── EnvelopeError                   invalid_envelope
     │   │   ├── UnsupportedSchemaVersionError  unsupported_schema_version
-    │   │   └── EnvelopeTooLargeError       envelope_too_large      413
+    │   │   ├── EnvelopeTooLargeError       envelope_too_large      413
+    │   │   └── EnvelopeExpiredError        envelope_expired        410
     │   └── ToolArgumentsError              invalid_arguments
     ├── NotFoundError                       not_found               404
     │   ├── TaskNotFoundError               task_not_found
@@ -25,6 +26,7 @@ a handler answers with, so no handler needs its own mapping and none answers 500
     │   └── UnknownAgentError               unknown_agent
     ├── ConflictError                       conflict                409
     │   ├── InvalidTransitionError          invalid_transition
+    │   ├── TaskFinishedError               task_finished
     │   ├── ApprovalAlreadyDecidedError     approval_already_decided
     │   └── ReservationStateError           reservation_state
     │       └── ReplayError                 replay
@@ -72,6 +74,7 @@ __all__ = [
     "EnvelopeError",
     "UnsupportedSchemaVersionError",
     "EnvelopeTooLargeError",
+    "EnvelopeExpiredError",
     "ToolArgumentsError",
     "NotFoundError",
     "TaskNotFoundError",
@@ -81,6 +84,7 @@ __all__ = [
     "UnknownAgentError",
     "ConflictError",
     "InvalidTransitionError",
+    "TaskFinishedError",
     "ApprovalAlreadyDecidedError",
     "ReservationStateError",
     "ReplayError",
@@ -198,6 +202,13 @@ class EnvelopeTooLargeError(EnvelopeError):
     status = 413
 
 
+class EnvelopeExpiredError(EnvelopeError):
+    """A message arrived after its ``expires_at``: it is answered, never executed."""
+
+    code = "envelope_expired"
+    status = 410
+
+
 class ToolArgumentsError(InvalidInputError):
     """Proposed tool arguments fail the operation's JSON schema; ``details["problems"]`` lists each."""
 
@@ -252,6 +263,12 @@ class InvalidTransitionError(ConflictError):
     """A task state change the state machine does not allow."""
 
     code = "invalid_transition"
+
+
+class TaskFinishedError(ConflictError):
+    """The task is completed, halted or failed: nothing more runs on its behalf."""
+
+    code = "task_finished"
 
 
 class ApprovalAlreadyDecidedError(ConflictError):

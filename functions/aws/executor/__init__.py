@@ -1,0 +1,69 @@
+"""The tool executor's logic, behind the thin Lambda handler in :mod:`functions.aws.tool_executor`.
+
+:class:`ToolExecutor` takes one SQS record through the :class:`ExecutionGate` (the governance gate
+again, on receipt), a :class:`ServiceTransport` to the data service (:class:`SigV4ApiGatewayTransport`
+in the cloud, :class:`InProcessTransport` locally), inspection, the ledger and the circuit, and a
+:class:`ResultPublisher` back to the results queue. :func:`build_executor` assembles one.
+"""
+
+from functions.aws.executor.checks import Authorization, ExecutionGate, TargetResolution
+from functions.aws.executor.executor import (
+    APPROVAL_ID_HEADER,
+    ARGS_DIGEST_HEADER,
+    REFUSALS,
+    ExecutorLogger,
+    ToolExecutor,
+    circuit_failure,
+)
+from functions.aws.executor.factory import build_executor, default_transport
+from functions.aws.executor.malformed import answer_malformed, claimed_fields
+from functions.aws.executor.metrics import METRIC_NAMESPACE, PowertoolsToolMetrics, ToolMetrics
+from functions.aws.executor.results import ResultPublisher, SqsResultPublisher, result_message_id
+from functions.aws.executor.sigv4 import EXECUTE_API, SigV4ApiGatewayTransport, region_from_url
+from functions.aws.executor.transport import (
+    MAX_RESPONSE_BYTES,
+    InProcessTransport,
+    LocalLambdaContext,
+    ServiceHandler,
+    ServiceRequest,
+    ServiceResponse,
+    ServiceTransport,
+    decode_body,
+)
+
+__all__ = [
+    # the executor
+    "ToolExecutor",
+    "ExecutorLogger",
+    "build_executor",
+    "REFUSALS",
+    "circuit_failure",
+    "APPROVAL_ID_HEADER",
+    "ARGS_DIGEST_HEADER",
+    # the gate on receipt
+    "ExecutionGate",
+    "Authorization",
+    "TargetResolution",
+    "answer_malformed",
+    "claimed_fields",
+    # transports
+    "ServiceTransport",
+    "ServiceRequest",
+    "ServiceResponse",
+    "ServiceHandler",
+    "InProcessTransport",
+    "LocalLambdaContext",
+    "SigV4ApiGatewayTransport",
+    "EXECUTE_API",
+    "region_from_url",
+    "default_transport",
+    "decode_body",
+    "MAX_RESPONSE_BYTES",
+    # results and metrics
+    "ResultPublisher",
+    "SqsResultPublisher",
+    "result_message_id",
+    "ToolMetrics",
+    "PowertoolsToolMetrics",
+    "METRIC_NAMESPACE",
+]

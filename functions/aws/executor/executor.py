@@ -1,0 +1,361 @@
+"""One SQS record in, one ToolResult out: parse, re-check, call, inspect, record, answer.
+
+:meth:`ToolExecutor.handle` is what the Lambda's record handler calls. It returns the ToolResult it
+sent, or raises when the record must stay on the queue: a message that cannot be answered at all
+(not JSON, no task or message id to answer to) goes, after the queue's max receives, to the
+dead-letter queue; so does one whose processing failed for a reason that a retry may cure (the
+ledger or the results queue did not answer) before anything executed. Everything else is answered:
+refusals as ``denied`` with the reason's code, an open circuit as ``circuit_open``, a service error as
+``error``, a success as ``ok`` with the response redacted by the tool's data classes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from agentcage.envelopes import (
+    ToolError,
+    ToolRequest,
+    ToolResult,
+    ToolStatus,
+    dump_envelope,
+    parse_envelope,
+)
+from agentcage.errors import (
+    AgentcageError,
+    BudgetError,
+    CircuitOpenError,
+    ConflictError,
+    EnvelopeError,
+    EnvelopeTooLargeError,
+    GovernanceError,
+    InvalidInputError,
+    NotFoundError,
+    TransportError,
+)
+from agentcage.inspect import find_injection, redact
+from agentcage.trace import (
+    TraceContext,
+    bound_context,
+    inject_http,
+    set_powertools_correlation,
+)
+from functions.aws.executor.checks import Authorization, ExecutionGate
+from functions.aws.executor.malformed import answer_malformed, claimed_fields
+from functions.aws.executor.results import ResultPublisher, result_message_id
+from functions.aws.executor.transport import ServiceRequest, ServiceResponse
+
+if TYPE_CHECKING:
+    from agentcage.ledger import Ledger
+    from agentcage.tools import Tool
+    from functions.aws.executor.metrics import ToolMetrics
+
+__all__ = [
+    "APPROVAL_ID_HEADER",
+    "ARGS_DIGEST_HEADER",
+    "REFUSALS",
+    "ExecutorLogger",
+    "ToolExecutor",
+    "circuit_failure",
+]
+
+# The refunds service's idempotency key (functions.aws.services.refunds; a test keeps them equal).
+APPROVAL_ID_HEADER: Final = "X-Agentcage-Approval-Id"
+ARGS_DIGEST_HEADER: Final = "X-Agentcage-Args-Digest"
+# Errors that refuse a request (answered ``denied``); any other error leaves the record for a retry.
+REFUSALS: Final = (InvalidInputError, NotFoundError, ConflictError, GovernanceError, BudgetError)
+
+
+class ExecutorLogger(Protocol):
+    """The part of Powertools' ``Logger`` the executor uses."""
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log at INFO."""
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log at WARNING."""
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log at ERROR."""
+
+    def set_correlation_id(self, value: str | None) -> None:
+        """Set the correlation id of the following lines."""
+
+    def append_keys(self, **additional_keys: object) -> None:
+        """Add keys to the following lines."""
+
+
+def circuit_failure(tool_egress: bool, response: ServiceResponse | None) -> bool:
+    """Whether an outcome counts against the tool's circuit: no answer (timeout, network), a 5xx,
+    or a 404 from an egress tool (the vendor's endpoint is gone). Other 4xx are the caller's problem."""
+    if response is None:
+        return True
+    return response.status >= 500 or (tool_egress and response.status == 404)
+
+
+class ToolExecutor:
+    """Executes tool requests behind the :class:`ExecutionGate`; every dependency is injected.
+
+    ``logger`` is the Lambda's Powertools Logger (its correlation id becomes the W3C trace id of each
+    request; one is made when none is given); ``clock`` defaults to the ledger's, so expiry,
+    approvals and circuits share one time.
+    """
+
+    def __init__(
+        self,
+        gate: ExecutionGate,
+        publisher: ResultPublisher,
+        *,
+        metrics: ToolMetrics | None = None,
+        logger: ExecutorLogger | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.gate = gate
+        self.publisher = publisher
+        self.metrics = metrics
+        if logger is None:
+            from aws_lambda_powertools import Logger
+
+            logger = Logger(service="tool_executor")
+        self.log: ExecutorLogger = logger
+        self.clock = clock or gate.ledger.now
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger the gate checks against and the executor records in."""
+        return self.gate.ledger
+
+    # --- one record ------------------------------------------------------------------------------
+    def handle(self, record: Mapping[str, Any]) -> ToolResult:
+        """Process one Lambda SQS record and return the ToolResult that was sent."""
+        body = record.get("body")
+        attributes = record.get("attributes")
+        sender_id = attributes.get("SenderId") if isinstance(attributes, Mapping) else None
+        try:
+            request = parse_envelope(ToolRequest, body if isinstance(body, str) else b"\xff")
+        except EnvelopeError as error:
+            return self._malformed(record, error, sender_id)
+        trace = request.trace.child()
+        with bound_context(
+            trace=trace, task_id=request.task_id, step=request.step, agent_id=request.agent_id
+        ):
+            set_powertools_correlation(self.log)
+            result = self._deliverable(request, trace, self._execute(request, trace, sender_id))
+            self.publisher.publish(result)
+            self.log.info("tool request answered", extra={"result": result.summary()})
+            return result
+
+    def _execute(self, request: ToolRequest, trace: TraceContext, sender_id: str | None) -> ToolResult:
+        now = self.clock()
+        headers: dict[str, str] = {}
+        inject_http(trace, headers)
+        try:
+            authorization = self.gate.check(request, sender_id=sender_id, now=now, headers=headers)
+        except REFUSALS as refusal:
+            return self._refused(request, trace, refusal)
+        self._audit_target(request, authorization, trace)
+        tool = authorization.tool
+        admission = self.ledger.circuit_admit(tool.name, now)
+        if not admission.allowed:
+            retry_at = admission.retry_at.isoformat() if admission.retry_at else None
+            circuit_open = CircuitOpenError(
+                f"the circuit of {tool.name} is {admission.state.value}; retry after {retry_at}",
+                details={"retry_at": retry_at, "state": admission.state.value},
+            )
+            return self._refused(request, trace, circuit_open, status="circuit_open")
+        try:
+            self.gate.spend_approval(authorization, request.args_digest, now)
+        except REFUSALS as refusal:
+            return self._refused(request, trace, refusal)
+        if authorization.approval is not None:
+            headers[APPROVAL_ID_HEADER] = authorization.approval.approval_id
+            headers[ARGS_DIGEST_HEADER] = request.args_digest
+        return self._call(request, trace, authorization, headers, probe=admission.probe)
+
+    def _call(
+        self,
+        request: ToolRequest,
+        trace: TraceContext,
+        authorization: Authorization,
+        headers: dict[str, str],
+        *,
+        probe: bool,
+    ) -> ToolResult:
+        tool = authorization.tool
+        try:
+            response: ServiceResponse | TransportError = self.gate.transport.send(
+                ServiceRequest.for_tool(tool, request.args, headers)
+            )
+        except TransportError as error:
+            response = error
+        answered = response if isinstance(response, ServiceResponse) else None
+        failed = circuit_failure(tool.egress, answered)
+        tripped = self._record_outcome(tool.name, ok=not failed)
+        if self.metrics is not None:
+            latency = answered.latency_ms if answered is not None else 0.0
+            self.metrics.tool_call(tool.name, latency, ok=answered is not None and answered.ok)
+            if tripped:
+                self.metrics.breaker_trip(tool.name)
+        result, details = self._inspected(request, trace, tool, response)
+        approval = authorization.approval
+        details |= {
+            "probe": probe,
+            "circuit_failure": failed,
+            "circuit_tripped": tripped,
+            "approval_id": approval.approval_id if approval is not None else None,
+        }
+        self._audit(request, trace, "tool_executed", {**result.summary(), **details}, required=False)
+        return result
+
+    def _inspected(
+        self,
+        request: ToolRequest,
+        trace: TraceContext,
+        tool: Tool,
+        response: ServiceResponse | TransportError,
+    ) -> tuple[ToolResult, dict[str, Any]]:
+        """The result the model may see (redacted by the tool's data classes; secrets always) and
+        what the audit records about it (what was masked, injection markers; never the values)."""
+        if isinstance(response, TransportError):
+            error = ToolError(code=response.code, message=response.message[:4096])
+            return self._result(request, trace, "error", error=error), {"transport_error": response.message}
+        redacted, masked = redact(response.body, tool.data_classes)
+        details: dict[str, Any] = {
+            "http_status": response.status,
+            "latency_ms": round(response.latency_ms, 3),
+            "redacted": [finding.to_dict() for finding in masked],
+        }
+        if not response.ok:
+            clean = ServiceResponse(response.status, redacted, response.headers, response.latency_ms)
+            error = ToolError(code=clean.error_code, message=clean.error_message)
+            return self._result(
+                request, trace, "error", result={"http_status": response.status}, error=error
+            ), details
+        injection = [finding.to_dict() for finding in find_injection(redacted)]
+        if injection:
+            details["injection"] = injection
+            self.log.warning("injection markers in the %s result", tool.name, extra={"findings": injection})
+        return self._result(request, trace, "ok", result=redacted), details
+
+    # --- refusals and malformed messages ---------------------------------------------------------
+    def _refused(
+        self,
+        request: ToolRequest,
+        trace: TraceContext,
+        refusal: AgentcageError,
+        *,
+        status: ToolStatus = "denied",
+    ) -> ToolResult:
+        reason = refusal.code
+        result = self._result(
+            request, trace, status, error=ToolError(code=reason, message=refusal.message[:4096])
+        )
+        if self.metrics is not None:
+            self.metrics.denial(request.tool, reason)
+        self.log.warning("tool request refused: %s", refusal.message, extra={"code": reason})
+        data = {**result.summary(), "message": refusal.message}
+        if refusal.details:
+            data["details"] = _json_safe(refusal.details)
+        self._audit(request, trace, "tool_denied" if status == "denied" else "tool_circuit_open", data)
+        return result
+
+    def _malformed(
+        self, record: Mapping[str, Any], error: EnvelopeError, sender_id: str | None
+    ) -> ToolResult:
+        """Answer a malformed request ``denied`` when it names whom to answer; else raise ``error``."""
+        result = answer_malformed(record, error, sender_id=sender_id, now=self.clock())
+        claimed = claimed_fields(record.get("body")) or {}
+        tool = claimed.get("tool")
+        if self.metrics is not None:
+            self.metrics.denial(tool if isinstance(tool, str) and tool else "unknown", error.code)
+        if result is None:
+            self.log.error(
+                "malformed tool request left for the dead-letter queue: %s",
+                error.message,
+                extra={"code": error.code, "message_id": record.get("messageId")},
+            )
+            raise error
+        with bound_context(trace=result.trace, task_id=result.task_id, step=result.step):
+            self.log.warning("malformed tool request answered: %s", error.message, extra={"code": error.code})
+            self.publisher.publish(result)
+        return result
+
+    # --- plumbing ----------------------------------------------------------------------------------
+    def _result(
+        self,
+        request: ToolRequest,
+        trace: TraceContext,
+        status: ToolStatus,
+        *,
+        result: Any = None,
+        error: ToolError | None = None,
+    ) -> ToolResult:
+        return ToolResult(
+            message_id=result_message_id(request.message_id),
+            request_id=request.message_id,
+            task_id=request.task_id,
+            step=request.step,
+            tool=request.tool,
+            status=status,
+            result=result,
+            error=error,
+            traceparent=trace.traceparent,
+            completed_at=self.clock(),
+        )
+
+    def _deliverable(self, request: ToolRequest, trace: TraceContext, result: ToolResult) -> ToolResult:
+        """``result``, or an ``error`` result in its place when it is too large for the queues."""
+        try:
+            dump_envelope(result)
+        except EnvelopeTooLargeError as error:
+            return self._result(
+                request, trace, "error", error=ToolError(code=error.code, message=error.message)
+            )
+        return result
+
+    def _record_outcome(self, tool: str, *, ok: bool) -> bool:
+        try:
+            return self.ledger.record_tool_outcome(tool, ok, self.clock()).tripped
+        except AgentcageError as error:  # the call ran: its result must still go back
+            self.log.error(  # noqa: TRY400 - an expected outage, the traceback adds nothing
+                "could not record the outcome of %s: %s", tool, error.message
+            )
+            return False
+
+    def _audit_target(self, request: ToolRequest, authorization: Authorization, trace: TraceContext) -> None:
+        target = authorization.target
+        if target is not None:
+            self._audit(request, trace, "target_resolved", {"tool": request.tool, **target.to_dict()})
+
+    def _audit(
+        self,
+        request: ToolRequest,
+        trace: TraceContext,
+        kind: str,
+        data: Mapping[str, Any],
+        *,
+        required: bool = True,
+    ) -> None:
+        """Append an audit event; after a call ran (``required=False``) a failure is logged, not raised."""
+        try:
+            self.ledger.append_audit(
+                request.task_id,
+                kind,
+                _json_safe(data),
+                trace_id=trace.trace_id,
+                step=request.step,
+                agent_id=request.agent_id,
+            )
+        except AgentcageError as error:
+            if required:
+                raise
+            self.log.error(  # noqa: TRY400 - an expected outage, the traceback adds nothing
+                "audit event %s not recorded: %s", kind, error.message, extra={"event": _json_safe(data)}
+            )
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

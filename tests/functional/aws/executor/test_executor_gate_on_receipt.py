@@ -1,0 +1,194 @@
+"""The gate runs again on receipt: replays, approvals, senders, expiry, targets; nothing refused executes."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentcage.ledger import ReservationStatus
+from functions.aws import tool_executor
+from tests.functional.aws.executor.executor_support import (
+    ExecutorWorld,
+    batch,
+    body_of,
+    record_for,
+    with_body,
+)
+
+RETURNS = "sqs_tool_requests_returns"
+VOLUMES = "sqs_tool_requests_volumes"
+
+
+def _denied(world: ExecutorWorld, record: dict, code: str) -> None:
+    response = tool_executor.process_batch(batch(record), tool_executor=world.executor)
+    assert response == {"batchItemFailures": []}  # answered, not left on the queue
+    [delivered] = world.results()
+    assert delivered.result.status == "denied"
+    assert delivered.result.error is not None
+    assert delivered.result.error.code == code, delivered.result.error
+    assert delivered.result.request_id == body_of(record)["message_id"]
+    denied = [e for e in world.ledger.audit(body_of(record)["task_id"]) if e.kind == "tool_denied"]
+    assert denied
+    assert denied[-1].data["error"] == code
+
+
+def test_a_replayed_request_executes_nothing_and_is_denied_as_replay(world: ExecutorWorld) -> None:
+    # GIVEN a read that already executed once
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    tool_executor.process_batch(batch(record), tool_executor=world.executor)
+    assert [d.result.status for d in world.results()] == ["ok"]
+
+    # WHEN the same message arrives again (SQS redelivery, or someone replaying it)
+    # THEN it is denied as a replay and the service is not called a second time
+    _denied(world, record, "replay")
+    assert world.transport.count("getCustomer") == 1
+
+
+def test_a_write_without_an_approval_is_denied(world: ExecutorWorld) -> None:
+    record = world.prepare(record_for(RETURNS, "createRefund"), approve=False)
+    _denied(world, record, "approval_required")
+    assert world.transport.calls == []
+
+
+def test_an_approval_for_other_arguments_is_denied(world: ExecutorWorld) -> None:
+    # GIVEN an approval granted for a smaller refund than the one requested
+    template = record_for(RETURNS, "createRefund")
+    body = body_of(template)
+    world.ensure_task(body["task_id"])
+    smaller = world.approval(body, args={**body["args"], "amount_cents": 5000})
+    record = world.prepare(template, approval_id=smaller.approval_id)
+    _denied(world, record, "approval_mismatch")
+    assert world.transport.calls == []
+    assert world.ledger.get_approval(smaller.approval_id).used_at is None
+
+
+def test_an_expired_approval_is_denied(world: ExecutorWorld) -> None:
+    template = record_for(RETURNS, "createRefund")
+    body = body_of(template)
+    world.ensure_task(body["task_id"])
+    approval = world.approval(body, ttl_seconds=60)
+    world.clock.advance(61)
+    record = world.prepare(template, approval_id=approval.approval_id)
+    _denied(world, record, "approval_expired")
+    assert world.transport.calls == []
+
+
+def test_an_approval_decided_by_the_agent_itself_is_denied(world: ExecutorWorld) -> None:
+    template = record_for(RETURNS, "createRefund")
+    body = body_of(template)
+    world.ensure_task(body["task_id"])
+    approval = world.approval(body, approver=body["agent_id"])
+    _denied(world, world.prepare(template, approval_id=approval.approval_id), "self_approval")
+
+
+def test_a_pending_approval_is_denied(world: ExecutorWorld) -> None:
+    template = record_for(RETURNS, "createRefund")
+    body = body_of(template)
+    world.ensure_task(body["task_id"])
+    pending = world.approval(body, decide=False)
+    _denied(world, world.prepare(template, approval_id=pending.approval_id), "approval_invalid")
+
+
+def test_an_approval_is_used_once_even_with_a_fresh_reservation(world: ExecutorWorld) -> None:
+    # GIVEN a refund executed under an approval
+    template = record_for(RETURNS, "createRefund")
+    first = world.prepare(template)
+    tool_executor.process_batch(batch(first), tool_executor=world.executor)
+    assert [d.result.status for d in world.results()] == ["ok"]
+
+    # WHEN a new message (new reservation, new id) carries the same approval
+    again = world.prepare(template, approval_id=body_of(first)["approval_id"], message_id="msg-second-try-01")
+
+    # THEN the approval no longer authorises anything
+    _denied(world, again, "approval_invalid")
+    assert world.transport.count("createRefund") == 1
+
+
+def test_a_message_sent_by_another_tasks_session_is_denied_and_burns_nothing(world: ExecutorWorld) -> None:
+    # GIVEN a request whose SQS SenderId names another task's role session
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    record["attributes"]["SenderId"] = "AROAEXAMPLEBRIDGEROLE:task-someone-else"
+
+    _denied(world, record, "sender_mismatch")
+    # THEN nothing ran and the reservation is still there for the real message
+    assert world.transport.calls == []
+    reservation = world.ledger.get_reservation(body_of(record)["reservation_id"])
+    assert reservation.status is ReservationStatus.ACTIVE
+
+
+def test_a_sender_that_is_not_a_role_session_is_not_a_mismatch(world: ExecutorWorld) -> None:
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    record["attributes"]["SenderId"] = "123456789012"
+    tool_executor.process_batch(batch(record), tool_executor=world.executor)
+    assert [d.result.status for d in world.results()] == ["ok"]
+
+
+def test_an_expired_request_is_denied_without_touching_its_reservation(world: ExecutorWorld) -> None:
+    record = world.prepare(record_for(RETURNS, "getCustomer"), expires_in=30)
+    world.clock.advance(31)
+    _denied(world, record, "envelope_expired")
+    assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
+
+
+def test_a_reservation_made_for_other_arguments_is_refused_and_not_consumed(world: ExecutorWorld) -> None:
+    record = world.prepare(record_for(RETURNS, "getCustomer"), reserve_digest="f" * 64)
+    _denied(world, record, "reservation_state")
+    assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
+
+
+def test_an_unknown_reservation_is_denied(world: ExecutorWorld) -> None:
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    body = body_of(record) | {"reservation_id": "task-returns-0001.r00000000000000000abc"}
+    _denied(world, with_body(record, body), "reservation_not_found")
+
+
+def test_a_request_of_a_halted_task_is_denied(world: ExecutorWorld) -> None:
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    world.ledger.transition("task-returns-0001", "halted", reason="budget exhausted")
+    _denied(world, record, "task_finished")
+
+
+@pytest.mark.parametrize(
+    "volume_id",
+    [
+        "vol-0a1b2c3d4e5f60001",  # env=production-candidate: the janitor incident
+        "vol-0a1b2c3d4e5f60003",  # environment=Production
+        "vol-0a1b2c3d4e5f60005",  # protected=true
+    ],
+)
+def test_deleting_a_production_like_volume_is_denied_even_when_approved(
+    world: ExecutorWorld, volume_id: str
+) -> None:
+    # GIVEN an approved deletion (the coordinator was fooled): the tags come from the service here
+    record = world.prepare(record_for(VOLUMES, "deleteVolume"), args={"volume_id": volume_id})
+    _denied(world, record, "policy_denied")
+    assert [c.operation for c in world.transport.calls] == ["getVolume"]
+    denied = [e for e in world.ledger.audit("task-janitor-0001") if e.kind == "tool_denied"]
+    assert "destructive-forbidden-on-production-like-target" in denied[-1].data["details"]["policies"]
+
+
+def test_deleting_a_volume_whose_tags_cannot_be_resolved_is_denied(world: ExecutorWorld) -> None:
+    record = world.prepare(record_for(VOLUMES, "deleteVolume"), args={"volume_id": "vol-00000000deadbeef"})
+    _denied(world, record, "policy_denied")
+    denied = [e for e in world.ledger.audit("task-janitor-0001") if e.kind == "tool_denied"]
+    assert denied[-1].data["details"]["target"] == {
+        "target_id": "vol-00000000deadbeef",
+        "known": False,
+        "tags": None,
+        "status": 404,
+    }
+
+
+def test_destructive_calls_are_denied_in_a_production_deployment(
+    world: ExecutorWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.executor.gate.environment = "prod"
+    record = world.prepare(record_for(VOLUMES, "deleteVolume"))
+    _denied(world, record, "policy_denied")
+
+
+def test_a_tool_outside_the_agents_toolset_is_denied(world: ExecutorWorld) -> None:
+    # The janitor's task asking for a refund: a reservation exists, but the policy says no.
+    template = record_for(VOLUMES, "listVolumes")
+    record = world.prepare(template, tool="getCustomer", args={"customer_id": "C-1001"})
+    _denied(world, record, "tool_not_allowed")
+    assert world.transport.calls == []
