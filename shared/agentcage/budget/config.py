@@ -66,10 +66,22 @@ class BudgetConfig(BaseModel):
     min_useful_output_tokens: int = Field(default=256, ge=1)
     # Added to the byte bound for what a provider wraps around the request (reply priming tokens).
     request_overhead_tokens: int = Field(default=16, ge=0)
-    loop_threshold: int = Field(default=3, ge=2)
+    # Above the breaker's failure threshold: a tool that keeps failing must open its (shared) circuit,
+    # protecting every task, before one task's loop detector halts only that task and leaves the
+    # dead endpoint to the next one. The loop detector is for repeats the breaker cannot see.
+    loop_threshold: int = Field(default=5, ge=2)
     breaker: BreakerSettings = BreakerSettings()
     reservation_ttl_seconds: int = Field(default=300, gt=0)
     tool_call_cost_micro_usd: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _loops_after_breaker(self) -> BudgetConfig:
+        if self.loop_threshold <= self.breaker.failure_threshold:
+            raise ValueError(
+                f"loop_threshold ({self.loop_threshold}) must be above the breaker's failure_threshold "
+                f"({self.breaker.failure_threshold}): a failing tool must open its circuit for all tasks first"
+            )
+        return self
 
     @model_validator(mode="after")
     def _defaults_within_ceiling(self) -> BudgetConfig:
@@ -132,6 +144,8 @@ def load_budget_config(source: str | Path | Mapping[str, Any] | None = None) -> 
     try:
         return BudgetConfig.model_validate(raw)
     except ValidationError as error:
+        problems = error.errors(include_url=False, include_input=False)
+        summary = "; ".join(f"{'.'.join(map(str, p['loc'])) or '$'}: {p['msg']}" for p in problems[:5])
         raise ConfigurationError(
-            "invalid budget configuration", details={"problems": error.errors(include_url=False)}
+            f"invalid budget configuration: {summary}", details={"problems": problems}
         ) from None

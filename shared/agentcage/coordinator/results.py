@@ -1,8 +1,10 @@
 """Tool results coming back, and the end of a task whose step message died.
 
 A result is recorded once per request id (a put-if-absent write): the first delivery settles the
-call's reservation and counts its outcome toward the tool's circuit; a duplicate delivery changes
-nothing. When the step's last result arrives the task advances exactly once (see
+call's reservation; a duplicate delivery changes nothing. The tool's circuit is *not* updated here: the
+executor, which sees the real HTTP status (a 4xx from an internal service is not a failure, a 404 from
+an egress tool is), records every outcome once in the shared ledger; counting again here would open the
+circuit after half the failures. When the step's last result arrives the task advances exactly once (see
 :mod:`agentcage.coordinator.core`). A result the executor refused because the tool's circuit is open,
 and a failure that trips the circuit, halt the task with a reason a person can read.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from agentcage.budget.breaker import CircuitState
 from agentcage.budget.limits import Usage
 from agentcage.coordinator.decisions import DecisionMixin
 from agentcage.coordinator.messages import Outbox
@@ -67,19 +70,13 @@ class ResultMixin(DecisionMixin):
         return outbox.extend(self._report_to_parent(task.task_id))
 
     def _account(self, task: TaskRecord, call: PlannedCall, result: ToolResult) -> None:
-        """Settle the call's reservation and count its outcome toward the circuit (first delivery only)."""
+        """Settle the call's reservation once; halt the task if its tool's circuit is open."""
         reservation_id = self._reservation_of(task, call)
-        if result.status in ("ok", "error") and reservation_id:
-            reservation = self.ledger.get_reservation(reservation_id)
-            detail = f" (last: {result.error.code})" if result.error else ""
-            try:
-                self.guard.finish_tool_call(reservation, ok=result.status == "ok", detail=detail)
+        if reservation_id:
+            try:  # one attempt, at the cost that was reserved for it, whatever its outcome
+                cost = self.ledger.get_reservation(reservation_id).amounts.cost_micro_usd
+                self.ledger.settle(reservation_id, Usage(tool_calls=1, cost_micro_usd=cost))
             except ReservationStateError as error:  # settled already (a sweep charged it): count once
-                _log.info("reservation %s not settled again: %s", reservation_id, error.message)
-        elif reservation_id:
-            try:  # refused on receipt: it was one attempt, and its cost is what was reserved
-                self.ledger.settle(reservation_id, Usage(tool_calls=1))
-            except ReservationStateError as error:
                 _log.info("reservation %s not settled again: %s", reservation_id, error.message)
         if result.status == "circuit_open":
             message = result.error.message if result.error else f"the circuit of {result.tool} is open"
@@ -87,6 +84,24 @@ class ResultMixin(DecisionMixin):
                 task.task_id,
                 CircuitOpenError(f"{result.tool} is unavailable: {message}", details={"tool": result.tool}),
             )
+        elif result.status == "error":
+            self._halt_if_circuit_opened(task, result)
+
+    def _halt_if_circuit_opened(self, task: TaskRecord, result: ToolResult) -> None:
+        """A failure the executor counted may have opened the circuit: then the task halts, saying why."""
+        circuit = self.ledger.circuit(result.tool)
+        if circuit.state is not CircuitState.OPEN:
+            return
+        cooldown = self.ledger.breaker.cooldown_seconds
+        last = f" (last: {result.error.code})" if result.error else ""
+        self.guard.trip(
+            task.task_id,
+            CircuitOpenError(
+                f"{result.tool} failed {circuit.consecutive_failures} times in a row{last}; "
+                f"its circuit is open for {cooldown:g} s",
+                details={"tool": result.tool, "consecutive_failures": circuit.consecutive_failures},
+            ),
+        )
 
     def _reservation_of(self, task: TaskRecord, call: PlannedCall) -> str:
         """The call's tool reservation: from the checkpoint, or from the approval's ``tool_request`` event."""

@@ -192,6 +192,10 @@ class FakeExecutor:
             self.ledger.use_approval(request.approval_id, request.args_digest)
         self.executed.append(request)
         status, result, error = self.answer(request.tool, dict(request.args))
+        # Like the real executor: the outcome counts toward the tool's circuit once, here; a refusal
+        # of bad input (4xx from an internal service) is not a failure of the tool.
+        if status == "ok" or (error is not None and error.code == "upstream_unavailable"):
+            self.ledger.record_tool_outcome(request.tool, ok=status == "ok")
         return ToolResult(
             message_id=new_id("res"),
             request_id=request.message_id,

@@ -14,7 +14,7 @@ from tests.functional.ledger.ledger_support import FakeClock, new_task
 
 PRICE = ModelPrice(input_usd_per_million=Decimal("2.50"), output_usd_per_million=Decimal("10.00"))
 CONFIG = BudgetConfig(
-    prices={"gpt-4o": PRICE}, min_useful_output_tokens=200, request_overhead_tokens=0, loop_threshold=3
+    prices={"gpt-4o": PRICE}, min_useful_output_tokens=200, request_overhead_tokens=0, loop_threshold=4
 )
 REQUEST = {"messages": [{"role": "user", "content": "refund order O-1001 outside the return window"}]}
 
@@ -113,7 +113,7 @@ def test_call_that_no_longer_fits_halts_the_task_instead_of_calling(ledger: Ledg
 def test_identical_calls_are_a_loop_that_halts_the_task(ledger: Ledger, clock: FakeClock) -> None:
     task = new_task(ledger, clock)
     guard = BudgetGuard(ledger, CONFIG)
-    for _ in range(2):
+    for _ in range(CONFIG.loop_threshold - 1):
         admitted = guard.admit_tool_call(task.task_id, "getCustomer", "aa" * 32)
         guard.finish_tool_call(admitted.reservation, ok=True)
 
@@ -124,7 +124,7 @@ def test_identical_calls_are_a_loop_that_halts_the_task(ledger: Ledger, clock: F
     assert halted.state is TaskState.HALTED
     assert halted.halt_reason is not None
     assert halted.halt_reason.startswith("loop_detected")
-    assert ledger.budget_state(task.task_id).used.tool_calls == 2
+    assert ledger.budget_state(task.task_id).used.tool_calls == CONFIG.loop_threshold - 1
 
 
 def test_failures_open_the_circuit_halt_the_task_and_cost_others_nothing(

@@ -96,5 +96,7 @@ def test_configuration_comes_from_argument_then_environment_then_defaults(
     assert load_budget_config({"loop_threshold": 5}).loop_threshold == 5
     with pytest.raises(ConfigurationError):
         from_env.price_for("unpriced-model")
+    with pytest.raises(ConfigurationError, match="failure_threshold"):
+        load_budget_config({"loop_threshold": 3})  # not above the breaker's 3 failures
     with pytest.raises(ConfigurationError):
         load_budget_config(tmp_path / "missing.yaml")
