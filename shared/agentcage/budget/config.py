@@ -78,8 +78,9 @@ class BudgetConfig(BaseModel):
     def _loops_after_breaker(self) -> BudgetConfig:
         if self.loop_threshold <= self.breaker.failure_threshold:
             raise ValueError(
-                f"loop_threshold ({self.loop_threshold}) must be above the breaker's failure_threshold "
-                f"({self.breaker.failure_threshold}): a failing tool must open its circuit for all tasks first"
+                f"loop_threshold ({self.loop_threshold}) must be above the breaker's "
+                f"failure_threshold ({self.breaker.failure_threshold}): a failing tool must open its "
+                "circuit for all tasks first"
             )
         return self
 
