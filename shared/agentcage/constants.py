@@ -65,3 +65,15 @@ TOOL_RESULTS_QUEUE: Final = "tool-results"
 
 # --- the strictest message size on any queue path (Service Bus Standard) --------------------------------
 MAX_ENVELOPE_BYTES: Final = 256 * 1024
+
+# --- metrics: one set of names for the code that emits them (Powertools Metrics / EMF in Lambda,
+# the budget guard everywhere) and the dashboards and alarms infra builds on them -------------------
+METRICS_NAMESPACE: Final = "agentcage"
+METRIC_DIMENSION_TOOL: Final = "tool"
+METRIC_DIMENSION_REASON: Final = "reason"
+METRIC_TOOL_CALLS: Final = "ToolCalls"  # Count, per tool: calls that reached the data service
+METRIC_TOOL_DENIALS: Final = "ToolDenials"  # Count, per tool and reason: refused before executing
+METRIC_TOOL_LATENCY: Final = "ToolLatency"  # Milliseconds, per tool
+METRIC_BREAKER_TRIPS: Final = "BreakerTrips"  # Count, per reason: circuit_open, loop_detected, budget
+METRIC_TOKENS_USED: Final = "TokensUsed"  # Count: model tokens settled
+METRIC_COST_MICRO_USD: Final = "CostMicroUsd"  # Count: micro-dollars settled
