@@ -18,7 +18,12 @@ from agentcage.errors import AgentcageError
 
 __all__ = ["COMMAND_MODULES", "EXIT_INVALID_INPUT", "build_parser", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("agentcage.cli.policy",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "agentcage.cli.policy",
+    "agentcage.cli.dev",
+    "agentcage.cli.demo",
+    "agentcage.cli.tasks",
+)
 EXIT_INVALID_INPUT = 2
 
 

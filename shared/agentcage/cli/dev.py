@@ -1,0 +1,115 @@
+"""``agentcage dev``: serve the coordinator's HTTP routes on 127.0.0.1 with the local host behind them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from agentcage.constants import LOG_LEVEL_ENV
+
+__all__ = ["add_host_options", "config_from_args", "register"]
+
+
+def add_host_options(
+    parser: argparse.ArgumentParser, *, default_state_dir: str | None = ".agentcage"
+) -> None:
+    """The options that configure a local host (shared by ``dev`` and ``demo``)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--state-dir",
+        default=default_state_dir,
+        help="where the ledger and the queues live"
+        + (f" (default {default_state_dir})" if default_state_dir else " (default: a temporary folder)"),
+    )
+    parser.add_argument(
+        "--dynamodb-endpoint",
+        help="DynamoDB for the data services, e.g. a moto_server URL (default: AWS_ENDPOINT_URL_DYNAMODB, "
+        "else moto in-process)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="consumer threads per queue (default 2)")
+    parser.add_argument(
+        "--retry-delay", type=float, default=0.2, help="seconds before a failed message is delivered again"
+    )
+    parser.add_argument("--reset-seed", action="store_true", help="restore the seed data over any changes")
+
+
+def config_from_args(args: argparse.Namespace, *, port: int, state_dir: str) -> Any:
+    """The :class:`~agentcage.local.LocalConfig` the options describe."""
+    from agentcage.local import LocalConfig
+
+    return LocalConfig.resolve(
+        state_dir=state_dir,
+        host=args.host,
+        port=port,
+        dynamodb_endpoint=args.dynamodb_endpoint,
+        threads_per_queue=args.workers,
+        retry_delay_s=args.retry_delay,
+        reset_seed=args.reset_seed,
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``dev`` command."""
+    parser = subparsers.add_parser("dev", help="run the whole system locally and serve its HTTP API")
+    parser.add_argument("--port", type=int, default=7071, help="port (default 7071, like the Functions host)")
+    add_host_options(parser)
+    parser.add_argument("--json", action="store_true", help="print where it listens as one JSON line")
+    parser.set_defaults(handler=_dev)
+
+
+def configure_logging() -> None:
+    """Warnings and errors of the runtime on stderr (``AGENTCAGE_LOG_LEVEL`` to see more)."""
+    import os
+
+    level = os.environ.get(LOG_LEVEL_ENV, "WARNING").upper()
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from agentcage.local import LocalHost
+
+    configure_logging()
+    host = LocalHost(config_from_args(args, port=args.port, state_dir=args.state_dir))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    host.start()
+    try:
+        if args.json:
+            print(
+                json.dumps(
+                    {"url": host.url, "state_dir": str(host.config.state_dir.resolve()), "pid": _pid()}
+                ),
+                flush=True,
+            )
+        else:
+            from rich.console import Console
+
+            console = Console()
+            console.print(f"[bold green]agentcage dev[/] listening on [bold]{host.url}[/] (Ctrl-C to stop)")
+            console.print(f"  state:     {host.config.state_dir.resolve()}")
+            console.print(
+                f"  functions: {', '.join(f.name for f in host.wiring.azure) if host.wiring else '-'}"
+            )
+            console.print(
+                f"  lambdas:   {', '.join(s.name for s in host.wiring.lambdas) if host.wiring else '-'}"
+            )
+            example = '{"request": "Refund order O-50001 for customer C-1001, delivered 45 days ago"}'
+            console.print(f"  try:       curl -s -XPOST {host.url}/api/tasks -d '{example}'")
+        stop.wait()
+    finally:
+        host.stop()
+    return 0
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()

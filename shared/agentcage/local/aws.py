@@ -1,0 +1,70 @@
+"""The AWS data plane of the local runtime: DynamoDB (moto in-process, or an endpoint) with the seed.
+
+By default moto's ``mock_aws`` runs in this process, so the data services' DynamoDB tables (domain +
+Powertools idempotency) live in memory and are seeded at start. With ``AWS_ENDPOINT_URL_DYNAMODB``
+(for example a ``moto_server`` on 127.0.0.1) the tables live there and survive a restart of the host;
+they are created when missing and seeded without overwriting what the runtime changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from agentcage.local.config import DOMAIN_TABLE, IDEMPOTENCY_TABLE
+
+__all__ = ["LocalAws"]
+
+_log = logging.getLogger("agentcage.local")
+
+
+class LocalAws:
+    """Starts moto (unless an endpoint is given), creates the tables and loads the seed data."""
+
+    def __init__(self, endpoint: str | None = None, *, region: str = "us-east-1") -> None:
+        self.endpoint = endpoint
+        self.region = region
+        self._mock: Any = None
+
+    def start(self, *, reset_seed: bool = False) -> int:
+        """Make the tables ready; returns how many seed records were written."""
+        if self.endpoint is None:
+            from moto import mock_aws
+
+            self._mock = mock_aws()
+            self._mock.start()
+        from functions.aws.services.dependencies import reset_dependencies
+        from functions.aws.services.repository import create_domain_table, create_idempotency_table
+        from functions.aws.services.seed import load_seed_data
+
+        reset_dependencies()  # clients made before the mock started would bypass it
+        client = self.client()
+        existing = set(client.list_tables().get("TableNames", []))
+        if DOMAIN_TABLE not in existing:
+            create_domain_table(client, DOMAIN_TABLE)
+        if IDEMPOTENCY_TABLE not in existing:
+            create_idempotency_table(client, IDEMPOTENCY_TABLE)
+        written = load_seed_data(client, DOMAIN_TABLE, overwrite=reset_seed)
+        _log.info("DynamoDB %s: %d seed records written", self.endpoint or "in-process (moto)", written)
+        return written
+
+    def client(self) -> Any:
+        """A DynamoDB client for the local tables."""
+        import boto3
+
+        return boto3.client("dynamodb", region_name=self.region, endpoint_url=self.endpoint)
+
+    def repository(self) -> Any:
+        """The data services' repository over the local domain table."""
+        from functions.aws.services.repository import DomainRepository
+
+        return DomainRepository(self.client(), DOMAIN_TABLE)
+
+    def stop(self) -> None:
+        """Stop moto (the in-memory tables are gone)."""
+        from functions.aws.services.dependencies import reset_dependencies
+
+        reset_dependencies()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None

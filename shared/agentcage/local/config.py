@@ -1,0 +1,158 @@
+"""The local runtime's configuration and the app settings it gives the functions.
+
+Precedence, as everywhere: an explicit argument, then the environment variable (names in
+:mod:`agentcage.constants` plus boto3's own ``AWS_ENDPOINT_URL_DYNAMODB``), then the embedded default:
+state under ``.agentcage/``, the SQLite ledger, DynamoDB tables in moto in-process with the seed data,
+the scripted offline model, a development approver with the finance role.
+
+The functions read their configuration from the environment, as on Azure Functions (app settings)
+and Lambda (environment variables); :func:`app_settings` is what the local host sets for them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentcage.constants import (
+    BRIDGE_ROLE_ARN_ENV,
+    DEV_APPROVER_ENV,
+    DOMAIN_TABLE_ENV,
+    ENVIRONMENT_ENV,
+    FEDERATION_AUDIENCE_ENV,
+    IDEMPOTENCY_TABLE_ENV,
+    LEDGER_BACKEND_ENV,
+    LEDGER_SQLITE_PATH_ENV,
+    PUBLIC_BASE_URL_ENV,
+    RESULTS_SERVICEBUS_QUEUE_ENV,
+    SERVICEBUS_NAMESPACE_ENV,
+    TOOL_REQUESTS_QUEUE,
+    TOOL_REQUESTS_QUEUE_URL_ENV,
+    TOOL_RESULTS_QUEUE,
+    TOOL_RESULTS_QUEUE_URL_ENV,
+)
+from agentcage.errors import ConfigurationError
+from agentcage.local.invoke import LOCAL_ACCOUNT, LOCAL_REGION
+
+__all__ = [
+    "DEFAULT_DEV_APPROVER",
+    "DEFAULT_PORT",
+    "DEFAULT_STATE_DIR",
+    "DYNAMODB_ENDPOINT_ENV",
+    "LocalConfig",
+    "app_settings",
+    "local_queue_url",
+]
+
+DEFAULT_STATE_DIR = Path(".agentcage")
+DEFAULT_PORT = 7071
+DEFAULT_DEV_APPROVER = "dev-approver:finance"
+DYNAMODB_ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"  # boto3's own variable; moto_server, for example
+DOMAIN_TABLE = "agentcage-local-domain"
+IDEMPOTENCY_TABLE = "agentcage-local-idempotency"
+
+
+def local_queue_url(name: str) -> str:
+    """The SQS URL the functions are given for a local queue (the broker maps it back to ``name``)."""
+    return f"https://sqs.{LOCAL_REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalConfig:
+    """How to run the local host."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    project_root: Path | None = None
+    dynamodb_endpoint: str | None = None
+    dev_approver: str = DEFAULT_DEV_APPROVER
+    threads_per_queue: int = 2
+    retry_delay_s: float = 0.2
+    reset_seed: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigurationError(f"port must be 0-65535, not {self.port}")
+        if self.threads_per_queue < 1:
+            raise ConfigurationError("threads_per_queue must be at least 1")
+        if self.retry_delay_s < 0:
+            raise ConfigurationError("retry_delay_s must not be negative")
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        state_dir: str | Path | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        dynamodb_endpoint: str | None = None,
+        dev_approver: str | None = None,
+        threads_per_queue: int = 2,
+        retry_delay_s: float = 0.2,
+        reset_seed: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> LocalConfig:
+        """Explicit arguments, then the environment, then the defaults."""
+        env = os.environ if environ is None else environ
+        return cls(
+            state_dir=Path(state_dir) if state_dir else DEFAULT_STATE_DIR,
+            host=host or "127.0.0.1",
+            port=DEFAULT_PORT if port is None else port,
+            dynamodb_endpoint=dynamodb_endpoint or env.get(DYNAMODB_ENDPOINT_ENV) or None,
+            dev_approver=dev_approver or env.get(DEV_APPROVER_ENV) or DEFAULT_DEV_APPROVER,
+            threads_per_queue=threads_per_queue,
+            retry_delay_s=retry_delay_s,
+            reset_seed=reset_seed,
+        )
+
+    @property
+    def ledger_path(self) -> Path:
+        """The SQLite ledger file (when the ledger is SQLite)."""
+        return self.state_dir / "ledger.db"
+
+    @property
+    def queues_path(self) -> Path:
+        """The SQLite file holding the queues of both clouds."""
+        return self.state_dir / "queues.db"
+
+
+def app_settings(
+    config: LocalConfig, public_url: str, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment the functions run with locally.
+
+    Settings a user may choose (ledger backend, environment name, the approver) keep a value already in
+    the environment; the wiring (queue URLs, table names, the results queue) is the local host's.
+    """
+    env = os.environ if environ is None else environ
+    backend = (env.get(LEDGER_BACKEND_ENV) or "sqlite").strip().lower()
+    settings = {
+        ENVIRONMENT_ENV: env.get(ENVIRONMENT_ENV) or "local",
+        LEDGER_BACKEND_ENV: backend,
+        DOMAIN_TABLE_ENV: DOMAIN_TABLE,
+        IDEMPOTENCY_TABLE_ENV: IDEMPOTENCY_TABLE,
+        DEV_APPROVER_ENV: config.dev_approver,
+        PUBLIC_BASE_URL_ENV: public_url,
+        TOOL_REQUESTS_QUEUE_URL_ENV: local_queue_url(TOOL_REQUESTS_QUEUE),
+        TOOL_RESULTS_QUEUE_URL_ENV: local_queue_url(TOOL_RESULTS_QUEUE),
+        RESULTS_SERVICEBUS_QUEUE_ENV: TOOL_RESULTS_QUEUE,
+        # Names only: nothing connects to them, the local host hands the messages over in-process.
+        SERVICEBUS_NAMESPACE_ENV: "local.servicebus.invalid",
+        BRIDGE_ROLE_ARN_ENV: f"arn:aws:iam::{LOCAL_ACCOUNT}:role/agentcage-local-bridge",
+        FEDERATION_AUDIENCE_ENV: "api://agentcage-local",
+        "SERVICEBUS__fullyQualifiedNamespace": "local.servicebus.invalid",
+        "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION") or LOCAL_REGION,
+        "POWERTOOLS_METRICS_NAMESPACE": env.get("POWERTOOLS_METRICS_NAMESPACE") or "agentcage-local",
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on this machine
+        # EMF documents are for CloudWatch; locally they would only flood the terminal.
+        "POWERTOOLS_METRICS_DISABLED": env.get("POWERTOOLS_METRICS_DISABLED") or "true",
+        "POWERTOOLS_LOG_LEVEL": env.get("POWERTOOLS_LOG_LEVEL") or "WARNING",
+    }
+    if backend == "sqlite":
+        settings[LEDGER_SQLITE_PATH_ENV] = str(config.ledger_path.resolve())
+    if config.dynamodb_endpoint:
+        settings[DYNAMODB_ENDPOINT_ENV] = config.dynamodb_endpoint
+    return settings

@@ -1,0 +1,277 @@
+"""The local host: the whole system on one machine, calling the same function entry points.
+
+``LocalHost(config).start()`` takes the state directory (one host per directory, a file lock says so),
+gives the functions their app settings, brings up DynamoDB with the seed, discovers the functions,
+opens the durable queues (releasing locks a killed predecessor held, so its in-flight messages are
+delivered again), hands the functions their in-process cross-cloud senders, starts the consumers and
+serves the HTTP routes. ``stop()`` undoes it in reverse, waiting for running invocations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from agentcage.errors import ConfigurationError
+from agentcage.local.adapters import TOOL_METRICS, install_adapters, uninstall_coordinator
+from agentcage.local.aws import LocalAws
+from agentcage.local.broker import DurableBroker, QueueKey, StoredMessage
+from agentcage.local.config import LocalConfig, app_settings
+from agentcage.local.discovery import SystemWiring, add_import_root, discover, find_project_root
+from agentcage.local.invoke import OutgoingMessage
+from agentcage.local.server import LocalHttpServer
+from agentcage.local.stats import InvocationStats
+from agentcage.local.workers import ConsumerPool
+from agentcage.topology import QUEUES
+
+__all__ = ["LocalHost", "running_host"]
+
+_log = logging.getLogger("agentcage.local")
+
+
+class _StateLock:
+    """An exclusive lock on the state directory, released by the OS when the process dies."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "host.lock"
+        self._file: Any = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            handle.close()
+            raise ConfigurationError(
+                f"another agentcage host is using {self.path.parent}; stop it or pass another --state-dir"
+            ) from error
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class LocalHost:
+    """Runs the coordinator and the Lambdas in this process with durable local queues."""
+
+    def __init__(self, config: LocalConfig | None = None) -> None:
+        self.config = config or LocalConfig()
+        self.project_root = (self.config.project_root or find_project_root()).resolve()
+        add_import_root(self.project_root)
+        self.stats = InvocationStats()
+        self.aws = LocalAws(self.config.dynamodb_endpoint)
+        self.broker: DurableBroker | None = None
+        self.wiring: SystemWiring | None = None
+        self.server: LocalHttpServer | None = None
+        self._pool: ConsumerPool | None = None
+        self._lock = _StateLock(self.config.state_dir)
+        self._saved_env: dict[str, str | None] = {}
+        self._ledger: Any = None
+        self._started = threading.Event()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> LocalHost:
+        """Bring the system up and serve; raises ConfigurationError if the wiring is inconsistent."""
+        self._lock.acquire()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self._started.set()
+        return self
+
+    def _start(self) -> None:
+        config = self.config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        # The server binds first so the settings can name its real URL (port 0 picks a free one).
+        self.server = LocalHttpServer(
+            (), deliver=self.deliver, health=self.health, host=config.host, port=config.port
+        )
+        self._apply_settings(app_settings(config, self.server.url))
+        self.aws.start(reset_seed=config.reset_seed)
+        wiring = discover(self.project_root)
+        consumers = wiring.consumers()
+        specs = {QueueKey(spec.cloud, spec.name): spec for spec in QUEUES}
+        missing = [str(key) for key in consumers if key not in specs]
+        if missing:
+            raise ConfigurationError(f"no delivery settings in agentcage.topology for {', '.join(missing)}")
+        self.broker = DurableBroker(
+            config.queues_path,
+            max_deliveries={key: spec.max_deliveries for key, spec in specs.items()},
+            lock_seconds={key: spec.lock_seconds for key, spec in specs.items()},
+            retry_delay_s=config.retry_delay_s,
+            on_dead_letter=self._dead_lettered,
+        )
+        recovered = self.broker.release_abandoned_locks()
+        if recovered:
+            _log.warning(
+                "recovered %d in-flight messages from a previous run; delivering them again", recovered
+            )
+        self.wiring = install_adapters(self.broker, wiring)
+        self.server.functions = self.wiring.http_functions
+        consumers = self.wiring.consumers()
+        self._pool = ConsumerPool(
+            self.broker, consumers, threads_per_queue=config.threads_per_queue, on_invocation=self.stats.add
+        )
+        self._pool.start()
+        self.server.start()
+
+    def stop(self) -> None:
+        """Stop serving, let running invocations finish, close the queues and restore the environment."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool = None
+        if self.broker is not None:
+            if self.wiring is not None:
+                uninstall_coordinator()
+            self.broker.close()
+            self.broker = None
+        self.aws.stop()
+        self._restore_settings()
+        self._lock.release()
+        self._started.clear()
+
+    def __enter__(self) -> LocalHost:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL the HTTP routes are served on."""
+        if self.server is None:
+            raise ConfigurationError("the local host is not running")
+        return self.server.url
+
+    # --- settings ---------------------------------------------------------------------------------
+    def _apply_settings(self, settings: dict[str, str]) -> None:
+        for name, value in settings.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _restore_settings(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+    # --- messages ---------------------------------------------------------------------------------
+    def deliver(self, messages: list[OutgoingMessage]) -> None:
+        """Send what an HTTP function's output bindings hold."""
+        if self.broker is None:
+            raise ConfigurationError("the local host is not running")
+        for message in messages:
+            self.broker.send(QueueKey("azure", message.queue), message.body, properties=message.properties)
+
+    def ledger(self) -> Any:
+        """The ledger the functions use (opened from the same settings)."""
+        if self._ledger is None:
+            from agentcage.ledger import open_ledger
+
+            self._ledger = open_ledger()
+        return self._ledger
+
+    def _dead_lettered(self, message: StoredMessage) -> None:
+        """A message was dead-lettered: its task cannot go on, so it fails with the reason recorded.
+
+        In the cloud the dead-letter queues raise an alarm; locally the host records the outcome on the
+        task so the caller sees why it stopped instead of a task that waits forever.
+        """
+        try:
+            body = json.loads(message.body)
+        except ValueError:
+            body = None
+        task_id = body.get("task_id") if isinstance(body, dict) else None
+        _log.error(
+            "dead-lettered %s message %s: %s", message.queue, message.message_id, message.dead_letter_reason
+        )
+        if not isinstance(task_id, str):
+            return
+        from agentcage.ledger import TaskState
+
+        ledger = self.ledger()
+        data = {
+            "queue": str(message.queue),
+            "message_id": message.message_id,
+            "attempts": message.attempts,
+            "reason": message.dead_letter_reason,
+        }
+        try:
+            task = ledger.get_task(task_id)
+            ledger.append_audit(
+                task_id,
+                "dead_lettered",
+                data,
+                step=task.step,
+                agent_id=task.agent_id,
+                trace_id=_trace_id(task.traceparent),
+            )
+            if not task.state.is_final:
+                ledger.transition(
+                    task_id,
+                    TaskState.FAILED,
+                    reason=f"a {message.queue} message was dead-lettered: {message.dead_letter_reason}",
+                    error={"code": "dead_lettered", "message": str(message.dead_letter_reason)},
+                )
+        except Exception:  # noqa: BLE001 - the task may not exist (a poison body); the DLQ keeps the message
+            _log.exception("could not record the dead letter on task %s", task_id)
+
+    # --- status -----------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """Readiness, the queues' counts and invocation statistics."""
+        return {
+            "status": "ok" if self._started.is_set() else "starting",
+            "pid": os.getpid(),
+            "state_dir": str(self.config.state_dir.resolve()),
+            "queues": self.broker.counts() if self.broker is not None else {},
+            "busy": self._pool.busy if self._pool is not None else 0,
+            "invocations": self.stats.summary(),
+            "tool_metrics": dict(TOOL_METRICS.counts),
+        }
+
+    def idle(self) -> bool:
+        """True when no message waits or runs (every task is finished or waiting for a person)."""
+        return (
+            self.broker is not None
+            and self.broker.outstanding() == 0
+            and (self._pool is None or self._pool.busy == 0)
+        )
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    if traceparent and traceparent.count("-") == 3:
+        return traceparent.split("-")[1]
+    return None
+
+
+@contextmanager
+def running_host(config: LocalConfig | None = None) -> Iterator[LocalHost]:
+    """A started :class:`LocalHost`, stopped on exit."""
+    host = LocalHost(config)
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()

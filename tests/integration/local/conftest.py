@@ -1,0 +1,85 @@
+"""The local runtime end to end: a host serving on a free port (in a thread, or a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentcage.local import LocalConfig, LocalHost, running_host
+from agentcage.local.client import AgentcageClient
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
+    """A local host in this process on a free port, with its own state directory, for one module."""
+    state = tmp_path_factory.mktemp("agentcage-state")
+    with running_host(LocalConfig(state_dir=state, port=0, retry_delay_s=0.05)) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def client(host: LocalHost) -> AgentcageClient:
+    return AgentcageClient(host.url)
+
+
+class DevProcess:
+    """``agentcage dev`` in a subprocess: start, read where it listens, kill."""
+
+    def __init__(self, state_dir: Path, env: dict[str, str], extra: list[str]) -> None:
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from agentcage.cli import main; sys.exit(main())",
+            "dev",
+            "--port",
+            "0",
+            "--json",
+            "--state-dir",
+            str(state_dir),
+            "--retry-delay",
+            "0.05",
+            *extra,
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"agentcage dev exited with {self.process.wait(10)}")
+        self.info: dict[str, Any] = json.loads(line)
+        self.url: str = self.info["url"]
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, locks and in-flight messages left behind."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def dev_environment(**extra: str) -> dict[str, str]:
+    """The environment for a dev subprocess: this one's, with placeholder AWS credentials for moto."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCAGE_")}
+    env.update(
+        {"AWS_ACCESS_KEY_ID": "moto", "AWS_SECRET_ACCESS_KEY": "moto", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    env.update(extra)
+    return env
