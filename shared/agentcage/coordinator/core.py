@@ -28,7 +28,7 @@ from agentcage.coordinator.state import (
 )
 from agentcage.coordinator.targets import NoTargetResolver, TargetResolver
 from agentcage.envelopes import AgentStep, ToolRequest, dump_envelope
-from agentcage.errors import AgentcageError, BudgetExceededError, InvalidTransitionError
+from agentcage.errors import AgentcageError, BudgetExceededError, CircuitOpenError, InvalidTransitionError
 from agentcage.gate import GovernanceGate
 from agentcage.ledger.base import Ledger
 from agentcage.ledger.models import TaskRecord, TaskState
@@ -136,6 +136,14 @@ class CoordinatorCore:
         )
         self.ledger.settle(reservation.reservation_id, Usage(tool_calls=1))
 
+    def _circuit_refusals(self, task_id: str, tool: str) -> int:
+        """How often this task was already told that ``tool``'s circuit is open."""
+        return sum(
+            1
+            for event in self.ledger.audit(task_id)
+            if event.kind == "circuit_open" and event.data.get("tool") == tool
+        )
+
     def _halt_for(self, task_id: str, error: AgentcageError) -> None:
         if isinstance(error, BudgetExceededError) or error.code in ("loop_detected", "circuit_open"):
             self.guard.trip(task_id, error)  # type: ignore[arg-type]
@@ -180,9 +188,19 @@ class CoordinatorCore:
         admission = self.ledger.circuit_admit(planned.tool)
         if not admission.allowed:
             retry_at = admission.retry_at.isoformat() if admission.retry_at else None
-            content = error_content(
-                "circuit_open", f"the circuit of {planned.tool} is open; retry after {retry_at}"
-            )
+            message = f"the circuit of {planned.tool} is open; retry after {retry_at}"
+            # The model hears about an open circuit once, so it can work without the tool; proposing
+            # the same tool again while it is still open halts the task (no call, no tool budget).
+            if self._circuit_refusals(task.task_id, planned.tool):
+                self.guard.trip(
+                    task.task_id,
+                    CircuitOpenError(
+                        f"{planned.tool} is unavailable and the agent kept asking for it: {message}",
+                        details={"tool": planned.tool, "retry_at": retry_at},
+                    ),
+                )
+                raise Stop
+            content = error_content("circuit_open", message)
             self._audit(task, "circuit_open", {"tool": planned.tool, "retry_at": retry_at}, step=step)
             return planned.model_copy(
                 update={

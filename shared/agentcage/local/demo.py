@@ -155,12 +155,15 @@ class DemoRunner:
     def runaway_vendor(self) -> ScenarioResult:
         """The vendor is down (404, then 503s); the agent keeps retrying; the cage stops it twice over.
 
-        The first task is halted by loop detection (the same call proposed again and again). Then the
-        agent is started again, as a person would after a failed run: the tool's circuit, shared by all
-        tasks, has counted the failures, opens, and halts the second task without calling the vendor
-        more than once more. Both stay within budget; the vendor sees a handful of calls, not 300.
+        The tool's circuit, shared by all tasks, opens after the breaker's failure threshold and halts
+        the first task with a readable reason. Then the agent is started again, as a person would after
+        a failed run: the circuit is still open, so the second task is answered ``circuit_open`` without
+        the vendor being called, and halts when it asks again. Both stay within budget; the vendor sees
+        exactly the threshold's number of calls, not 300.
         """
-        result = ScenarioResult("runaway vendor loop", "halted (loop, then open circuit); a few vendor calls")
+        result = ScenarioResult(
+            "runaway vendor loop", "circuit opens after 3 failures; both tasks halted; 3 vendor calls"
+        )
         repository = self.host.aws.repository()
         repository.set_vendor_failure_mode("404-then-503", VENDOR_ID)
         try:
@@ -182,7 +185,12 @@ class DemoRunner:
         circuit = self.host.ledger().circuit("negotiateVendorTerms")
         result.check("the second task halted", task.get("state") == "halted", task.get("state"))
         result.check("its halt reason is stated", bool(task.get("halt_reason")), task.get("halt_reason"))
-        result.check("the vendor was called only a few times (not 300)", 0 < calls <= 5, f"{calls} calls")
+        threshold = self.host.ledger().breaker.failure_threshold
+        result.check(
+            f"the vendor was called exactly {threshold} times (the breaker's threshold), not 300",
+            calls == threshold,
+            f"{calls} calls",
+        )
         self._finish(result, task)
         result.check(
             "the vendor's circuit (shared by all tasks) is open",
