@@ -6,7 +6,7 @@ finds nothing); the gate checks the toolset, validates the arguments against the
 them, scans them for PII and secrets, and asks Cedar, which allows it. The anchor is Microsoft's
 Agent Governance Toolkit ``govern()`` wrapper (``agent-governance-toolkit[core]==4.1.0``) with a
 10-rule policy and its default audit log, on the same call, in its own virtual environment under
-``.bench-venvs/`` (created here on first use) and timed by ``benchmarks/anchor_govern_worker.py``.
+``.bench-venvs/`` (created here on first use) and timed by ``benchmarks/support/anchor_govern_worker.py``.
 
 Usage: ``python benchmarks/governance_gate.py [--calls 20000] [--warmup 2000] [--no-anchor]``.
 The last line of output is one JSON object.
@@ -34,7 +34,7 @@ from agentcage.policy import CallContext
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR_REQUIREMENT = "agent-governance-toolkit[core]==4.1.0"
 ANCHOR_VENV = ROOT / ".bench-venvs" / "agt"
-WORKER = Path(__file__).with_name("anchor_govern_worker.py")
+WORKER = Path(__file__).parent / "support" / "anchor_govern_worker.py"
 
 AGENT, TOOL = "procurement-agent", "negotiateVendorTerms"
 NOTE = (
