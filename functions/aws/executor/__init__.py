@@ -19,6 +19,14 @@ from functions.aws.executor.factory import build_executor, default_transport
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
 from functions.aws.executor.metrics import METRIC_NAMESPACE, PowertoolsToolMetrics, ToolMetrics
 from functions.aws.executor.results import ResultPublisher, SqsResultPublisher, result_message_id
+from functions.aws.executor.sent import (
+    RESENT_EVENT,
+    SENT_EVENT,
+    StoredResult,
+    find_stored_result,
+    resend_stored,
+    store_result,
+)
 from functions.aws.executor.sigv4 import EXECUTE_API, SigV4ApiGatewayTransport, region_from_url
 from functions.aws.executor.transport import (
     MAX_RESPONSE_BYTES,
@@ -63,6 +71,12 @@ __all__ = [
     "ResultPublisher",
     "SqsResultPublisher",
     "result_message_id",
+    "SENT_EVENT",
+    "RESENT_EVENT",
+    "StoredResult",
+    "find_stored_result",
+    "resend_stored",
+    "store_result",
     "ToolMetrics",
     "PowertoolsToolMetrics",
     "METRIC_NAMESPACE",

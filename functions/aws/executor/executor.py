@@ -7,15 +7,19 @@ dead-letter queue; so does one whose processing failed for a reason that a retry
 ledger or the results queue did not answer) before anything executed. Everything else is answered:
 refusals as ``denied`` with the reason's code, an open circuit as ``circuit_open``, a service error as
 ``error``, a success as ``ok`` with the response redacted by the tool's data classes.
+Every answer is stored before it is sent; a retry of a request answered before gets that answer
+again, not ``replay``, so a result the queue refused is never lost (:mod:`~functions.aws.executor.sent`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from agentcage.budget import counts_as_failure
 from agentcage.envelopes import (
     ToolError,
     ToolRequest,
@@ -30,10 +34,12 @@ from agentcage.errors import (
     CircuitOpenError,
     ConflictError,
     EnvelopeError,
+    EnvelopeExpiredError,
     EnvelopeTooLargeError,
     GovernanceError,
     InvalidInputError,
     NotFoundError,
+    ReplayError,
     TransportError,
 )
 from agentcage.inspect import find_injection, redact
@@ -46,9 +52,11 @@ from agentcage.trace import (
 from functions.aws.executor.checks import Authorization, ExecutionGate
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
 from functions.aws.executor.results import ResultPublisher, result_message_id
+from functions.aws.executor.sent import StoredResult, resend_stored, store_result
 from functions.aws.executor.transport import ServiceRequest, ServiceResponse
 
 if TYPE_CHECKING:
+    from agentcage.budget import Admission
     from agentcage.ledger import Ledger
     from agentcage.tools import Tool
     from functions.aws.executor.metrics import ToolMetrics
@@ -88,12 +96,11 @@ class ExecutorLogger(Protocol):
         """Add keys to the following lines."""
 
 
-def circuit_failure(tool_egress: bool, response: ServiceResponse | None) -> bool:
-    """Whether an outcome counts against the tool's circuit: no answer (timeout, network), a 5xx,
-    or a 404 from an egress tool (the vendor's endpoint is gone). Other 4xx are the caller's problem."""
-    if response is None:
-        return True
-    return response.status >= 500 or (tool_egress and response.status == 404)
+def circuit_failure(tool_egress: bool, response: ServiceResponse | TransportError) -> bool:
+    """Whether an outcome counts against the tool's circuit: :func:`agentcage.budget.counts_as_failure`."""
+    if isinstance(response, TransportError):
+        return counts_as_failure(None, egress=tool_egress, timed_out=bool(response.details.get("timeout")))
+    return counts_as_failure(response.status, egress=tool_egress, timed_out=False)
 
 
 class ToolExecutor:
@@ -143,17 +150,28 @@ class ToolExecutor:
             trace=trace, task_id=request.task_id, step=request.step, agent_id=request.agent_id
         ):
             set_powertools_correlation(self.log)
-            result = self._deliverable(request, trace, self._execute(request, trace, sender_id))
+            answer = self._execute(request, trace, sender_id)
+            if isinstance(answer, StoredResult):  # answered before: the same envelope again
+                result = answer.result
+            else:
+                result = self._deliverable(request, trace, answer)
+                store_result(self.ledger, request, trace, result, self.log)
             self.publisher.publish(result)
             self.log.info("tool request answered", extra={"result": result.summary()})
             return result
 
-    def _execute(self, request: ToolRequest, trace: TraceContext, sender_id: str | None) -> ToolResult:
+    def _execute(
+        self, request: ToolRequest, trace: TraceContext, sender_id: str | None
+    ) -> ToolResult | StoredResult:
         now = self.clock()
         headers: dict[str, str] = {}
         inject_http(trace, headers)
         try:
             authorization = self.gate.check(request, sender_id=sender_id, now=now, headers=headers)
+        except (ReplayError, EnvelopeExpiredError) as refusal:  # a retry after a send that failed?
+            return resend_stored(self.ledger, request, trace, self.log) or self._refused(
+                request, trace, refusal
+            )
         except REFUSALS as refusal:
             return self._refused(request, trace, refusal)
         self._audit_target(request, authorization, trace)
@@ -169,6 +187,7 @@ class ToolExecutor:
         try:
             self.gate.spend_approval(authorization, request.args_digest, now)
         except REFUSALS as refusal:
+            self._give_back_probe(tool.name, admission)  # never sent: the next caller may probe now
             return self._refused(request, trace, refusal)
         if authorization.approval is not None:
             headers[APPROVAL_ID_HEADER] = authorization.approval.approval_id
@@ -192,7 +211,7 @@ class ToolExecutor:
         except TransportError as error:
             response = error
         answered = response if isinstance(response, ServiceResponse) else None
-        failed = circuit_failure(tool.egress, answered)
+        failed = circuit_failure(tool.egress, response)
         tripped = self._record_outcome(tool.name, ok=not failed)
         if self.metrics is not None:
             latency = answered.latency_ms if answered is not None else 0.0
@@ -315,6 +334,10 @@ class ToolExecutor:
                 request, trace, "error", error=ToolError(code=error.code, message=error.message)
             )
         return result
+
+    def _give_back_probe(self, tool: str, admission: Admission) -> None:
+        with contextlib.suppress(AgentcageError):  # if the ledger is out, the probe times out instead
+            self.ledger.circuit_release_probe(tool, admission)
 
     def _record_outcome(self, tool: str, *, ok: bool) -> bool:
         try:

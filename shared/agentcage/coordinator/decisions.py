@@ -7,6 +7,16 @@ can still decide it. The decision itself is one conditional write in the ledger 
 decided, 410 when expired). An approved call is reserved and sent as a ``ToolRequest`` carrying the
 ``approval_id`` under the request id the step planned for it; a denied (or expired) one becomes the
 call's result, a structured denial the model reads at its next step.
+
+Deciding is idempotent for the same decision by the same person, because the send after the
+decision can fail (the POST answers 502) and nothing else would ever send the approved call: the
+repeat answers success again and returns the SAME ``ToolRequest`` (same message id, same
+reservation), which the executor's consume-once and Service Bus duplicate detection make harmless to
+send twice. The request is built once per approval: it is kept in the once-only slot
+``approved-<approval id>`` before it is returned (a concurrent copy that loses the slot gives its
+reservation back and returns the winner's). A different decision, or another approver, is still 409.
+Repeating the POST is THE recovery path for a failed send: a later message of the task cannot tell
+a lost request from one still in flight, so it re-sends nothing (that would send twice every time).
 """
 
 from __future__ import annotations
@@ -14,10 +24,15 @@ from __future__ import annotations
 from agentcage.approvals import Principal
 from agentcage.coordinator.core import Stop
 from agentcage.coordinator.messages import Outbox
-from agentcage.coordinator.state import PlannedCall, Turn, error_content, result_slot
+from agentcage.coordinator.state import PlannedCall, Turn, approved_slot, error_content, result_slot
 from agentcage.coordinator.steps import StepMixin
 from agentcage.envelopes import ToolRequest
-from agentcage.errors import ConflictError, PolicyDeniedError, SelfApprovalError
+from agentcage.errors import (
+    ApprovalAlreadyDecidedError,
+    ConflictError,
+    PolicyDeniedError,
+    SelfApprovalError,
+)
 from agentcage.ledger.models import ApprovalRecord, ApprovalStatus, TaskRecord, TaskState
 
 __all__ = ["DecisionMixin"]
@@ -48,14 +63,25 @@ class DecisionMixin(StepMixin):
     ) -> Outbox:
         """Record a person's decision and return what to send (the approved call, or the next step)."""
         approval = self.ledger.get_approval(approval_id)
+        if _repeats(approval, approve, principal):
+            try:
+                task, step, turn, call = self._approval_call(approval)
+            except ConflictError:
+                return Outbox()  # the task moved past the call (it has its result) or ended: all done
+            return self._repeat(task, step, turn, call, approve=approve, principal=principal)
         task, step, turn, call = self._approval_call(approval)
         if principal.id in {approval.agent_id, task.agent_id}:
             raise SelfApprovalError(f"{principal.id} is the agent that asked; it cannot approve its own call")
         if approve:
             self._check_approver(task, approval, principal)
-        self.ledger.decide_approval(
-            approval_id, approve, approver=principal.id, approver_roles=principal.roles, comment=comment
-        )
+        try:
+            self.ledger.decide_approval(
+                approval_id, approve, approver=principal.id, approver_roles=principal.roles, comment=comment
+            )
+        except ApprovalAlreadyDecidedError:  # a concurrent copy of this very POST may have won
+            if not _repeats(self.ledger.get_approval(approval_id), approve, principal):
+                raise
+            return self._repeat(task, step, turn, call, approve=approve, principal=principal)
         self._audit(
             task,
             "approval_decided",
@@ -70,22 +96,45 @@ class DecisionMixin(StepMixin):
             },
             step=step,
         )
+        return self._carry_out(task, step, turn, call, approve=approve, principal=principal, comment=comment)
+
+    def _repeat(
+        self,
+        task: TaskRecord,
+        step: int,
+        turn: Turn,
+        call: PlannedCall,
+        *,
+        approve: bool,
+        principal: Principal,
+    ) -> Outbox:
+        """The same decision by the same person again: do (again) what it asked; send the same messages."""
+        approval_id = str(call.approval_id)
+        decision = "approved" if approve else "denied"
+        data = {"approval_id": approval_id, "decision": decision, "approver": principal.id}
+        self._audit(task, "approval_decision_repeated", data, step=step)
+        comment = self.ledger.get_approval(approval_id).comment
+        return self._carry_out(task, step, turn, call, approve=approve, principal=principal, comment=comment)
+
+    def _carry_out(
+        self,
+        task: TaskRecord,
+        step: int,
+        turn: Turn,
+        call: PlannedCall,
+        *,
+        approve: bool,
+        principal: Principal,
+        comment: str | None,
+    ) -> Outbox:
+        approval_id = str(call.approval_id)
         outbox = Outbox()
         if approve:
             try:
-                dispatched = self._dispatch(
-                    task, step, call, self._trace_of(task).child().traceparent, approval_id=approval_id
-                )
+                outbox.extend(self._send_approved(task, step, call, approval_id))
             except Stop:
                 return Outbox()  # the budget ran out: the task halted with the reason
-            if dispatched.request is not None:
-                outbox.tool_requests.append(self._request_of(dispatched))
-                self._audit(
-                    task, "tool_request", {"approval_id": approval_id, **dispatched.request}, step=step
-                )
-            elif dispatched.local_result is not None:
-                self._record(task.task_id, call.request_id, dispatched.local_result)
-        else:
+        else:  # the result slot is written once: a repeat records nothing new
             reason = f"{principal.name} denied the call" + (f": {comment}" if comment else "")
             content = error_content("approval_denied", reason, approval_id=approval_id)
             self._record(
@@ -94,6 +143,37 @@ class DecisionMixin(StepMixin):
                 result_slot("denied", content, tool=call.tool, source="approval"),
             )
         return outbox.extend(self._resume(task, step, turn, claimant=approval_id))
+
+    def _send_approved(self, task: TaskRecord, step: int, call: PlannedCall, approval_id: str) -> Outbox:
+        """The approved call's one ``ToolRequest``: built and kept the first time, the same one after."""
+        sent = self._approved_request(task.task_id, approval_id)
+        if sent is not None:
+            return Outbox(tool_requests=[sent])
+        if call.request_id in self._results(task.task_id):
+            return Outbox()  # answered without a request (its circuit was open): nothing to send
+        dispatched = self._dispatch(
+            task, step, call, self._trace_of(task).child().traceparent, approval_id=approval_id
+        )
+        if dispatched.request is None:
+            if dispatched.local_result is not None:
+                self._record(task.task_id, call.request_id, dispatched.local_result)
+            return Outbox()
+        claim = {"claimant": approval_id, "request": dispatched.request}
+        if not self._record(task.task_id, approved_slot(approval_id), claim):
+            # A concurrent copy of this decision kept its request first: give this copy's reservation back.
+            self.ledger.release(str(dispatched.request["reservation_id"]))
+            winner = self._approved_request(task.task_id, approval_id)
+            return Outbox(tool_requests=[winner] if winner is not None else [])
+        self._audit(task, "tool_request", {"approval_id": approval_id, **dispatched.request}, step=step)
+        return Outbox(tool_requests=[self._request_of(dispatched)])
+
+    def _approved_request(self, task_id: str, approval_id: str) -> ToolRequest | None:
+        """The ``ToolRequest`` already built for an approval (its ``approved-`` slot), if any."""
+        slot = approved_slot(approval_id)
+        for record in self.ledger.tool_results(task_id):
+            if record.request_id == slot and isinstance(record.result.get("request"), dict):
+                return ToolRequest.model_validate(record.result["request"])
+        return None
 
     def expire_approval(self, approval_id: str) -> Outbox:
         """After a refused decision on an expired approval: the call's result says so; the task moves on."""
@@ -146,3 +226,9 @@ class DecisionMixin(StepMixin):
     @staticmethod
     def _request_of(call: PlannedCall) -> ToolRequest:
         return ToolRequest.model_validate(call.request)
+
+
+def _repeats(approval: ApprovalRecord, approve: bool, principal: Principal) -> bool:
+    """Whether the approval already holds exactly this decision by this person."""
+    wanted = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
+    return approval.status is wanted and approval.approver == principal.id

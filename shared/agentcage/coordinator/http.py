@@ -31,6 +31,7 @@ from agentcage.errors import (
     EnvelopeTooLargeError,
     InvalidInputError,
     MethodNotAllowedError,
+    TransportError,
     UnsupportedMediaTypeError,
 )
 from agentcage.trace import TraceContext, bound_context, continue_or_start, extract_http
@@ -147,7 +148,14 @@ class CoordinatorHttp:
         except ApprovalExpiredError:
             self.send(self.coordinator.expire_approval(approval_id))  # the task moves on without it
             raise
-        self.send(outbox)
+        try:
+            self.send(outbox)
+        except TransportError as error:  # recorded, not sent: the same decision again re-sends it
+            raise TransportError(
+                f"the decision is recorded but what it sends was not accepted ({error.message}); "
+                "POST the same decision again to send it",
+                details={"approval_id": approval_id, "decision": decision.decision},
+            ) from error
         answer: dict[str, Any] = {
             "approval": self.coordinator.approval_view(approval_id),
             "approver": {"id": principal.id, "name": principal.name, "roles": list(principal.roles)},

@@ -104,9 +104,13 @@ class ResultMixin(DecisionMixin):
         )
 
     def _reservation_of(self, task: TaskRecord, call: PlannedCall) -> str:
-        """The call's tool reservation: from the checkpoint, or from the approval's ``tool_request`` event."""
+        """The call's tool reservation: from the checkpoint, the approval's request, or its audit event."""
         if call.request is not None:
             return str(call.request.get("reservation_id", ""))
+        if call.approval_id:
+            approved = self._approved_request(task.task_id, call.approval_id)
+            if approved is not None:
+                return approved.reservation_id
         for event in self.ledger.audit(task.task_id):
             if event.kind == "tool_request" and event.data.get("message_id") == call.request_id:
                 return str(event.data.get("reservation_id", ""))

@@ -5,6 +5,8 @@ each tool call it proposed and what the gate made of it (dispatched with its exa
 waiting for an approval, refused locally, or delegated to a specialist). Results are not copied
 into it: every call's result lives in the ledger's result slot named by the call's ``request_id``
 (executor results, local refusals, approval denials and a specialist's answer alike), written once.
+The same once-only slots hold two claims that are not results: ``advance-<step>`` (who advanced the
+task) and ``approved-<approval id>`` (the one ``ToolRequest`` an approval was sent as).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
 
 CallOutcome = Literal["dispatched", "approval", "local", "delegated"]
 _ADVANCE_PREFIX = "advance-"
+_APPROVED_PREFIX = "approved-"
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -105,14 +108,24 @@ def advance_slot(step: int) -> str:
     return f"{_ADVANCE_PREFIX}{step}"
 
 
+def approved_slot(approval_id: str) -> str:
+    """The once-only slot holding the ``ToolRequest`` sent for an approved call (one per approval)."""
+    return f"{_APPROVED_PREFIX}{approval_id}"
+
+
 def is_advance_slot(request_id: str) -> bool:
     """Whether a result slot is an advance claim rather than a call's result."""
     return request_id.startswith(_ADVANCE_PREFIX)
 
 
+def is_claim_slot(request_id: str) -> bool:
+    """Whether a result slot is a once-only claim (advancing, an approved request) and not a result."""
+    return request_id.startswith((_ADVANCE_PREFIX, _APPROVED_PREFIX))
+
+
 def results_by_request(records: Sequence[ToolResultRecord]) -> dict[str, dict[str, Any]]:
-    """Recorded call results by request id (advance claims left out)."""
-    return {r.request_id: dict(r.result) for r in records if not is_advance_slot(r.request_id)}
+    """Recorded call results by request id (claims left out)."""
+    return {r.request_id: dict(r.result) for r in records if not is_claim_slot(r.request_id)}
 
 
 def build_conversation(

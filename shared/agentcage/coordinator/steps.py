@@ -7,6 +7,10 @@ checkpoint is saved put-if-absent BEFORE anything is returned to send, and a red
 checkpoint exists re-emits those same requests (same ids, same reservations) without calling the
 model or reserving again. Only a crash between the model's settlement and the checkpoint write can
 make a redelivery call the model again (the spend was real both times, so both are counted).
+
+Every step first returns the task's reservations abandoned past their expiry (``expire_stale`` for
+this task only: an active one is released, a consumed tool call is charged), so a crashed earlier
+attempt's hold on the budget does not count against the step's budget check.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ class StepMixin(DelegationMixin):
     def _run_step(self, task: TaskRecord, step: AgentStep) -> Outbox:
         if task.state.is_final:
             return self._ignore(task, step, f"task is {task.state.value}")
+        if self.ledger.expire_stale(task_id=task.task_id):  # a crashed attempt's reservations come back
+            task = self.ledger.get_task(task.task_id)
         last, checkpoint = self._checkpoint(task.task_id)
         if step.step == last:  # redelivered after its checkpoint (its sends failed?): re-emit, never redo
             return self._after_checkpoint(task, step.step, checkpoint, fresh=False)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from agentcage.envelopes import dump_envelope
 from agentcage.ledger import ReservationStatus
 from functions.aws import tool_executor
 from tests.functional.aws.executor.executor_support import (
     ExecutorWorld,
+    audit_kinds,
     batch,
     body_of,
     record_for,
@@ -31,16 +33,30 @@ def _denied(world: ExecutorWorld, record: dict, code: str) -> None:
     assert denied[-1].data["error"] == code
 
 
-def test_a_replayed_request_executes_nothing_and_is_denied_as_replay(world: ExecutorWorld) -> None:
+def test_a_replayed_request_executes_nothing_and_gets_its_first_answer_again(world: ExecutorWorld) -> None:
     # GIVEN a read that already executed once
     record = world.prepare(record_for(RETURNS, "getCustomer"))
     tool_executor.process_batch(batch(record), tool_executor=world.executor)
-    assert [d.result.status for d in world.results()] == ["ok"]
+    [first] = world.results()
+    assert first.result.status == "ok"
 
     # WHEN the same message arrives again (SQS redelivery, or someone replaying it)
-    # THEN it is denied as a replay and the service is not called a second time
-    _denied(world, record, "replay")
+    tool_executor.process_batch(batch(record), tool_executor=world.executor)
+
+    # THEN the service is not called a second time; the answer is the stored one, byte for byte
+    [again] = world.results()
+    assert dump_envelope(again.result) == dump_envelope(first.result)
     assert world.transport.count("getCustomer") == 1
+    assert "tool_denied" not in audit_kinds(world.ledger, "task-returns-0001")
+
+
+def test_a_replay_with_no_stored_answer_is_denied_as_replay(world: ExecutorWorld) -> None:
+    # GIVEN a reservation consumed without an answer stored (a crash between consume and the call)
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    world.ledger.consume(body_of(record)["reservation_id"])
+    # THEN the request is denied as a replay and the service is not called
+    _denied(world, record, "replay")
+    assert world.transport.calls == []
 
 
 def test_a_write_without_an_approval_is_denied(world: ExecutorWorld) -> None:
