@@ -5,6 +5,12 @@ application properties included. We keep :data:`HEADER_ALLOWANCE` of that for th
 (trace carriers, message ids), so a serialised envelope may use at most
 ``MAX_ENVELOPE_BYTES - HEADER_ALLOWANCE``. An oversized envelope raises before it is sent; nothing is
 ever truncated.
+
+Parsing is strict about what JSON is: ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's
+``json`` accepts by default) are refused, and an envelope must state its ``schema_version``. Every
+failure inside :func:`parse_envelope` is an :class:`~agentcage.errors.EnvelopeError` (or its
+subclass :class:`~agentcage.errors.UnsupportedSchemaVersionError`), so a consumer has one exception
+to dead-letter on.
 """
 
 from __future__ import annotations
@@ -17,7 +23,12 @@ from pydantic import ValidationError
 
 from agentcage.constants import MAX_ENVELOPE_BYTES
 from agentcage.envelopes.models import SUPPORTED_SCHEMA_VERSIONS, Envelope
-from agentcage.errors import EnvelopeError, EnvelopeTooLargeError, UnsupportedSchemaVersionError
+from agentcage.errors import (
+    AgentcageError,
+    EnvelopeError,
+    EnvelopeTooLargeError,
+    UnsupportedSchemaVersionError,
+)
 
 __all__ = ["HEADER_ALLOWANCE", "MAX_BODY_BYTES", "check_size", "dump_envelope", "parse_envelope"]
 
@@ -45,6 +56,10 @@ def dump_envelope(envelope: Envelope, *, limit: int = MAX_BODY_BYTES) -> str:
     return body
 
 
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _decode(raw: bytes | str | Mapping[str, Any]) -> object:
     if isinstance(raw, Mapping):
         return dict(raw)
@@ -57,7 +72,7 @@ def _decode(raw: bytes | str | Mapping[str, Any]) -> object:
         raise EnvelopeError(f"envelope must be JSON text or an object, not {type(raw).__name__}")
     check_size(raw, limit=MAX_ENVELOPE_BYTES)
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except RecursionError as error:
         raise EnvelopeError("envelope JSON is nested too deeply") from error
     except ValueError as error:
@@ -65,14 +80,19 @@ def _decode(raw: bytes | str | Mapping[str, Any]) -> object:
 
 
 def parse_envelope(model: type[E], raw: bytes | str | Mapping[str, Any]) -> E:
-    """Validate ``raw`` as ``model``; any problem raises :class:`EnvelopeError` listing each one."""
+    """Validate ``raw`` as ``model``; any problem raises :class:`EnvelopeError` listing each one
+    (:class:`UnsupportedSchemaVersionError` when ``schema_version`` is missing or unknown)."""
     data = _decode(raw)
     if not isinstance(data, dict):
         raise EnvelopeError(f"{model.__name__} must be a JSON object, not {type(data).__name__}")
-    version = data.get("schema_version", None)
-    if version is not None and (
-        isinstance(version, bool) or not isinstance(version, int) or version not in SUPPORTED_SCHEMA_VERSIONS
-    ):
+    if "schema_version" not in data:
+        raise UnsupportedSchemaVersionError(
+            f"invalid {model.__name__}: schema_version is missing; an envelope must state its "
+            f"version (supported: {sorted(SUPPORTED_SCHEMA_VERSIONS)})",
+            details={"schema_version": None},
+        )
+    version = data["schema_version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version not in SUPPORTED_SCHEMA_VERSIONS:
         raise UnsupportedSchemaVersionError(
             f"{model.__name__} schema_version {version!r} is not supported "
             f"(supported: {sorted(SUPPORTED_SCHEMA_VERSIONS)})",
@@ -93,3 +113,7 @@ def parse_envelope(model: type[E], raw: bytes | str | Mapping[str, Any]) -> E:
         raise EnvelopeError(f"invalid {model.__name__}: {summary}", details={"problems": problems}) from None
     except RecursionError as error:
         raise EnvelopeError("envelope is nested too deeply") from error
+    except EnvelopeError:
+        raise
+    except (AgentcageError, ValueError, TypeError) as error:  # raised by a validator, not wrapped
+        raise EnvelopeError(f"invalid {model.__name__}: {error}") from error

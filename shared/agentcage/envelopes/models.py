@@ -1,8 +1,11 @@
 """The messages that cross queues and clouds: ``AgentStep``, ``ToolRequest``, ``ToolResult``.
 
 Every envelope carries ``schema_version``; a version this code does not know, an unknown field, a
-missing field or a malformed value is rejected (see :func:`agentcage.envelopes.codec.parse_envelope`,
-which turns that into :class:`~agentcage.errors.EnvelopeError`). Envelopes are immutable.
+missing field, a malformed value or a number JSON cannot carry (NaN, infinities) is rejected (see
+:func:`agentcage.envelopes.codec.parse_envelope`, which turns that into
+:class:`~agentcage.errors.EnvelopeError`, and also refuses an envelope that does not state its
+``schema_version``). Code that builds an envelope gets the current version by default, and
+:func:`~agentcage.envelopes.codec.dump_envelope` always writes it. Envelopes are immutable.
 """
 
 from __future__ import annotations
@@ -37,7 +40,11 @@ ToolStatus = Literal["ok", "error", "denied", "circuit_open"]
 class Envelope(BaseModel):
     """Base of every queue message: strict, frozen, versioned."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+    # allow_inf_nan=False: NaN and infinities are not JSON; pydantic would otherwise accept them and
+    # write them back as null, so a message would change meaning on its way through a queue.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=False, validate_default=True, allow_inf_nan=False
+    )
 
     schema_version: int = SCHEMA_VERSION
 
@@ -93,7 +100,11 @@ class ToolRequest(_Traced):
 
     @model_validator(mode="after")
     def _consistent(self) -> ToolRequest:
-        if self.args_digest != args_digest(self.args):
+        try:
+            digest = args_digest(self.args)
+        except AgentcageError as error:  # not canonical JSON; a validation error like any other
+            raise ValueError(f"args: {error.message}") from None
+        if self.args_digest != digest:
             raise ValueError("args_digest does not match the canonical digest of args")
         if self.expires_at <= self.issued_at:
             raise ValueError("expires_at must be after issued_at")

@@ -14,13 +14,13 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from agentcage.envelopes import args_digest
-from agentcage.errors import AgentcageError, AgentDefinitionError, UnknownAgentError
+from agentcage.errors import AgentcageError, UnknownAgentError
 from agentcage.gate.decision import GateDecision, GateError
 from agentcage.inspect.findings import summarize
 from agentcage.inspect.scan import scan
 from agentcage.policy.context import BudgetState, CallContext
 from agentcage.policy.engine import PolicyEngine
-from agentcage.tools.agents import AgentDefinition, load_agents
+from agentcage.tools.agents import AgentDefinition, check_references, load_agents
 from agentcage.tools.catalog import Catalog
 from agentcage.tools.tool import Tool
 from agentcage.tools.validation import Problem
@@ -34,10 +34,9 @@ class GovernanceGate:
     """Decides whether an agent may make a proposed tool call, and why."""
 
     def __init__(self, catalog: Catalog, agents: Mapping[str, AgentDefinition], policy: PolicyEngine) -> None:
-        for agent in agents.values():
-            unknown = [name for name in agent.toolset if name not in catalog]
-            if unknown:
-                raise AgentDefinitionError(f"{agent.id}: toolset names unknown operations {unknown}")
+        """A gate over ``agents``; :class:`AgentDefinitionError` if they name an operation the
+        catalog lacks or a specialist that is not among them."""
+        check_references(agents, catalog)
         self.catalog = catalog
         self.agents: Mapping[str, AgentDefinition] = dict(agents)
         self.policy = policy

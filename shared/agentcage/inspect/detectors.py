@@ -16,10 +16,18 @@ Lambda and for a per-call budget of microseconds.
 Phone numbers have no checksum; they are recognised by shape (a leading ``+`` with 8-15 digits, or
 North-American / trunk-prefixed groupings with separators), a heuristic written by hand because the
 maintained library for it (``phonenumbers``) is not a dependency of this project.
+
+A bare run of digits (``536221234``, ``4155550123``) has no shape to go by, and order numbers and
+amounts look the same, so it counts only *in context*: when the JSON key path of the string, or one
+of the few words just before the run, says what it is (``ssn``, ``social security``, ``phone``,
+``tel``, ``mobile``, ``cell``). Then nine digits are checked by the SSN issuing rules and ten or
+eleven by the North American numbering plan (area and exchange codes start 2-9, no ``N11``
+codes, an eleventh digit only as a leading ``1``). The pass costs nothing on text without such a run.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -50,6 +58,21 @@ _PHONE_SHAPES = re.compile(
     r"|(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}"  # North American
     r"|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}"  # trunk prefix 0 (UK, EU)
 )
+# A bare run of 9-11 digits: not part of a longer number, an amount ("1234567890.50") or a list
+# of thousands ("1,234,567,890").
+_BARE_RUN = re.compile(r"(?<![\d.,])\d{9,11}(?!\d|[.,]\d)")
+_SSN_WORDS = r"ssns?|social[\s_-]*security(?:[\s_-]*(?:numbers?|nos?))?"
+_PHONE_WORDS = r"(?:tele?)?phones?|tel|mobiles?|cell(?:ular|phone)?s?"
+_KEYWORD = re.compile(rf"(?<![a-z0-9])(?:(?P<ssn>{_SSN_WORDS})|(?P<phone>{_PHONE_WORDS}))(?![a-z])")
+_KEYWORD_HINTS = ("ssn", "social", "phone", "tel", "mobile", "cell")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_WORDS_BETWEEN = re.compile(r"[a-z0-9]+")
+_CONTEXT_CHARS = 48  # how far back a keyword may be ...
+_CONTEXT_WORDS = 3  # ... and how many words may stand between it and the number ("phone number is")
+# Words that say the number after them is something else ("phone order 4155550123").
+_OTHER_IDS = frozenset(
+    {"order", "orders", "id", "ref", "reference", "invoice", "account", "po", "sku", "ticket", "tracking"}
+)
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _DIGITS = frozenset("0123456789")
 
@@ -67,7 +90,58 @@ def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch in _DIGITS)
 
 
-def _numbers(text: str, base: int, segment: str) -> Iterator[Span]:
+def _keyword_kinds(text: str) -> set[str]:
+    """Which kinds (``ssn``, ``phone``) the keywords in ``text`` name."""
+    return {kind for match in _KEYWORD.finditer(text) for kind, word in match.groupdict().items() if word}
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_kinds(path: str) -> frozenset[str]:
+    # "$.customer.mobilePhone" and "$.contact_ssn[0]" -> words the keyword pattern can see. Cached:
+    # the same few key paths come back on every call of the same tool.
+    return frozenset(_keyword_kinds(_CAMEL.sub(" ", path).lower().replace("_", " ")))
+
+
+def _kinds_before(text: str, start: int) -> set[str]:
+    """The kinds named by a keyword at most a few words before ``start``."""
+    window = text[max(0, start - _CONTEXT_CHARS) : start].lower()
+    kinds: set[str] = set()
+    if not any(hint in window for hint in _KEYWORD_HINTS):  # substring tests before any regex
+        return kinds
+    window = window.replace("_", " ")
+    for match in _KEYWORD.finditer(window):
+        between = _WORDS_BETWEEN.findall(window, match.end())
+        if len(between) <= _CONTEXT_WORDS and _OTHER_IDS.isdisjoint(between):
+            kinds |= {kind for kind, word in match.groupdict().items() if word}
+    return kinds
+
+
+def _is_nanp(digits: str) -> bool:
+    """A North American number: ``[1] NPA NXX XXXX``, area and exchange starting 2-9, not N11."""
+    if len(digits) == 11:
+        if digits[0] != "1":
+            return False
+        digits = digits[1:]
+    if len(digits) != 10:
+        return False
+    area, exchange = digits[:3], digits[3:6]
+    return area[0] in "23456789" and exchange[0] in "23456789" and area[1:] != "11" and exchange[1:] != "11"
+
+
+def _in_context(text: str, base: int, raw: str, path: str) -> Iterator[Span]:
+    """SSNs and phone numbers written as bare digits, where the key path or the words just before
+    say what they are."""
+    for match in _BARE_RUN.finditer(raw):
+        digits = match.group()
+        start, end = base + match.start(), base + match.end()
+        kinds = _path_kinds(path) | _kinds_before(text, start)
+        if "ssn" in kinds and len(digits) == 9 and stdnum_ssn.is_valid(digits):
+            yield "ssn", start, end
+        elif "phone" in kinds and _is_nanp(digits):
+            yield "phone", start, end
+
+
+def _numbers(text: str, base: int, segment: str, path: str) -> Iterator[Span]:
     for run in _NUMBER_RUN.finditer(segment):
         start, end = base + run.start(), base + run.end()
         if _glued(text, start, end):
@@ -92,9 +166,11 @@ def _numbers(text: str, base: int, segment: str) -> Iterator[Span]:
         for inner in _PHONE_SHAPES.finditer(raw):
             if 8 <= len(_digits(inner.group())) <= 15 and not _SSN_SHAPE.fullmatch(inner.group()):
                 yield "phone", start + inner.start(), start + inner.end()
+        if len(digits) >= 9:
+            yield from _in_context(text, start, raw, path)
 
 
-def _candidates(text: str) -> Iterator[Span]:
+def _candidates(text: str, path: str) -> Iterator[Span]:
     for run in _CANDIDATE.finditer(text):
         start, end = run.span()
         # Widen to what precedes the digits: an IBAN's country code, a phone's "+" or "(".
@@ -108,7 +184,7 @@ def _candidates(text: str) -> Iterator[Span]:
                 found = _iban(text, start + match.start(), start + match.end())
                 if found is not None:
                     yield found
-        yield from _numbers(text, start, segment)
+        yield from _numbers(text, start, segment, path)
 
 
 def _iban(text: str, start: int, end: int) -> Span | None:
@@ -143,8 +219,9 @@ def _secret_keys(text: str) -> Iterator[Span]:
             yield "aws_secret_access_key", start, end
 
 
-def detect(text: str) -> list[Span]:
-    """``(kind, start, end)`` of every PII or secret in ``text``."""
+def detect(text: str, path: str = "") -> list[Span]:
+    """``(kind, start, end)`` of every PII or secret in ``text``; ``path`` is the JSON path of the
+    string (``$.customer.ssn``), context for numbers written as bare digits."""
     found: list[Span] = []
     if "@" in text:
         found.extend(("email", *m.span()) for m in _EMAIL.finditer(text) if not _glued(text, *m.span()))
@@ -153,7 +230,7 @@ def detect(text: str) -> list[Span]:
     if "eyJ" in text:
         found.extend(("jwt", *m.span()) for m in _JWT.finditer(text))
     if not _DIGITS.isdisjoint(text):
-        found.extend(_candidates(text))
+        found.extend(_candidates(text, path))
     if "A" in text:
         found.extend(_aws_key_ids(text))
     if len(text) >= 40 and max(map(len, text.split())) >= 40:

@@ -16,12 +16,14 @@ __all__ = ["ALWAYS_REDACTED", "mask", "redact", "scan", "walk_strings"]
 ALWAYS_REDACTED = frozenset({"secrets"})
 _MAX_DEPTH = 64
 _CARD_MIN = 10**12  # an integer with 13+ digits could be a card number
+_CONTEXT_MIN = 10**8  # 9-12 digits: an SSN or a phone number, if its key says so
 
 
 def walk_strings(value: Any, path: str = "$", depth: int = 0) -> Iterator[tuple[str, str]]:
     """``(json_path, text)`` for every string in ``value`` (and every integer long enough to be a
-    card number, as its decimal text). Deeper than 64 levels is not walked further: JSON from a
-    model or a service that deep is refused by schema validation long before it gets here."""
+    card number, or an SSN or phone number under a key that says so, as its decimal text). Deeper
+    than 64 levels is not walked further: JSON from a model or a service that deep is refused by
+    schema validation long before it gets here."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):
@@ -32,22 +34,28 @@ def walk_strings(value: Any, path: str = "$", depth: int = 0) -> Iterator[tuple[
         if depth < _MAX_DEPTH:
             for index, item in enumerate(value):
                 yield from walk_strings(item, f"{path}[{index}]", depth + 1)
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _CARD_MIN:
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _CONTEXT_MIN:
         yield path, str(abs(value))
 
 
 def _scan_text(path: str, text: str) -> list[Finding]:
-    return [Finding(kind, path, start, end) for kind, start, end in detect(text)]
+    return [Finding(kind, path, start, end) for kind, start, end in detect(text, path)]
 
 
-def _card_integer(value: int) -> bool:
+def _integer_kind(value: int, path: str) -> str | None:
+    """What a whole integer is, if anything: a card number, or (in context of its key) an SSN or a
+    phone number."""
     digits = str(abs(value))
-    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits)
+    if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn.is_valid(digits):
+        return "card"
+    found = detect(digits, path)
+    return found[0][0] if found and found[0][1:] == (0, len(digits)) else None
 
 
 def scan(value: Any) -> list[Finding]:
     """Every PII or secret finding in a JSON value (strings anywhere in it; integers are checked as
-    card numbers, since a card smuggled in a numeric field leaks the same)."""
+    card numbers, and as SSNs or phone numbers under a key that names one, since a number smuggled
+    in a numeric field leaks the same)."""
     if isinstance(value, str):  # the common case of one field, without the generator
         return _scan_text("$", value)
     findings: list[Finding] = []
@@ -64,7 +72,7 @@ def mask(kind: str) -> str:
 def _redact_text(text: str, path: str, wanted: Callable[[str], bool], out: list[Finding]) -> str:
     pieces: list[str] = []
     cursor = 0
-    for kind, start, end in detect(text):
+    for kind, start, end in detect(text, path):
         if start < cursor or not wanted(kind):
             continue
         out.append(Finding(kind, path, start, end))
@@ -99,14 +107,11 @@ def redact(value: Any, data_classes: Collection[str]) -> tuple[Any, list[Finding
             return {key: copy(item, f"{path}.{key}", depth + 1) for key, item in node.items()}
         if isinstance(node, list | tuple):
             return [copy(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(node)]
-        if (
-            isinstance(node, int)
-            and not isinstance(node, bool)
-            and "financial" in classes
-            and _card_integer(node)
-        ):
-            findings.append(Finding("card", path, 0, len(str(abs(node)))))
-            return mask("card")
+        if isinstance(node, int) and not isinstance(node, bool) and abs(node) >= _CONTEXT_MIN:
+            kind = _integer_kind(node, path)
+            if kind is not None and wanted(kind):
+                findings.append(Finding(kind, path, 0, len(str(abs(node)))))
+                return mask(kind)
         return node
 
     return copy(value, "$", 0), findings

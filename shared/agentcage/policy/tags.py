@@ -5,8 +5,16 @@ The janitor incident came from a tag read too literally (``production-candidate`
 compared: Unicode look-alikes (NFKC), invisible format characters, case (``casefold``), surrounding and
 repeated whitespace, and ``_``/space/``-`` separators. The rule then looks at *tokens*, not whole
 values, so ``Production-Candidate``, ``prod-eu``, ``PRD1`` and ``pre-prod`` are all production-like.
-It errs on the side of "production-like": a false positive costs a human a look, a false negative
-costs production data.
+
+Keys are read two ways, because case carries word boundaries a casefold throws away: as normalised,
+and split at camelCase boundaries first (``MyEnvName`` -> ``my-env-name``). A key token counts as an
+environment key when it begins or ends with an environment word, so ``EnvironmentName``,
+``StageName``, ``DeployEnv`` and ``deployenv`` all count while ``inventory`` does not. The split is
+an extra view, never the only one: ``sTaGe`` is still ``stage``. It errs on the side of
+"production-like": a false positive costs a human a look, a false negative costs production data.
+
+Only the *key* decides whether a value names an environment: ``Owner=prod-team`` is a team, not a
+deployment, and is not production-like (a destructive call on it still needs an approval).
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ PRODUCTION_ENVIRONMENTS: Final = frozenset({"prod", "production"})
 _FALSE_VALUES: Final = frozenset({"false", "no", "n", "0", "off", "disabled", "none"})
 _PRODUCTION_TOKEN = re.compile(r"prod|prd|^live\d*$")
 _SEPARATORS = re.compile(r"[\s_\-]+")
+# A word boundary inside camelCase: "deployEnv", "StageName", "DBStage" -> "DB-Stage", "env2Name".
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _TOKENS = re.compile(r"[^0-9a-z]+")
 
 
@@ -58,8 +68,20 @@ def _tokens(text: str) -> list[str]:
     return [token for token in _TOKENS.split(text) if token]
 
 
-def _is_environment_key(key: str) -> bool:
-    return any(token in ENVIRONMENT_KEYS for token in _tokens(key))
+def _key_tokens(raw_key: Any) -> set[str]:
+    """The tokens of a raw key, as normalised and as split at camelCase boundaries."""
+    text = unicodedata.normalize("NFKC", str(raw_key))
+    return set(_tokens(normalize_tag_text(text))) | set(
+        _tokens(normalize_tag_text(_CAMEL_BOUNDARY.sub("-", text)))
+    )
+
+
+def _is_environment_key(tokens: Iterable[str]) -> bool:
+    # Prefix or suffix, not any substring: "environmentname" and "deployenv" are environment
+    # keys, "inventory" is not.
+    return any(
+        token.startswith(word) or token.endswith(word) for token in tokens for word in ENVIRONMENT_KEYS
+    )
 
 
 def _is_protected_key(key: str) -> bool:
@@ -75,15 +97,23 @@ def is_production_like(tags: Mapping[str, Any] | Iterable[str]) -> bool:
     """Whether a target with these tags must be treated as production.
 
     ``tags`` is the raw mapping from the service, or already-normalised ``key=value`` strings. True
-    when an environment-like key (``env``, ``environment``, ``stage``, ...) has a value with a token
-    naming production (``prod``, ``production``, ``prd``, ``live``, and anything containing ``prod``
-    such as ``production-candidate``), or when a protection key (``protected``, ``do-not-delete``,
-    ``deletion_protection``, ...) has any value other than an explicit no.
+    when an environment-like key (``env``, ``environment``, ``stage``, ``EnvironmentName``,
+    ``deploy_env``, ...) has a value with a token naming production (``prod``, ``production``,
+    ``prd``, ``live``, and anything containing ``prod`` such as ``production-candidate``), or when
+    a protection key (``protected``, ``do-not-delete``, ``deletion_protection``, ...) has any value
+    other than an explicit no.
     """
-    pairs = normalize_tags(tags) if isinstance(tags, Mapping) else frozenset(tags)
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if _is_environment_key(key) and _names_production(value):
+    pairs: list[tuple[str, set[str], str]] = []
+    if isinstance(tags, Mapping):
+        for raw_key, raw_value in tags.items():
+            key = normalize_tag_text(raw_key)
+            pairs.append((key, _key_tokens(raw_key), normalize_tag_text(raw_value)))
+    else:
+        for pair in tags:
+            key, _, value = pair.partition("=")
+            pairs.append((key, set(_tokens(key)), value))
+    for key, key_tokens, value in pairs:
+        if _is_environment_key(key_tokens) and _names_production(value):
             return True
         if _is_protected_key(key) and value not in _FALSE_VALUES:
             return True

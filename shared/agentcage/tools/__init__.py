@@ -6,7 +6,7 @@ effect (read, write, destructive), data classes, egress flag and cost, the schem
 and the request builder the executor uses.
 """
 
-from agentcage.tools.agents import AgentBudget, AgentDefinition, load_agents, parse_agent
+from agentcage.tools.agents import AgentBudget, AgentDefinition, check_references, load_agents, parse_agent
 from agentcage.tools.catalog import Catalog, data_directory, tools_of
 from agentcage.tools.openapi import OpenAPIDocument, TargetSpec, load_document, parse_document, resolve_refs
 from agentcage.tools.tool import BODY_ARGUMENT, Effect, Tool, effect_of
@@ -36,4 +36,5 @@ __all__ = [
     "AgentBudget",
     "load_agents",
     "parse_agent",
+    "check_references",
 ]

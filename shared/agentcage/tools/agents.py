@@ -19,7 +19,7 @@ from agentcage.constants import AGENTS_DIR_ENV
 from agentcage.errors import AgentDefinitionError
 from agentcage.tools.catalog import Catalog, data_directory
 
-__all__ = ["AgentBudget", "AgentDefinition", "load_agents", "parse_agent"]
+__all__ = ["AgentBudget", "AgentDefinition", "check_references", "load_agents", "parse_agent"]
 
 _ID = r"^[a-z][a-z0-9-]{1,62}$"
 
@@ -74,7 +74,10 @@ def parse_agent(raw: Any, *, source: str = "<agent>") -> AgentDefinition:
         ) from error
 
 
-def _check_references(agents: Mapping[str, AgentDefinition], catalog: Catalog) -> None:
+def check_references(agents: Mapping[str, AgentDefinition], catalog: Catalog) -> None:
+    """Raise :class:`AgentDefinitionError` if an agent's toolset names an operation ``catalog``
+    lacks, or a specialist is not another agent of ``agents``. The one place this is checked:
+    :func:`load_agents` and the gate both call it."""
     for agent in agents.values():
         unknown = [name for name in agent.toolset if name not in catalog]
         if unknown:
@@ -107,5 +110,5 @@ def load_agents(
         agents[agent.id] = agent
     if not agents:
         raise AgentDefinitionError(f"no agent definitions (*.yaml) in {folder}")
-    _check_references(agents, catalog)
+    check_references(agents, catalog)
     return agents

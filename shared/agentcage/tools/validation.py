@@ -4,7 +4,12 @@ Two maintained validators, each for what it is good at: ``fastjsonschema`` compi
 Python once, so the common case (valid arguments) costs a few microseconds; when it rejects the
 arguments, ``jsonschema`` walks them again and lists *every* problem with its path, which is what the
 model needs to correct itself in one turn. Both run draft 4, the dialect OpenAPI 3.0 schema objects
-are based on (boolean ``exclusiveMinimum``, no ``const``).
+are based on (boolean ``exclusiveMinimum``, no ``const``): ``fastjsonschema`` picks its draft from
+``$schema`` and would otherwise assume 2019-09, so the compiled copy names draft 4 explicitly.
+
+Validation only reads the arguments. ``fastjsonschema`` by default writes schema ``default`` values
+into the object it validates; that is turned off, because the arguments' digest (what an approval
+binds to) must be the digest of exactly what the model proposed.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import jsonschema
 from agentcage.errors import CatalogError
 
 __all__ = ["ArgumentValidator", "Problem", "to_json_schema"]
+
+_DRAFT4 = "http://json-schema.org/draft-04/schema#"
 
 # OpenAPI 3.0 schema keywords that are documentation or serialisation hints, not JSON Schema.
 _OPENAPI_ONLY = frozenset(
@@ -93,7 +100,7 @@ class ArgumentValidator:
             self.schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
         )
         try:
-            self._fast = fastjsonschema.compile(self.schema)
+            self._fast = fastjsonschema.compile({**self.schema, "$schema": _DRAFT4}, use_default=False)
         except fastjsonschema.JsonSchemaDefinitionException as error:
             raise CatalogError(f"{name}: argument schema: {error}") from error
 

@@ -17,6 +17,7 @@ from agentcage.trace.w3c import TraceContext
 
 __all__ = [
     "ContextLogFilter",
+    "CorrelatedLogger",
     "TaskContext",
     "bind_context",
     "bound_context",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,12 @@ from agentcage.envelopes import (
     new_id,
     parse_envelope,
 )
-from agentcage.errors import EnvelopeError, EnvelopeTooLargeError, UnsupportedSchemaVersionError
+from agentcage.errors import (
+    EnvelopeError,
+    EnvelopeTooLargeError,
+    InvalidInputError,
+    UnsupportedSchemaVersionError,
+)
 from agentcage.trace import TraceContext
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -28,17 +34,27 @@ TRACEPARENT = TraceContext(
     trace_id="4bf92f3577b34da6a3ce929d0e0e4736", span_id="00f067aa0ba902b7"
 ).traceparent
 
+STEP: dict[str, Any] = {"schema_version": 1, "task_id": "task-1", "step": 0, "traceparent": TRACEPARENT}
+
+
+def _digest(args: Any) -> str:
+    try:
+        return args_digest(args)
+    except InvalidInputError:  # NaN or infinity in args, on purpose: the envelope must refuse it
+        return "0" * 64
+
 
 def _request(**overrides: Any) -> dict[str, Any]:
     args = overrides.pop("args", {"customer_id": "C-1001"})
     data: dict[str, Any] = {
+        "schema_version": 1,
         "message_id": "msg-1",
         "task_id": "task-1",
         "step": 2,
         "agent_id": "returns-coordinator",
         "tool": "getCustomer",
         "args": args,
-        "args_digest": args_digest(args),
+        "args_digest": _digest(args),
         "reservation_id": "res-1",
         "traceparent": TRACEPARENT,
         "issued_at": NOW.isoformat(),
@@ -68,9 +84,45 @@ def test_unknown_field_is_rejected_with_its_name() -> None:
 @pytest.mark.parametrize("version", [0, 2, "1", 1.5, True])
 def test_unknown_schema_version_is_rejected(version: object) -> None:
     with pytest.raises(UnsupportedSchemaVersionError):
-        parse_envelope(
-            AgentStep, {"schema_version": version, "task_id": "task-1", "step": 0, "traceparent": TRACEPARENT}
-        )
+        parse_envelope(AgentStep, {**STEP, "schema_version": version})
+
+
+@pytest.mark.parametrize("model", [AgentStep, ToolRequest, ToolResult])
+def test_an_envelope_must_state_its_schema_version(model: Any) -> None:
+    # GIVEN an otherwise valid message that omits schema_version (a producer on an old contract
+    # must not be read as version 1 by default)
+    request = _request()
+    del request["schema_version"]
+    with pytest.raises(UnsupportedSchemaVersionError, match="schema_version") as caught:
+        parse_envelope(model, json.dumps(request))
+    assert caught.value.details == {"schema_version": None}
+
+
+def test_dump_envelope_always_writes_the_schema_version() -> None:
+    built = AgentStep(task_id="task-1", step=0, traceparent=TRACEPARENT)  # the default, in code
+    body = dump_envelope(built)
+    assert json.loads(body)["schema_version"] == 1
+    assert parse_envelope(AgentStep, body) == built
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_number_tokens_are_an_envelope_error(token: str) -> None:
+    # GIVEN JSON text Python's json would accept, carrying a number JSON does not have
+    text = json.dumps(_request(args={"amount": 1})).replace('"amount": 1', f'"amount": {token}')
+    with pytest.raises(EnvelopeError, match=token):
+        parse_envelope(ToolRequest, text)
+    result = {**STEP, "x": 1}
+    with pytest.raises(EnvelopeError):
+        parse_envelope(AgentStep, json.dumps(result).replace('"step": 0', f'"step": {token}'))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_numbers_in_a_mapping_are_an_envelope_error_not_invalid_input(value: float) -> None:
+    args = {"amount": value}
+    with pytest.raises(EnvelopeError) as caught:
+        parse_envelope(ToolRequest, _request(args=args))
+    assert type(caught.value) is EnvelopeError
+    assert caught.value.details["problems"][0]["loc"].startswith("args.amount")
 
 
 def test_digest_that_does_not_match_args_is_rejected() -> None:
@@ -93,11 +145,12 @@ def test_naive_timestamps_and_bad_ids_are_rejected_with_each_problem_listed() ->
 
 def test_invalid_traceparent_in_an_envelope_is_an_envelope_error() -> None:
     with pytest.raises(EnvelopeError, match="traceparent"):
-        parse_envelope(AgentStep, {"task_id": "task-1", "step": 0, "traceparent": "00-bad"})
+        parse_envelope(AgentStep, {**STEP, "traceparent": "00-bad"})
 
 
 def test_tool_result_error_must_match_status() -> None:
     base = {
+        "schema_version": 1,
         "message_id": "msg-2",
         "request_id": "msg-1",
         "task_id": "task-1",
@@ -146,10 +199,7 @@ def test_new_id_fits_an_sts_role_session_name() -> None:
 
     assert task_id.startswith("task-")
     assert 2 <= len(task_id) <= 64
-    assert (
-        parse_envelope(AgentStep, {"task_id": task_id, "step": 0, "traceparent": TRACEPARENT}).task_id
-        == task_id
-    )
+    assert parse_envelope(AgentStep, {**STEP, "task_id": task_id}).task_id == task_id
 
 
 json_values = st.recursive(
@@ -182,13 +232,23 @@ field_names = st.sampled_from(
 )
 
 
+_NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+
+
 @settings(max_examples=300)
 @given(
     model=st.sampled_from([AgentStep, ToolRequest, ToolResult]),
-    data=st.one_of(json_values, st.dictionaries(field_names, json_values, max_size=12)),
+    data=st.one_of(
+        json_values,
+        st.dictionaries(field_names, json_values | _NON_FINITE, max_size=12),
+        # near-valid envelopes with one field replaced (NaN, Infinity and -Infinity included)
+        st.builds(lambda name, value: {**_request(), name: value}, field_names, json_values | _NON_FINITE),
+        st.builds(lambda value: _request(args={"amount": value}), st.floats() | json_values),
+    ),
     as_text=st.booleans(),
 )
 def test_random_json_never_raises_anything_but_envelope_error(model: Any, data: Any, as_text: bool) -> None:
+    # json.dumps writes NaN, Infinity and -Infinity as those bare tokens: the text form fuzzes them too
     raw = json.dumps(data) if as_text else data
     try:
         parse_envelope(model, raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -106,6 +107,26 @@ def test_a_gate_refuses_agents_whose_toolset_the_catalog_lacks() -> None:
         GovernanceGate(GATE.catalog, {"janitor-agent": agent}, GATE.policy)
 
 
+def test_a_gate_refuses_a_specialist_it_does_not_know() -> None:
+    # GIVEN the coordinator without the specialists it delegates to
+    agents = {"returns-coordinator": GATE.agents["returns-coordinator"]}
+    # THEN the gate refuses it, as load_agents would (one check, shared)
+    with pytest.raises(errors.AgentDefinitionError, match="specialist"):
+        GovernanceGate(GATE.catalog, agents, GATE.policy)
+
+
+def test_the_digest_is_of_the_proposed_arguments_not_of_them_with_defaults() -> None:
+    # GIVEN a proposal that omits an argument whose schema has a default (limit: 10)
+    args = {"customer_id": "C-1001"}
+    proposed = args_digest(args)
+    # WHEN the gate evaluates it
+    decision = GATE.evaluate("returns-coordinator", "listRecentOrders", args, environment="dev")
+    # THEN the arguments are untouched and the digest an approval would bind to is theirs
+    assert decision.allowed
+    assert args == {"customer_id": "C-1001"}
+    assert decision.args_digest == proposed == args_digest({"customer_id": "C-1001"})
+
+
 def test_the_toolset_is_what_the_model_sees() -> None:
     assert [t.name for t in GATE.toolset("janitor-agent")] == ["listVolumes", "getVolume", "deleteVolume"]
     with pytest.raises(errors.UnknownAgentError):
@@ -130,6 +151,10 @@ json_values = st.recursive(
 def test_random_proposals_never_crash_the_gate(
     agent: str, tool: str, args: Any, tags: dict[str, str] | None, environment: str
 ) -> None:
+    before = copy.deepcopy(args)
     decision = GATE.evaluate(agent, tool, args, environment=environment, target_tags=tags)
     assert decision.decision in ("allow", "deny", "needs_approval")
     assert decision.allowed == (decision.error is None)
+    assert repr(args) == repr(before)  # untouched (repr, because NaN is never equal to itself)
+    if decision.args_digest is not None:
+        assert decision.args_digest == args_digest(before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentcage.errors import ToolArgumentsError
-from agentcage.tools import BODY_ARGUMENT, Catalog, parse_document, tools_of
+from agentcage.tools import BODY_ARGUMENT, ArgumentValidator, Catalog, parse_document, tools_of
 
 CATALOG_DIR = Path(__file__).resolve().parents[3] / "shared" / "catalog"
 REFUND = {
@@ -133,8 +134,60 @@ def test_model_facing_schemas_have_the_provider_shapes(catalog: Catalog) -> None
 
 
 @settings(max_examples=150, deadline=None)
-@given(tool_index=st.integers(min_value=0, max_value=7), args=json_values)
+@given(tool_index=st.integers(min_value=0, max_value=len(_TOOLS) - 1), args=json_values)
 def test_random_arguments_never_crash_and_agree_with_jsonschema(tool_index: int, args: Any) -> None:
     tool = _TOOLS[tool_index]
     problems = tool.problems(args)
     assert (problems == []) == jsonschema.Draft4Validator(tool.args_schema).is_valid(args)
+
+
+def _value_for(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values that satisfy one property's schema (the catalog's shapes: enum, pattern, bounded
+    integers and strings), so the property below also reaches the valid path."""
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    if schema.get("type") == "integer":
+        return st.integers(schema.get("minimum"), schema.get("maximum"))
+    if "pattern" in schema:
+        return st.from_regex(schema["pattern"], fullmatch=True)
+    return st.text(min_size=schema.get("minLength", 0), max_size=min(schema.get("maxLength", 20), 20))
+
+
+def _arguments_for(tool_index: int) -> st.SearchStrategy[Any]:
+    schema = _TOOLS[tool_index].args_schema
+    required = set(schema.get("required", ()))
+    values = {name: _value_for(sub) | json_values for name, sub in schema["properties"].items()}
+    return st.fixed_dictionaries(
+        {name: v for name, v in values.items() if name in required},
+        optional={name: v for name, v in values.items() if name not in required},
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), tool_index=st.integers(min_value=0, max_value=len(_TOOLS) - 1))
+def test_validation_never_changes_the_arguments(data: st.DataObject, tool_index: int) -> None:
+    # GIVEN arguments for a catalog tool, valid or nearly so (the path where defaults would be filled)
+    args = data.draw(_arguments_for(tool_index) | json_values)
+    before = copy.deepcopy(args)
+    # WHEN they are validated
+    _TOOLS[tool_index].problems(args)
+    # THEN they are exactly what they were: no schema default was written into them
+    assert args == before
+
+
+def test_an_omitted_argument_with_a_default_stays_omitted(catalog: Catalog) -> None:
+    args = {"customer_id": "C-1001"}
+    assert catalog["listRecentOrders"].problems(args) == []
+    assert args == {"customer_id": "C-1001"}
+
+
+@pytest.mark.parametrize(("value", "valid"), [(0.5, False), (5, False), (5.5, True), (6, True)])
+def test_the_fast_validator_reads_boolean_exclusive_minimum_as_draft_4(value: float, valid: bool) -> None:
+    # Under 2019-09 (fastjsonschema's default) this would read "x >= 5 and x > True" and let 5 through.
+    schema = {
+        "type": "object",
+        "properties": {"x": {"type": "number", "minimum": 5, "exclusiveMinimum": True}},
+    }
+    problems = ArgumentValidator(schema).problems({"x": value})
+    assert (problems == []) is valid
+    assert all(p.keyword == "minimum" and p.path == "$.x" for p in problems)
