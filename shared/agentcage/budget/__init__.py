@@ -10,12 +10,15 @@ from agentcage.budget.breaker import (
     CircuitRecord,
     CircuitState,
     admit,
+    counts_as_failure,
     record_outcome,
+    release_probe,
 )
 from agentcage.budget.config import BudgetConfig, BudgetOverrides, LimitValues, load_budget_config
-from agentcage.budget.guard import BudgetGuard, MetricsSink, ModelCall, ToolAdmission
+from agentcage.budget.guard import BudgetGuard, ModelCall, ToolAdmission, provider_did_not_process
 from agentcage.budget.limits import AMOUNT_FIELDS, BudgetLimits, LimitName, Usage, exceeded_limit
 from agentcage.budget.loops import LoopDetector
+from agentcage.budget.metrics import EmfMetricsSink, MetricsSink
 from agentcage.budget.model_calls import (
     ModelCallPlan,
     Tokenizer,
@@ -52,10 +55,15 @@ __all__ = [
     "Admission",
     "admit",
     "record_outcome",
+    "release_probe",
+    "counts_as_failure",
     "LoopDetector",
     # the gate's budget step
     "BudgetGuard",
-    "MetricsSink",
     "ModelCall",
     "ToolAdmission",
+    "provider_did_not_process",
+    # metrics
+    "MetricsSink",
+    "EmfMetricsSink",
 ]

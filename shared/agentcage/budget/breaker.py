@@ -8,7 +8,11 @@ conditional on the record's ``version``), so two callers can never both claim th
     half_open --probe succeeds--> closed          half_open --probe fails--> open (cool-down restarts)
 
 A probe that never reports (its process died) is given up after ``probe_timeout_seconds`` and the
-slot can be claimed again, so a lost probe cannot keep a circuit half-open for ever.
+slot can be claimed again, so a lost probe cannot keep a circuit half-open for ever. A probe that was
+claimed but never sent (its reservation was refused) is given back at once with :func:`release_probe`,
+so it does not block every other task's probe until that timeout.
+
+What counts as a failure is one rule, :func:`counts_as_failure`, used wherever an outcome is counted.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ __all__ = [
     "CircuitRecord",
     "CircuitState",
     "admit",
+    "counts_as_failure",
     "record_outcome",
+    "release_probe",
 ]
 
 
@@ -60,7 +66,11 @@ class CircuitRecord(BaseModel):
 
 
 class Admission(BaseModel):
-    """The answer to "may this tool be called now?"; ``probe`` marks the one half-open trial call."""
+    """The answer to "may this tool be called now?"; ``probe`` marks the one half-open trial call.
+
+    ``claimed_at`` is when the probe slot was claimed (the key to give it back with
+    :func:`release_probe` if the probe is never sent).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,6 +78,17 @@ class Admission(BaseModel):
     probe: bool
     state: CircuitState
     retry_at: AwareDatetime | None = None
+    claimed_at: AwareDatetime | None = None
+
+
+def counts_as_failure(status: int | None, *, egress: bool, timed_out: bool) -> bool:
+    """Whether a tool call's outcome counts against its circuit: a timeout, no answer at all
+    (``status`` None: the network failed), a 5xx, or a 404 from an egress tool (the vendor's endpoint
+    is gone). Any other 4xx is the caller's mistake, not the tool's health, and a 2xx/3xx is a success.
+    """
+    if timed_out or status is None:
+        return True
+    return status >= 500 or (egress and status == 404)
 
 
 def admit(
@@ -93,7 +114,19 @@ def _claim_probe(record: CircuitRecord, now: datetime) -> tuple[Admission, Circu
     claimed = record.model_copy(
         update={"state": CircuitState.HALF_OPEN, "probe_claimed_at": now, "version": record.version + 1}
     )
-    return Admission(allowed=True, probe=True, state=CircuitState.HALF_OPEN), claimed
+    return Admission(allowed=True, probe=True, state=CircuitState.HALF_OPEN, claimed_at=now), claimed
+
+
+def release_probe(record: CircuitRecord, claimed_at: datetime) -> CircuitRecord | None:
+    """The record with the probe slot claimed at ``claimed_at`` given back, unsent; None when that
+    claim is no longer the current one (it timed out and another caller holds the slot, or an outcome
+    was recorded). The circuit goes back to open with its cool-down already over, so the next caller
+    claims the probe at once."""
+    if record.state is not CircuitState.HALF_OPEN or record.probe_claimed_at != claimed_at:
+        return None
+    return record.model_copy(
+        update={"state": CircuitState.OPEN, "probe_claimed_at": None, "version": record.version + 1}
+    )
 
 
 def record_outcome(

@@ -3,50 +3,72 @@
 :class:`BudgetGuard` puts the ledger, the configuration, loop detection and the circuits together
 for the callers (the coordinator's agent loop, the local runtime). A tripped breaker — a model call
 that no longer fits, a loop, a circuit this task's failure opened, a limit passed — halts the task
-with a reason a person can read, appends a ``breaker_tripped`` audit event and emits a metric.
+with a reason a person can read, appends a ``breaker_tripped`` audit event and emits
+``BreakerTrips`` (dimension ``reason``). Every settled model call emits ``TokensUsed`` and
+``CostMicroUsd`` (the names in :mod:`agentcage.constants`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from agentcage.budget.config import BudgetConfig
 from agentcage.budget.limits import Usage
 from agentcage.budget.loops import LoopDetector
+from agentcage.budget.metrics import MetricsSink
 from agentcage.budget.model_calls import ModelCallPlan, Tokenizer, plan_model_call
 from agentcage.budget.pricing import ModelPrice, model_usage
+from agentcage.constants import (
+    METRIC_BREAKER_TRIPS,
+    METRIC_COST_MICRO_USD,
+    METRIC_DIMENSION_REASON,
+    METRIC_DIMENSION_TOOL,
+    METRIC_TOKENS_USED,
+)
 from agentcage.errors import (
+    AgentcageError,
     BudgetError,
     BudgetExceededError,
     CircuitOpenError,
     InvalidTransitionError,
     LoopDetectedError,
+    ModelError,
+    ModelRateLimitError,
+    OverspendError,
 )
 
 if TYPE_CHECKING:
+    from agentcage.budget.breaker import Admission
     from agentcage.ledger.base import Ledger
     from agentcage.ledger.models import CircuitStatus, Reservation
 
-__all__ = ["BudgetGuard", "MetricsSink", "ModelCall", "ToolAdmission"]
+__all__ = ["BudgetGuard", "MetricsSink", "ModelCall", "ToolAdmission", "provider_did_not_process"]
 
 logger = logging.getLogger(__name__)
 
-_METRIC_NAMES = {
-    BudgetExceededError.code: "BudgetExceeded",
-    LoopDetectedError.code: "LoopDetected",
-    CircuitOpenError.code: "CircuitOpened",
-}
+CHARGED_AFTER_FAILURE = "model call failed after it was sent; charged its upper bound"
+CHARGED_UNSETTLED = "model call ended without reporting its usage; charged its upper bound"
+RELEASED_NOT_PROCESSED = "the provider did not process the call; its reservation was released"
 
 
-class MetricsSink(Protocol):
-    """Where metrics go; an ``aws_lambda_powertools.Metrics`` instance fits as it is."""
+def provider_did_not_process(error: BaseException) -> bool:
+    """Whether a failed model call certainly cost nothing, so its reservation may be released.
 
-    def add_metric(self, name: str, unit: str, value: float) -> None:
-        """Record one value of metric ``name``."""
+    Only two cases: the provider refused it with a rate limit (429) on its one attempt, or no attempt
+    was made at all (``details["attempts"] == 0``: the task's deadline left no time). Anything else — a
+    timeout, a dropped connection, a 5xx, a retried call whose earlier attempts may have run — may have
+    been processed and billed, so it is charged.
+    """
+    if not isinstance(error, ModelError):
+        return False
+    attempts = error.details.get("attempts")
+    if attempts == 0:
+        return True
+    return isinstance(error, ModelRateLimitError) and attempts in (None, 1)
 
 
 class ToolAdmission:
@@ -61,21 +83,40 @@ class ModelCall:
     """A model call in progress: send ``max_tokens``; call :meth:`settle` with the provider's usage."""
 
     def __init__(
-        self, ledger: Ledger, plan: ModelCallPlan, reservation: Reservation, price: ModelPrice
+        self,
+        ledger: Ledger,
+        plan: ModelCallPlan,
+        reservation: Reservation,
+        price: ModelPrice,
+        on_settled: Callable[[Usage], None] | None = None,
     ) -> None:
         self.plan = plan
         self.reservation = reservation
         self.max_tokens = plan.max_tokens
         self._ledger = ledger
         self._price = price
+        self._on_settled = on_settled
         self.settled: Reservation | None = None
 
     def settle(self, input_tokens: int, output_tokens: int) -> Reservation:
-        """Record what the call used (priced from configuration); more than reserved raises OverspendError."""
-        self.settled = self._ledger.settle(
-            self.reservation.reservation_id, model_usage(self._price, input_tokens, output_tokens)
-        )
+        """Record what the call used (priced from configuration).
+
+        More than reserved is still recorded in full (the provider bills it) and raises
+        OverspendError; :attr:`settled` is set either way, so nothing is released or charged again.
+        """
+        actual = model_usage(self._price, input_tokens, output_tokens)
+        try:
+            self.settled = self._ledger.settle(self.reservation.reservation_id, actual)
+        except OverspendError:
+            self.settled = self._ledger.get_reservation(self.reservation.reservation_id)
+            self._spent(actual)
+            raise
+        self._spent(actual)
         return self.settled
+
+    def _spent(self, actual: Usage) -> None:
+        if self._on_settled is not None:
+            self._on_settled(actual)
 
 
 class BudgetGuard:
@@ -120,11 +161,19 @@ class BudgetGuard:
         requested_max_tokens: int,
         tokenizer: Tokenizer | None = None,
     ) -> Iterator[ModelCall]:
-        """Reserve the call's upper bound, yield it, and release on an exception.
+        """Reserve the call's upper bound, yield it, and account for it however the block ends.
 
-        If the block ends without :meth:`ModelCall.settle`, the reservation is settled at its full
-        amount: the call may have run, and counting too much is the safe error. When the call no
-        longer fits the budget, the task halts (the breaker trips) and BudgetExceededError is raised.
+        - Settled with :meth:`ModelCall.settle`: the actual use is recorded.
+        - Ended without a settlement: charged its full reservation (the call may have run).
+        - Raised: the call may have been processed and billed even though no answer came (a timeout
+          is the usual case), so it is charged its reservation — an upper bound of its tokens, cost
+          and one model step — and a ``model_call_charged`` audit event says why. Only when the
+          provider certainly did not process it (:func:`provider_did_not_process`: a 429 on its only
+          attempt, or no attempt at all) is the reservation released. Repeated timeouts therefore
+          use up the budget and halt the task instead of spending without limit.
+
+        When the call no longer fits the budget, the task halts (the breaker trips) and
+        BudgetExceededError is raised.
         """
         price = self.config.price_for(model)
         try:
@@ -141,15 +190,63 @@ class BudgetGuard:
         except BudgetExceededError as error:
             self.trip(task_id, error)
             raise
-        call = ModelCall(self.ledger, plan, reservation, price)
+        call = ModelCall(self.ledger, plan, reservation, price, on_settled=self._model_spend)
         try:
             yield call
-        except BaseException:
+        except BaseException as error:
             if call.settled is None:
-                self.ledger.release(reservation.reservation_id)
+                self._account_failed_call(reservation, error)
             raise
         if call.settled is None:
-            self.ledger.settle(reservation.reservation_id, reservation.amounts)
+            self._charge(reservation, CHARGED_UNSETTLED, None)
+
+    def _account_failed_call(self, reservation: Reservation, error: BaseException) -> None:
+        """Release or charge the reservation of a call that raised; never mask ``error`` itself."""
+        try:
+            if provider_did_not_process(error):
+                self.ledger.release(reservation.reservation_id)
+                self.ledger.append_audit(
+                    reservation.task_id,
+                    "model_call_released",
+                    {
+                        "reservation_id": reservation.reservation_id,
+                        "reason": RELEASED_NOT_PROCESSED,
+                        "error": _error_code(error),
+                    },
+                )
+            else:
+                self._charge(reservation, CHARGED_AFTER_FAILURE, error)
+        except Exception:  # the caller's error is the one to raise; this one is logged
+            # The reservation stays held until the ledger's sweep (expire_stale) returns it.
+            logger.exception("could not account for model reservation %s", reservation.reservation_id)
+
+    def _charge(self, reservation: Reservation, reason: str, error: BaseException | None) -> None:
+        """Settle ``reservation`` at its full amounts and say why in the audit log."""
+        self.ledger.settle(reservation.reservation_id, reservation.amounts)
+        self._model_spend(reservation.amounts)
+        self.ledger.append_audit(
+            reservation.task_id,
+            "model_call_charged",
+            {
+                "reservation_id": reservation.reservation_id,
+                "reason": reason,
+                "error": _error_code(error) if error is not None else None,
+                "amounts": reservation.amounts.model_dump(),
+            },
+        )
+        logger.warning("task %s: %s", reservation.task_id, reason)
+
+    def _model_spend(self, used: Usage) -> None:
+        self._emit(METRIC_TOKENS_USED, used.tokens)
+        self._emit(METRIC_COST_MICRO_USD, used.cost_micro_usd)
+
+    def _emit(self, name: str, value: float, **dimensions: str) -> None:
+        if self.metrics is None:
+            return
+        try:
+            self.metrics.emit(name, "Count", value, dimensions)
+        except Exception:  # a metric must never break the budget's accounting
+            logger.exception("metric %s not emitted", name)
 
     # --- tool calls -------------------------------------------------------------------------------
     def admit_tool_call(
@@ -183,10 +280,22 @@ class BudgetGuard:
                 args_digest=args_digest,
                 ttl_seconds=self.config.reservation_ttl_seconds,
             )
-        except BudgetExceededError as error:
-            self.trip(task_id, error)
+        except BaseException as error:
+            # The probe this call claimed will not be sent: give it back now, or every other task's
+            # probe waits for probe_timeout_seconds.
+            self._give_back_probe(tool, admission)
+            if isinstance(error, BudgetExceededError):
+                self.trip(task_id, error)
             raise
         return ToolAdmission(reservation, admission.probe)
+
+    def _give_back_probe(self, tool: str, admission: Admission) -> None:
+        if not admission.probe:
+            return
+        try:
+            self.ledger.circuit_release_probe(tool, admission)
+        except AgentcageError as error:  # the probe times out instead
+            logger.error("could not give back the probe of %s: %s", tool, error)  # noqa: TRY400
 
     def finish_tool_call(
         self, reservation: Reservation, ok: bool, *, cost_micro_usd: int | None = None, detail: str = ""
@@ -231,7 +340,12 @@ class BudgetGuard:
             {"code": error.code, "message": error.message, "details": error.details},
         )
         logger.warning("breaker tripped for task %s: %s", task_id, reason)
-        if self.metrics is not None:
-            self.metrics.add_metric(
-                name=_METRIC_NAMES.get(error.code, "BreakerTripped"), unit="Count", value=1
-            )
+        dimensions = {METRIC_DIMENSION_REASON: error.code}
+        tool = error.details.get("tool")
+        if isinstance(tool, str) and tool:
+            dimensions[METRIC_DIMENSION_TOOL] = tool
+        self._emit(METRIC_BREAKER_TRIPS, 1, **dimensions)
+
+
+def _error_code(error: BaseException) -> str:
+    return error.code if isinstance(error, AgentcageError) else type(error).__name__

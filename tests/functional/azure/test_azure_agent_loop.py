@@ -68,6 +68,11 @@ def _used(harness: Harness, task_id: str) -> dict[str, Any]:
     return dict(get_task(harness, task_id)["budget"]["used"])
 
 
+def _charged(ledger: Any, task_id: str) -> list[dict[str, int]]:
+    """The reserved upper bounds of the task's model calls that failed after they were sent."""
+    return [e.data["amounts"] for e in ledger.audit(task_id) if e.kind == "model_call_charged"]
+
+
 def test_a_model_timeout_is_redelivered_and_resumes_without_counting_twice(
     functions: dict[str, Any], ledger_backend: str, tmp_path: Path
 ) -> None:
@@ -80,12 +85,19 @@ def test_a_model_timeout_is_redelivered_and_resumes_without_counting_twice(
         # WHEN the step message is redelivered after the timeout
         harness.pump.run()
 
-        # THEN the task went on from its checkpoint, and a clean task of the same request used the same
+        # THEN the task went on from its checkpoint and used what a clean task of the same request
+        # used, plus exactly the timed-out call's reserved upper bound (it may have been billed: a
+        # separate spend), with the successful retry counted once
         assert [type(e).__name__ for e in harness.pump.errors] == ["ModelTimeoutError"]
         assert get_task(harness, timed_out)["state"] == "awaiting_approval"
         clean = start(harness)["task_id"]
         harness.pump.run()
-        assert _used(harness, timed_out) == _used(harness, clean)
+        (bound,) = _charged(ledger, timed_out)
+        assert bound["model_steps"] == 1
+        assert bound["tokens"] > 0
+        clean_used = _used(harness, clean)
+        assert _used(harness, timed_out) == {name: clean_used[name] + bound[name] for name in clean_used}
+        assert _charged(ledger, clean) == []
         tools = [r.tool for r in harness.executor.executed]
         assert tools == ["getCustomer", "listRecentOrders", "assessReturnException"] * 2
         events = [e.kind for e in ledger.audit(timed_out)]
@@ -109,7 +121,11 @@ def test_a_step_that_fails_on_every_delivery_ends_the_task_failed_with_the_reaso
         assert view["state"] == "failed"
         assert "model_timeout" in view["error"]["message"]
         assert "every delivery" in view["error"]["message"]
-        assert view["budget"]["used"]["tokens"] == 0
+        # each delivery's timed-out call is charged its upper bound, once, and nothing stays reserved
+        charged = _charged(ledger, task_id)
+        assert len(charged) == 5
+        assert view["budget"]["used"]["tokens"] == sum(c["tokens"] for c in charged)
+        assert view["budget"]["used"]["model_steps"] == 5
         assert view["budget"]["reserved"]["tokens"] == 0
 
 

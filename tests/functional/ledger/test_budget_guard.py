@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 import pytest
 
 from agentcage.budget import BudgetConfig, BudgetGuard, ModelPrice
 from agentcage.budget.limits import Usage
-from agentcage.errors import BudgetExceededError, CircuitOpenError, LoopDetectedError, ModelTimeoutError
+from agentcage.constants import (
+    METRIC_BREAKER_TRIPS,
+    METRIC_COST_MICRO_USD,
+    METRIC_DIMENSION_REASON,
+    METRIC_DIMENSION_TOOL,
+    METRIC_TOKENS_USED,
+)
+from agentcage.errors import (
+    BudgetExceededError,
+    CircuitOpenError,
+    LoopDetectedError,
+    ModelError,
+    ModelRateLimitError,
+    ModelTimeoutError,
+    OverspendError,
+    TransportError,
+)
 from agentcage.ledger import Ledger, ReservationStatus, TaskState
 from tests.functional.ledger.ledger_support import FakeClock, new_task
 
@@ -21,10 +38,10 @@ REQUEST = {"messages": [{"role": "user", "content": "refund order O-1001 outside
 
 class RecordingMetrics:
     def __init__(self) -> None:
-        self.recorded: list[tuple[str, str, float]] = []
+        self.recorded: list[tuple[str, str, float, dict[str, str]]] = []
 
-    def add_metric(self, name: str, unit: str, value: float) -> None:
-        self.recorded.append((name, unit, value))
+    def emit(self, name: str, unit: str, value: float, dimensions: Mapping[str, str]) -> None:
+        self.recorded.append((name, unit, value, dict(dimensions)))
 
 
 def test_model_call_reserves_the_bound_and_settles_the_actual_use(ledger: Ledger, clock: FakeClock) -> None:
@@ -52,18 +69,149 @@ def call_bytes(request: object) -> bytes:
     return serialize_request(request).encode()  # type: ignore[arg-type]
 
 
-def test_model_call_that_fails_releases_its_reservation(ledger: Ledger, clock: FakeClock) -> None:
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ModelTimeoutError("model did not answer in 30 s", details={"attempts": 1}),
+        ModelError("the connection dropped", details={"attempts": 1, "retryable": True}),
+        # a 429 at the end of retries: an earlier attempt may have timed out after the provider ran it
+        ModelRateLimitError("429", details={"attempts": 3}),
+        TransportError("the caller failed after the call"),
+    ],
+    ids=["timeout", "dropped", "429-after-retries", "not-a-model-error"],
+)
+def test_model_call_that_fails_after_it_was_sent_is_charged_its_upper_bound(
+    ledger: Ledger, clock: FakeClock, failure: Exception
+) -> None:
+    # GIVEN a model call in progress
+    task = new_task(ledger, clock)
+    metrics = RecordingMetrics()
+    guard = BudgetGuard(ledger, CONFIG, metrics=metrics)
+
+    # WHEN it fails with something that does not prove the provider did nothing
+    with (
+        pytest.raises(type(failure)),
+        guard.model_call(task.task_id, model="gpt-4o", request=REQUEST, requested_max_tokens=500) as call,
+    ):
+        raise failure
+
+    # THEN it is charged its reservation (tokens, cost, one model step) and the audit says why
+    reservation = ledger.get_reservation(call.reservation.reservation_id)
+    assert reservation.status is ReservationStatus.SETTLED
+    assert reservation.actual == call.plan.reservation
+    state = ledger.budget_state(task.task_id)
+    assert state.used == call.plan.reservation
+    assert state.used.model_steps == 1
+    assert state.reserved.is_zero()
+    (charged,) = [e for e in ledger.audit(task.task_id) if e.kind == "model_call_charged"]
+    assert charged.data["reason"] == "model call failed after it was sent; charged its upper bound"
+    assert charged.data["error"] == getattr(failure, "code", type(failure).__name__)
+    assert charged.data["amounts"] == call.plan.reservation.model_dump()
+    assert (METRIC_TOKENS_USED, "Count", call.plan.reservation.tokens, {}) in metrics.recorded
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ModelRateLimitError("429 Too Many Requests", details={"attempts": 1}),
+        ModelTimeoutError("the task deadline leaves no time for a model call", details={"attempts": 0}),
+    ],
+    ids=["429-on-its-only-attempt", "never-sent"],
+)
+def test_model_call_the_provider_never_processed_releases_its_reservation(
+    ledger: Ledger, clock: FakeClock, failure: ModelError
+) -> None:
     task = new_task(ledger, clock)
     guard = BudgetGuard(ledger, CONFIG)
 
     with (
-        pytest.raises(ModelTimeoutError),
+        pytest.raises(type(failure)),
         guard.model_call(task.task_id, model="gpt-4o", request=REQUEST, requested_max_tokens=500) as call,
     ):
-        raise ModelTimeoutError("model did not answer in 30 s")
+        raise failure
 
     assert ledger.get_reservation(call.reservation.reservation_id).status is ReservationStatus.RELEASED
-    assert ledger.budget_state(task.task_id).used.is_zero()
+    state = ledger.budget_state(task.task_id)
+    assert state.used.is_zero()
+    assert state.reserved.is_zero()
+    assert "model_call_released" in [e.kind for e in ledger.audit(task.task_id)]
+
+
+def test_repeated_timeouts_use_up_the_budget_instead_of_spending_without_limit(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    # GIVEN a task whose every model call times out (each may have been billed)
+    task = new_task(ledger, clock, tokens=2_000)
+    guard = BudgetGuard(ledger, CONFIG)
+    timeouts = 0
+
+    # WHEN the agent loop keeps retrying the step
+    def timed_out_call() -> None:
+        with guard.model_call(task.task_id, model="gpt-4o", request=REQUEST, requested_max_tokens=500):
+            raise ModelTimeoutError("timed out", details={"attempts": 1})
+
+    stopped_by: BaseException | None = None
+    for _ in range(100):
+        try:
+            timed_out_call()
+        except ModelTimeoutError:
+            timeouts += 1
+        except BudgetExceededError as error:
+            stopped_by = error
+            break
+
+    # THEN the charges stopped it inside its budget, and the task halted saying so
+    state = ledger.budget_state(task.task_id)
+    assert isinstance(stopped_by, BudgetExceededError)
+    assert timeouts >= 1
+    assert state.used.tokens <= 2_000
+    assert state.used.model_steps == timeouts
+    assert ledger.get_task(task.task_id).state is TaskState.HALTED
+
+
+def test_an_overspend_reaches_the_caller_and_nothing_is_released_or_charged_again(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    # GIVEN a provider that reports more output than the max_tokens it was sent
+    task = new_task(ledger, clock)
+    metrics = RecordingMetrics()
+    guard = BudgetGuard(ledger, CONFIG, metrics=metrics)
+
+    # WHEN the call settles above its reservation inside the guarded block
+    with (
+        pytest.raises(OverspendError),
+        guard.model_call(task.task_id, model="gpt-4o", request=REQUEST, requested_max_tokens=300) as call,
+    ):
+        call.settle(input_tokens=20, output_tokens=5_000)
+
+    # THEN the caller saw the OverspendError (not a 409 from a second release), the spend is recorded
+    # in full once, and the audit has the overspend but no charge on top of it
+    assert call.settled is not None
+    assert call.settled.status is ReservationStatus.SETTLED
+    state = ledger.budget_state(task.task_id)
+    assert state.used.tokens == 5_020
+    assert state.used.model_steps == 1
+    assert state.reserved.is_zero()
+    kinds = [e.kind for e in ledger.audit(task.task_id)]
+    assert kinds.count("overspend") == 1
+    assert "model_call_charged" not in kinds
+    assert [m for m in metrics.recorded if m[0] == METRIC_TOKENS_USED] == [
+        (METRIC_TOKENS_USED, "Count", 5_020, {})
+    ]
+
+
+def test_a_settled_model_call_emits_its_tokens_and_cost(ledger: Ledger, clock: FakeClock) -> None:
+    task = new_task(ledger, clock)
+    metrics = RecordingMetrics()
+    guard = BudgetGuard(ledger, CONFIG, metrics=metrics)
+
+    with guard.model_call(task.task_id, model="gpt-4o", request=REQUEST, requested_max_tokens=800) as call:
+        call.settle(input_tokens=20, output_tokens=150)
+
+    assert metrics.recorded == [
+        (METRIC_TOKENS_USED, "Count", 170, {}),
+        (METRIC_COST_MICRO_USD, "Count", 1550, {}),
+    ]
 
 
 def test_model_call_never_settled_is_charged_in_full(ledger: Ledger, clock: FakeClock) -> None:
@@ -106,7 +254,9 @@ def test_call_that_no_longer_fits_halts_the_task_instead_of_calling(ledger: Ledg
     assert halted.halt_reason is not None
     assert halted.halt_reason.startswith("budget_exceeded: only")
     assert "breaker_tripped" in [e.kind for e in ledger.audit(task.task_id)]
-    assert metrics.recorded == [("BudgetExceeded", "Count", 1)]
+    assert metrics.recorded == [
+        (METRIC_BREAKER_TRIPS, "Count", 1, {METRIC_DIMENSION_REASON: "budget_exceeded"})
+    ]
     assert ledger.budget_state(task.task_id).reserved.is_zero()
 
 
@@ -165,3 +315,77 @@ def test_tool_call_past_the_tool_call_limit_halts(ledger: Ledger, clock: FakeClo
 
     assert raised.value.details["limit"] == "tool_calls"
     assert ledger.get_task(task.task_id).state is TaskState.HALTED
+
+
+def test_breaker_trips_carry_their_reason_and_tool(ledger: Ledger, clock: FakeClock) -> None:
+    metrics = RecordingMetrics()
+    guard = BudgetGuard(ledger, CONFIG, metrics=metrics)
+    looping, failing = new_task(ledger, clock), new_task(ledger, clock)
+    for _ in range(CONFIG.loop_threshold - 1):
+        guard.finish_tool_call(
+            guard.admit_tool_call(looping.task_id, "getCustomer", "aa" * 32).reservation, ok=True
+        )
+    with pytest.raises(LoopDetectedError):
+        guard.admit_tool_call(looping.task_id, "getCustomer", "aa" * 32)
+    for attempt in range(3):
+        admitted = guard.admit_tool_call(failing.task_id, "negotiateVendorTerms", f"{attempt:064x}")
+        guard.finish_tool_call(admitted.reservation, ok=False)
+
+    trips = [m[3] for m in metrics.recorded if m[0] == METRIC_BREAKER_TRIPS]
+    assert trips == [
+        {METRIC_DIMENSION_REASON: "loop_detected", METRIC_DIMENSION_TOOL: "getCustomer"},
+        {METRIC_DIMENSION_REASON: "circuit_open", METRIC_DIMENSION_TOOL: "negotiateVendorTerms"},
+    ]
+
+
+def test_a_probe_whose_reservation_is_refused_is_given_back(ledger: Ledger, clock: FakeClock) -> None:
+    # GIVEN an open circuit whose cool-down has passed
+    guard = BudgetGuard(ledger, CONFIG)
+    failing = new_task(ledger, clock)
+    for attempt in range(3):
+        admitted = guard.admit_tool_call(failing.task_id, "negotiateVendorTerms", f"{attempt:064x}")
+        guard.finish_tool_call(admitted.reservation, ok=False)
+    clock.advance(ledger.breaker.cooldown_seconds)
+
+    # WHEN the first task to want the tool has no tool calls left: it claims the probe, then is refused
+    broke = new_task(ledger, clock, tool_calls=0)
+    with pytest.raises(BudgetExceededError):
+        guard.admit_tool_call(broke.task_id, "negotiateVendorTerms", "ab" * 32)
+
+    # THEN the probe is free again at once: another task probes now, not after probe_timeout_seconds
+    other = new_task(ledger, clock)
+    admitted = guard.admit_tool_call(other.task_id, "negotiateVendorTerms", "cd" * 32)
+    assert admitted.probe
+    assert ledger.get_task(broke.task_id).state is TaskState.HALTED
+    # AND a probe released once cannot be released again by a stale holder
+    assert not ledger.circuit_release_probe(
+        "negotiateVendorTerms",
+        ledger.circuit_admit("negotiateVendorTerms"),  # refused: the probe is out
+    )
+
+
+def test_a_ledger_outage_while_accounting_never_hides_the_models_error(
+    ledger: Ledger, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentcage.errors import LedgerUnavailableError
+
+    task = new_task(ledger, clock)
+    guard = BudgetGuard(ledger, CONFIG)
+
+    def unavailable(*_: object) -> None:
+        raise LedgerUnavailableError("the ledger did not answer")
+
+    def timed_out_while_the_ledger_is_down() -> str:
+        with guard.model_call(
+            task.task_id, model="gpt-4o", request=REQUEST, requested_max_tokens=500
+        ) as call:
+            monkeypatch.setattr(ledger, "settle", unavailable)
+            reservations.append(call.reservation.reservation_id)
+            raise ModelTimeoutError("timed out", details={"attempts": 1})
+
+    reservations: list[str] = []
+    with pytest.raises(ModelTimeoutError):
+        timed_out_while_the_ledger_is_down()
+
+    # the reservation is still held (the sweep returns it), never silently dropped
+    assert ledger.get_reservation(reservations[0]).status is ReservationStatus.ACTIVE

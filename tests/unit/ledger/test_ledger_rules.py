@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentcage.budget import BreakerSettings, BudgetConfig
 from agentcage.budget.limits import BudgetLimits, Usage
 from agentcage.errors import ApprovalNotFoundError, ConfigurationError, ReservationNotFoundError
 from agentcage.ledger import (
@@ -99,6 +101,7 @@ def test_task_survives_the_dynamodb_item_mapping() -> None:
 
 
 def test_open_ledger_chooses_by_argument_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGENTCAGE_BUDGET_CONFIG", raising=False)
     monkeypatch.setenv("AGENTCAGE_LEDGER_BACKEND", "memory")
     assert isinstance(open_ledger(), MemoryLedger)
     with pytest.raises(ConfigurationError):
@@ -106,3 +109,51 @@ def test_open_ledger_chooses_by_argument_then_environment(monkeypatch: pytest.Mo
     monkeypatch.delenv("AGENTCAGE_LEDGER_TABLE", raising=False)
     with pytest.raises(ConfigurationError):
         open_ledger("dynamodb")
+
+
+def test_the_configured_breaker_reaches_every_ledger_opened(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN a stack's budget file with a breaker unlike the defaults (what Pulumi.prod.yaml deploys)
+    budget_file = tmp_path / "budget.yaml"
+    budget_file.write_text(
+        "loop_threshold: 8\n"
+        "breaker: {failure_threshold: 5, cooldown_seconds: 300, probe_timeout_seconds: 45}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("AGENTCAGE_BUDGET_CONFIG", str(budget_file))
+    configured = BreakerSettings(failure_threshold=5, cooldown_seconds=300, probe_timeout_seconds=45)
+
+    # THEN a ledger opened without a breaker uses the file's, for every backend
+    assert open_ledger("memory").breaker == configured
+    assert open_ledger("sqlite", path=tmp_path / "ledger.db").breaker == configured
+    # AND a budget passed in, or an explicit breaker, wins over the file
+    passed = BudgetConfig(breaker=BreakerSettings(cooldown_seconds=7))
+    assert open_ledger("memory", budget=passed).breaker.cooldown_seconds == 7
+    explicit = BreakerSettings(cooldown_seconds=9)
+    assert open_ledger("memory", budget=passed, breaker=explicit).breaker is explicit
+
+
+def test_the_breaker_a_ledger_opens_with_counts_failures_the_configured_way(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    budget_file = tmp_path / "budget.yaml"
+    budget_file.write_text("breaker: {failure_threshold: 2, cooldown_seconds: 120}\n", encoding="utf-8")
+    monkeypatch.setenv("AGENTCAGE_BUDGET_CONFIG", str(budget_file))
+    ledger = open_ledger("memory")
+
+    ledger.record_tool_outcome("t", ok=False, now=NOW)
+    opened = ledger.record_tool_outcome("t", ok=False, now=NOW)
+
+    assert opened.tripped
+    assert not ledger.circuit_admit("t", NOW + timedelta(seconds=119)).allowed
+    assert ledger.circuit_admit("t", NOW + timedelta(seconds=120)).probe
+
+
+def test_a_broken_budget_file_stops_open_ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    budget_file = tmp_path / "budget.yaml"
+    budget_file.write_text("breaker: {cooldown_seconds: -1}\n", encoding="utf-8")
+    monkeypatch.setenv("AGENTCAGE_BUDGET_CONFIG", str(budget_file))
+
+    with pytest.raises(ConfigurationError, match=r"breaker\.cooldown_seconds"):
+        open_ledger("memory")
