@@ -184,8 +184,13 @@ class CoordinatorCore:
         traceparent: str,
         approval_id: str | None = None,
     ) -> PlannedCall:
-        """Admit the call through its circuit, reserve it, and build its ``ToolRequest``."""
-        admission = self.ledger.circuit_admit(planned.tool)
+        """Check the call's circuit, reserve it, and build its ``ToolRequest``.
+
+        The circuit is only peeked at here: the executor, which makes the call, claims the half-open
+        probe. Claiming it here too would leave the executor finding the slot taken, so the probe
+        would never run and the circuit would never close.
+        """
+        admission = self.ledger.circuit_peek(planned.tool)
         if not admission.allowed:
             retry_at = admission.retry_at.isoformat() if admission.retry_at else None
             message = f"the circuit of {planned.tool} is open; retry after {retry_at}"

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from agentcage.budget.breaker import Admission, CircuitRecord, CircuitState, admit, record_outcome
+from agentcage.budget.breaker import (
+    Admission,
+    CircuitRecord,
+    CircuitState,
+    admit,
+    record_outcome,
+    release_probe,
+)
 from agentcage.budget.limits import BudgetLimits, Usage
 from agentcage.errors import InvalidInputError, OverspendError, ReservationStateError
 from agentcage.ledger import rules
@@ -313,6 +320,29 @@ class Ledger(ApprovalOperations):
         """May ``tool`` be called now? While open, no; after the cool-down, exactly one probe."""
         at = now or self.now()
         return self._update_circuit(tool, lambda record: admit(record, at, self.breaker))
+
+    def circuit_peek(self, tool: str, now: datetime | None = None) -> Admission:
+        """Would ``tool`` be let through now? Like :meth:`circuit_admit`, but claims nothing.
+
+        For a gate in front of the one that calls the tool (the coordinator in front of the
+        executor): if it claimed the half-open probe, the executor would find the slot taken and the
+        probe would never run, so the circuit could never close.
+        """
+        admission, _ = admit(self.circuit(tool), now or self.now(), self.breaker)
+        return admission
+
+    def circuit_release_probe(self, tool: str, admission: Admission) -> bool:
+        """Give back the probe ``admission`` claimed when the probe will not be sent (its reservation
+        was refused); True if it was still held. The next caller may probe at once."""
+        claimed_at = admission.claimed_at
+        if not admission.probe or claimed_at is None:
+            return False
+
+        def apply(record: CircuitRecord) -> tuple[bool, CircuitRecord | None]:
+            released = release_probe(record, claimed_at)
+            return released is not None, released
+
+        return self._update_circuit(tool, apply)
 
     def record_tool_outcome(self, tool: str, ok: bool, now: datetime | None = None) -> CircuitStatus:
         """Count a finished call toward the tool's circuit; ``tripped`` says this outcome opened it."""

@@ -190,12 +190,18 @@ class FakeExecutor:
             return None
         if request.approval_id:
             self.ledger.use_approval(request.approval_id, request.args_digest)
+        # Like the real executor: it claims the circuit (and so the one half-open probe) itself.
+        if not self.ledger.circuit_admit(request.tool).allowed:
+            return self._result(request, "circuit_open", None, ToolError(code="circuit_open", message="open"))
         self.executed.append(request)
         status, result, error = self.answer(request.tool, dict(request.args))
         # Like the real executor: the outcome counts toward the tool's circuit once, here; a refusal
         # of bad input (4xx from an internal service) is not a failure of the tool.
         if status == "ok" or (error is not None and error.code == "upstream_unavailable"):
             self.ledger.record_tool_outcome(request.tool, ok=status == "ok")
+        return self._result(request, status, result, error)
+
+    def _result(self, request: ToolRequest, status: str, result: Any, error: ToolError | None) -> ToolResult:
         return ToolResult(
             message_id=new_id("res"),
             request_id=request.message_id,

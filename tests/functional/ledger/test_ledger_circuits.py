@@ -105,3 +105,16 @@ def test_loop_counter_counts_each_call_once_under_concurrency(ledger: Ledger, cl
 
     assert sorted(counts) == list(range(1, 11))
     assert ledger.note_call(task.task_id, TOOL, "cd" * 32) == 1
+
+
+def test_peeking_at_a_half_open_circuit_claims_nothing(ledger: Ledger, clock: FakeClock) -> None:
+    # GIVEN an open circuit whose cool-down has passed
+    _open(ledger)
+    clock.advance(BREAKER.cooldown_seconds + 1)
+    # WHEN a gate in front of the caller peeks, twice
+    peeks = [ledger.circuit_peek(TOOL), ledger.circuit_peek(TOOL)]
+    # THEN both see the call would be let through, and the caller still gets the one probe
+    assert [p.allowed for p in peeks] == [True, True]
+    admission = ledger.circuit_admit(TOOL)
+    assert (admission.allowed, admission.probe) == (True, True)
+    assert ledger.circuit_peek(TOOL).allowed is False  # the probe is out: others wait

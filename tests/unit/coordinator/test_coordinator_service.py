@@ -233,6 +233,27 @@ def test_the_runaway_vendor_halts_with_a_readable_reason_inside_its_budget(
     assert ledger.circuit("negotiateVendorTerms").consecutive_failures == threshold
 
 
+def test_after_the_cool_down_one_probe_reaches_the_tool_and_closes_the_circuit(
+    coordinator: Coordinator, driver: Driver, ledger: MemoryLedger, clock: FakeClock
+) -> None:
+    # GIVEN the vendor's circuit opened by a runaway task
+    driver.start("Negotiate with vendor V-1042", agent="procurement-agent")
+    assert ledger.circuit("negotiateVendorTerms").state.value == "open"
+    calls_before = len(driver.executor.executed)
+    # WHEN the cool-down passes, the vendor is back, and the agent is started again
+    clock.advance(ledger.breaker.cooldown_seconds + 1)
+    driver.executor.answer = lambda tool, args: (
+        "ok",
+        {"vendor_id": "V-1042", "unit_price_cents": 1150},
+        None,
+    )
+    driver.start("Negotiate with vendor V-1042", agent="procurement-agent")
+    # THEN the coordinator let the call through without claiming the probe, the executor's probe ran,
+    # and its success closed the circuit for everyone
+    assert len(driver.executor.executed) > calls_before
+    assert ledger.circuit("negotiateVendorTerms").state.value == "closed"
+
+
 def test_a_task_past_its_deadline_halts_instead_of_calling_the_model(
     coordinator: Coordinator, clock: FakeClock
 ) -> None:
