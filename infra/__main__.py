@@ -1,8 +1,10 @@
 """agentcage on Azure and AWS: the composition of the components, nothing else.
 
 Order follows the data: the Azure platform (identity, telemetry, Service Bus) and the AWS state
-(tables, queues) first; then federation both ways; then the data-service Lambdas, the API Gateway in
-front of them, the executor and the bridge; then the coordinator Function App; monitoring last.
+(tables, queues) first; then the data-service Lambdas and the API Gateway in front of them; then
+federation both ways (the coordinator's target reader may invoke exactly the API's target-resolving
+GET methods); then the executor, the bridge and the ledger sweeper; then the coordinator Function App;
+monitoring last.
 """
 
 import sys
@@ -47,15 +49,16 @@ from infra.components import (  # noqa: E402
     QueueTrigger,
     RestApiGateway,
     RestApiGatewayArgs,
+    ScheduleTrigger,
     ServiceFunction,
     ServiceFunctionArgs,
 )
-from infra.components.aws_monitoring import METRIC_NAMESPACE  # noqa: E402
 from infra.config import load_stack_config  # noqa: E402
 from infra.iam import (  # noqa: E402
     DATA_SERVICE_ACCESS,
     IDEMPOTENCY_ACTIONS,
     LEDGER_ACTIONS,
+    LEDGER_SWEEPER_ACTIONS,
     TABLE_READ_ACTIONS,
     TABLE_WRITE_ACTIONS,
     Statement,
@@ -108,10 +111,16 @@ def lambda_function(
     environment: dict[str, pulumi.Input[str]],
     statements: list[Statement] | None = None,
     existing_role: aws.iam.Role | None = None,
+    schedule_minutes: int | None = None,
 ) -> ServiceFunction:
-    """One Lambda of the manifest (handler, package, memory, timeout, trigger) with this stack's settings."""
+    """One Lambda of the manifest (handler, package, memory, timeout, trigger) with this stack's settings.
+
+    A ``schedule`` Lambda runs every ``schedule_minutes`` (the stack's rate), else the manifest's.
+    """
     built = packages[PACKAGE_OF[spec.archive]]
-    trigger = None
+    trigger: QueueTrigger | ScheduleTrigger | None = None
+    if spec.trigger == "schedule":
+        trigger = ScheduleTrigger(schedule_minutes or int(spec.schedule_minutes or 0))
     if spec.trigger == "sqs":
         queue = {TOOL_REQUESTS_QUEUE: state.tool_requests, TOOL_RESULTS_QUEUE: state.tool_results}[
             str(spec.queue)
@@ -162,27 +171,6 @@ state = AwsState(
     ),
 )
 
-# --- federation both ways ------------------------------------------------------------------------------
-inbound = AzureToAwsFederation(
-    "azure-to-aws",
-    AzureToAwsFederationArgs(
-        prefix=prefix,
-        tenant_id=config.entra_tenant_id,
-        audience=config.federation_audience,
-        coordinator_principal_id=platform.identity.principal_id,
-        tool_requests_queue_arn=state.tool_requests.queue.arn,
-        ledger_table_arn=state.ledger.arn,
-    ),
-)
-outbound = AwsToAzureFederation(
-    "aws-to-azure",
-    AwsToAzureFederationArgs(
-        prefix=prefix,
-        subscription_id=client.subscription_id,
-        results_queue_id=platform.queues[TOOL_RESULTS_QUEUE].id,
-    ),
-)
-
 # --- AWS functions and the API in front of the data services ---------------------------------------------
 services: dict[str, ServiceFunction] = {}
 for spec in (spec for spec in LAMBDAS if spec.trigger == "api"):
@@ -211,8 +199,37 @@ api = RestApiGateway(
         catalog=catalog,
         functions={name: (fn.function.arn, fn.function.name) for name, fn in services.items()},
         log_retention_days=config.retention.log_days,
+        manage_account=config.manage_api_gateway_account,
     ),
 )
+
+# --- federation both ways ------------------------------------------------------------------------------
+inbound = AzureToAwsFederation(
+    "azure-to-aws",
+    AzureToAwsFederationArgs(
+        prefix=prefix,
+        tenant_id=config.entra_tenant_id,
+        audience=config.federation_audience,
+        coordinator_principal_id=platform.identity.principal_id,
+        tool_requests_queue_arn=state.tool_requests.queue.arn,
+        ledger_table_arn=state.ledger.arn,
+        target_read_method_arns=[
+            api.method_arn_of[op.operation_id] for op in openapi.target_read_operations(catalog)
+        ],
+        existing_oidc_provider_arn=config.existing_oidc_provider_arn,
+        extra_audiences=config.oidc_provider_extra_audiences,
+    ),
+)
+outbound = AwsToAzureFederation(
+    "aws-to-azure",
+    AwsToAzureFederationArgs(
+        prefix=prefix,
+        subscription_id=client.subscription_id,
+        results_queue_id=platform.queues[TOOL_RESULTS_QUEUE].id,
+    ),
+)
+
+# --- AWS functions behind the queues and on a schedule ---------------------------------------------------
 executor = lambda_function(
     lambda_spec("tool-executor"),
     reserved=lam.reserved_concurrency.executor,
@@ -222,7 +239,7 @@ executor = lambda_function(
         env.LEDGER_TABLE_ENV: state.ledger.name,
         env.TOOL_RESULTS_QUEUE_URL_ENV: state.tool_results.queue.url,
         env.API_BASE_URL_ENV: api.stage.invoke_url,
-        "POWERTOOLS_METRICS_NAMESPACE": METRIC_NAMESPACE,
+        "POWERTOOLS_METRICS_NAMESPACE": env.METRICS_NAMESPACE,
     },
     statements=[
         allow("LedgerTable", list(LEDGER_ACTIONS), [state.ledger.arn]),
@@ -241,6 +258,18 @@ bridge = lambda_function(
         env.RESULTS_SERVICEBUS_QUEUE_ENV: TOOL_RESULTS_QUEUE,
     },
     existing_role=outbound.bridge_role,
+)
+# Returns the budget held by reservations a dead process abandoned (Ledger.expire_stale, all tasks).
+sweeper = lambda_function(
+    lambda_spec("ledger-sweeper"),
+    reserved=1,  # one sweep at a time; an overlapping one would only find nothing left to do
+    environment={
+        env.ENVIRONMENT_ENV: config.environment,
+        env.LEDGER_BACKEND_ENV: "dynamodb",
+        env.LEDGER_TABLE_ENV: state.ledger.name,
+    },
+    statements=[allow("LedgerSweep", list(LEDGER_SWEEPER_ACTIONS), [state.ledger.arn])],
+    schedule_minutes=lam.ledger_sweep_minutes,
 )
 
 # --- the coordinator -------------------------------------------------------------------------------------
@@ -269,6 +298,8 @@ coordinator = Coordinator(
             env.LEDGER_TABLE_ENV: state.ledger.name,
             env.LEDGER_ROLE_ARN_ENV: inbound.ledger_role.arn,
             env.BRIDGE_ROLE_ARN_ENV: inbound.bridge_role.arn,
+            env.TARGET_READER_ROLE_ARN_ENV: inbound.target_reader_role.arn,
+            env.API_BASE_URL_ENV: api.stage.invoke_url,
             env.FEDERATION_AUDIENCE_ENV: config.federation_audience,
             env.TOOL_REQUESTS_QUEUE_URL_ENV: state.tool_requests.queue.url,
             env.APPROVAL_WEBHOOK_FORMAT_ENV: config.approvals.webhook_format,
@@ -299,6 +330,7 @@ lambdas = {
     **{f"svc-{name}": fn for name, fn in services.items()},
     "tool-executor": executor,
     "bridge": bridge,
+    "ledger-sweeper": sweeper,
 }
 AwsMonitoring(
     "aws-monitoring",
@@ -338,6 +370,7 @@ pulumi.export("function_app_package", str(packages["function-app"].path))
 pulumi.export("function_app_package_sha256", packages["function-app"].sha256)
 pulumi.export("bridge_role_arn", inbound.bridge_role.arn)
 pulumi.export("ledger_role_arn", inbound.ledger_role.arn)
+pulumi.export("target_reader_role_arn", inbound.target_reader_role.arn)
 pulumi.export("aws_outbound_issuer", outbound.issuer)
 pulumi.export("servicebus_namespace", platform.fully_qualified_namespace)
 pulumi.export("ledger_table", state.ledger.name)

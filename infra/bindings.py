@@ -99,13 +99,25 @@ def _inside(module: Any, folder: Path) -> bool:
     return any(location and Path(location).resolve().is_relative_to(folder) for location in locations)
 
 
+_APP_MODULE_NAMES = ("function_app", "blueprints", "runtime")
+
+
 def _load_app(app_file: Path) -> Any:
-    # Names another app folder left in sys.modules (its "blueprints") must not be reused for this one.
-    for name in ("function_app", "blueprints", "runtime"):
-        module = sys.modules.get(name)
-        if module is not None and not _inside(module, app_file.resolve().parent):
-            del sys.modules[name]
-    module = _load(app_file)
+    # Names another app folder left in sys.modules (its "blueprints", "runtime") must not be reused
+    # for this one, and must be put back afterwards: live code (a test's app, the local host) holds
+    # references to those very module objects, and a fresh import would split it from them.
+    folder = app_file.resolve().parent
+    foreign = {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name.split(".", 1)[0] in _APP_MODULE_NAMES and module is not None and not _inside(module, folder)
+    }
+    for name in foreign:
+        del sys.modules[name]
+    try:
+        module = _load(app_file)
+    finally:
+        sys.modules.update(foreign)
     app = getattr(module, "app", None)
     if app is None or not hasattr(app, "get_functions"):
         raise ConfigurationError(f"{app_file} defines no FunctionApp named `app`")

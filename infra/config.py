@@ -84,7 +84,14 @@ REQUIRED_KEYS: tuple[str, ...] = (
     f"{NAMESPACE}:entraTenantId",
     *(f"{NAMESPACE}:{key}" for key in _STRUCTURED),
 )
-OPTIONAL_KEYS: tuple[str, ...] = (f"{NAMESPACE}:federationAudience", f"{NAMESPACE}:approvalWebhookUrl")
+OPTIONAL_KEYS: tuple[str, ...] = (
+    f"{NAMESPACE}:federationAudience",
+    f"{NAMESPACE}:approvalWebhookUrl",
+    # Account-wide singletons, when dev and prod share one AWS account (infra/DEPLOY.md):
+    f"{NAMESPACE}:existingOidcProviderArn",  # use this provider instead of creating one
+    f"{NAMESPACE}:oidcProviderExtraAudiences",  # other stacks' audiences the created provider accepts
+    f"{NAMESPACE}:manageApiGatewayAccount",  # set API Gateway's account CloudWatch role (default true)
+)
 SECRET_KEYS: tuple[str, ...] = (f"{NAMESPACE}:approvalWebhookUrl",)
 
 
@@ -108,6 +115,9 @@ class StackConfig:
     data_protection: DataProtection
     # Plain text only inside this process; the program wraps it in pulumi.Output.secret at once.
     approval_webhook_url: str | None
+    existing_oidc_provider_arn: str | None = None
+    oidc_provider_extra_audiences: tuple[str, ...] = ()
+    manage_api_gateway_account: bool = True
 
     @property
     def prefix(self) -> str:
@@ -149,6 +159,46 @@ class StackConfig:
 
 def _fail(key: str, problem: str) -> ConfigurationError:
     return ConfigurationError(f"config {key}: {problem}", details={"key": key})
+
+
+def _flag(key: str, raw: Any, default: bool) -> bool:
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text not in ("true", "false"):
+        raise _fail(key, "must be true or false")
+    return text == "true"
+
+
+def _audiences(key: str, raw: Any) -> tuple[str, ...]:
+    if raw is None or raw == "":
+        return ()
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, list) or not all(isinstance(a, str) for a in data):
+        raise _fail(key, "must be a list of app ID URIs")
+    bad = [a for a in data if not a.startswith(("api://", "https://"))]
+    if bad:
+        raise _fail(key, f"must hold app ID URIs (api://... or https://...), not {bad[0]!r}")
+    return tuple(data)
+
+
+def _provider_arn(key: str, raw: Any, tenant: str) -> str | None:
+    if raw is None or raw == "":
+        return None
+    arn = str(raw)
+    expected = re.compile(rf"^arn:aws[a-z-]*:iam::\d{{12}}:oidc-provider/sts\.windows\.net/{tenant}/$")
+    if not expected.match(arn):
+        raise _fail(
+            key,
+            f"must be the ARN of this tenant's provider (arn:aws:iam::<account>:oidc-provider/"
+            f"sts.windows.net/{tenant}/), not {arn!r}",
+        )
+    return arn
 
 
 def _structured(key: str, raw: str, model: type[BaseModel]) -> Any:
@@ -210,6 +260,17 @@ def parse_config(values: Mapping[str, Any], secret_keys: frozenset[str] | set[st
             f"{NAMESPACE}:budget.prices",
             f"has no price for the model deployment {model.deployment!r}; its cost could not be bounded",
         )
+    existing_provider = _provider_arn(
+        f"{NAMESPACE}:existingOidcProviderArn", values.get(f"{NAMESPACE}:existingOidcProviderArn"), tenant
+    )
+    extra_audiences = _audiences(
+        f"{NAMESPACE}:oidcProviderExtraAudiences", values.get(f"{NAMESPACE}:oidcProviderExtraAudiences")
+    )
+    if existing_provider and extra_audiences:
+        raise _fail(
+            f"{NAMESPACE}:oidcProviderExtraAudiences",
+            "belongs on the stack that creates the provider, not on one using existingOidcProviderArn",
+        )
     config = StackConfig(
         environment=environment,
         aws_region=str(values["aws:region"]),
@@ -226,6 +287,11 @@ def parse_config(values: Mapping[str, Any], secret_keys: frozenset[str] | set[st
         function_app=parsed["functionApp"],
         data_protection=parsed["dataProtection"],
         approval_webhook_url=None if webhook is None else str(webhook),
+        existing_oidc_provider_arn=existing_provider,
+        oidc_provider_extra_audiences=extra_audiences,
+        manage_api_gateway_account=_flag(
+            f"{NAMESPACE}:manageApiGatewayAccount", values.get(f"{NAMESPACE}:manageApiGatewayAccount"), True
+        ),
     )
     config.budget_document()  # fails now, naming the key, rather than in a function at run time
     return config

@@ -183,6 +183,8 @@ class LambdaSettings(_Model):
 
     architecture: Literal["arm64", "x86_64"]
     reserved_concurrency: ReservedConcurrency
+    # How often the ledger sweeper returns abandoned reservations (functions/aws/ledger_sweeper.py).
+    ledger_sweep_minutes: int = Field(default=5, ge=1, le=1440)
 
 
 class FunctionAppSettings(_Model):

@@ -26,6 +26,7 @@ __all__ = [
     "xray_writer",
     "sqs_consumer",
     "LEDGER_ACTIONS",
+    "LEDGER_SWEEPER_ACTIONS",
     "TABLE_READ_ACTIONS",
     "TABLE_WRITE_ACTIONS",
     "IDEMPOTENCY_ACTIONS",
@@ -148,6 +149,15 @@ LEDGER_ACTIONS: tuple[str, ...] = (
     "dynamodb:Query",
     "dynamodb:ConditionCheckItem",
     "dynamodb:BatchGetItem",
+)
+# Ledger.expire_stale across all tasks (the ledger-sweeper Lambda): a Scan for stale reservations, a
+# consistent GetItem of each, a transaction that Puts the reservation and Updates the task's counters,
+# then the audit event (UpdateItem for its sequence number, PutItem for the event). Nothing else.
+LEDGER_SWEEPER_ACTIONS: tuple[str, ...] = (
+    "dynamodb:Scan",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
 )
 TABLE_READ_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
 TABLE_WRITE_ACTIONS: tuple[str, ...] = (

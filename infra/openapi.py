@@ -26,6 +26,7 @@ __all__ = [
     "Operation",
     "load_catalog",
     "operations",
+    "target_read_operations",
     "function_for",
     "merge_documents",
     "api_definition",
@@ -84,6 +85,29 @@ def operations(documents: list[dict[str, Any]]) -> Iterator[Operation]:
             for method in HTTP_METHODS:
                 if method in item:
                     yield Operation(item[method]["operationId"], method, path, service)
+
+
+def target_read_operations(documents: list[dict[str, Any]]) -> list[Operation]:
+    """The operations some tool's ``x-agentcage-target.resolve_with`` names, each a GET.
+
+    These are all the coordinator may call on the API (to read a target's tags for the policy); a
+    resolver that is not a GET is refused, since the grant is meant to be read-only.
+    """
+    named: set[str] = set()
+    for document in documents:
+        for item in document["paths"].values():
+            for method in HTTP_METHODS:
+                target = item.get(method, {}).get("x-agentcage-target") if method in item else None
+                if isinstance(target, dict) and isinstance(target.get("resolve_with"), str):
+                    named.add(target["resolve_with"])
+    found = [op for op in operations(documents) if op.operation_id in named]
+    missing = sorted(named - {op.operation_id for op in found})
+    if missing:
+        raise CatalogError(f"x-agentcage-target.resolve_with names no catalog operation: {missing}")
+    writes = sorted(op.operation_id for op in found if op.method != "get")
+    if writes:
+        raise CatalogError(f"x-agentcage-target.resolve_with must name GET operations, not {writes}")
+    return sorted(found, key=lambda op: op.operation_id)
 
 
 def _strip_agentcage_extensions(node: Any) -> Any:

@@ -176,6 +176,14 @@ def targets(repo_root: Path, lambda_architecture: str) -> dict[str, PackageTarge
         ArchiveSource(shared / "agents", "agents", required=False),
     )
     lambda_code = (ArchiveSource(repo_root / "functions" / "aws", "functions/aws"), *library)
+    # The coordinator reads target tags with the executor's own SigV4 transport (target_reader.py):
+    # the functions.aws.executor package and its parents' __init__ files, nothing else of the Lambdas.
+    functions = repo_root / "functions"
+    coordinator_extras = (
+        ArchiveSource(functions / "__init__.py", "functions"),
+        ArchiveSource(functions / "aws" / "__init__.py", "functions/aws"),
+        ArchiveSource(functions / "aws" / "executor", "functions/aws/executor"),
+    )
     locks = repo_root / "requirements"
     platform = LAMBDA_PLATFORMS[lambda_architecture]
     return {
@@ -185,7 +193,7 @@ def targets(repo_root: Path, lambda_architecture: str) -> dict[str, PackageTarge
         ),
         "function-app": PackageTarget(
             "function-app",
-            (ArchiveSource(repo_root / "functions" / "azure", ""), *library),
+            (ArchiveSource(repo_root / "functions" / "azure", ""), *coordinator_extras, *library),
             locks / "functionapp.lock",
             FUNCTION_APP_PLATFORM,
             # The Functions Python worker puts this folder on sys.path.

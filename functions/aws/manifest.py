@@ -17,20 +17,38 @@ __all__ = ["LAMBDAS", "OPERATION_FUNCTIONS", "LambdaSpec", "lambda_spec"]
 class LambdaSpec:
     """One Lambda function.
 
-    ``trigger`` is ``sqs`` (with the logical ``queue`` it consumes, partial-batch responses on) or
-    ``api`` (behind the REST API Gateway, serving ``operations`` of the catalog). ``archive`` names the
-    deployment package: ``core`` (library + AWS dependencies) or ``bridge`` (adds the Azure SDKs).
+    ``trigger`` is ``sqs`` (with the logical ``queue`` it consumes, partial-batch responses on),
+    ``api`` (behind the REST API Gateway, serving ``operations`` of the catalog) or ``schedule`` (run
+    on a timer, every ``schedule_minutes`` unless the stack configures another rate; the event carries
+    nothing the handler needs). ``archive`` names the deployment package: ``core`` (library + AWS
+    dependencies) or ``bridge`` (adds the Azure SDKs).
+
+    The local runtime wires ``sqs`` and ``api`` Lambdas; it does not run ``schedule`` ones (locally
+    nothing abandons a reservation for long: the SQLite ledger can be swept on demand by calling the
+    handler, and the cloud sweep is the same ``Ledger.expire_stale``).
     """
 
     name: str
     handler: str
-    trigger: Literal["sqs", "api"]
+    trigger: Literal["sqs", "api", "schedule"]
     archive: Literal["core", "bridge"]
     timeout_seconds: int
     memory_mb: int
     queue: str | None = None
     batch_size: int = 10
     operations: tuple[str, ...] = ()
+    schedule_minutes: int | None = None
+
+    def __post_init__(self) -> None:
+        """Each trigger kind carries exactly what it needs (a queue, operations or a rate)."""
+        if (self.trigger == "sqs") != (self.queue is not None):
+            raise ValueError(f"{self.name}: a queue is named exactly when the trigger is sqs")
+        if (self.trigger == "api") != bool(self.operations):
+            raise ValueError(f"{self.name}: operations are named exactly when the trigger is api")
+        if (self.trigger == "schedule") != (self.schedule_minutes is not None):
+            raise ValueError(f"{self.name}: schedule_minutes is set exactly when the trigger is schedule")
+        if self.schedule_minutes is not None and not 1 <= self.schedule_minutes <= 1440:
+            raise ValueError(f"{self.name}: schedule_minutes must be 1-1440")
 
 
 LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
@@ -107,6 +125,15 @@ LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
         10,
         256,
         operations=("listVolumes", "getVolume", "deleteVolume"),
+    ),
+    LambdaSpec(
+        "ledger-sweeper",
+        "functions.aws.ledger_sweeper.handler",
+        "schedule",
+        "core",
+        120,
+        256,
+        schedule_minutes=5,
     ),
 )
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from agentcage.approvals import WebhookFormat, WebhookNotifier
+from agentcage.budget import BudgetConfig
 from agentcage.constants import (
     AGENT_STEPS_QUEUE,
     APPROVAL_WEBHOOK_FORMAT_ENV,
@@ -106,13 +107,13 @@ def _managed_identity(client_id: str | None) -> Any:
     return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
 
 
-def _ledger(env: Mapping[str, str], credential: Any) -> Any:
+def _ledger(env: Mapping[str, str], credential: Any, budget: BudgetConfig) -> Any:
     from agentcage.ledger import open_ledger
 
     backend = (env.get(LEDGER_BACKEND_ENV) or "sqlite").strip().lower()
     role_arn = env.get(LEDGER_ROLE_ARN_ENV)
     if backend != "dynamodb" or not role_arn:
-        return open_ledger(backend)
+        return open_ledger(backend, budget=budget)
     from aws_access import federated_client
 
     audience = env.get(FEDERATION_AUDIENCE_ENV)
@@ -122,11 +123,13 @@ def _ledger(env: Mapping[str, str], credential: Any) -> Any:
     client = federated_client(
         "dynamodb", role_arn=role_arn, audience=audience, credential=credential, region=region
     )
-    return open_ledger("dynamodb", client=client)
+    return open_ledger("dynamodb", client=client, budget=budget)
 
 
 def build_runtime(environ: Mapping[str, str] | None = None) -> Runtime:
     """Build everything from the app settings (telemetry first, so the first spans are exported)."""
+    from target_reader import target_resolver_from_env
+
     from agentcage.federation import AwsFederatedSqsSender, AzureServiceBusSender
     from agentcage.gate import GovernanceGate
     from agentcage.models import SCRIPTED_MODEL_NAME, provider_from_config
@@ -142,12 +145,16 @@ def build_runtime(environ: Mapping[str, str] | None = None) -> Runtime:
         raise ConfigurationError(f"{CONNECTION}__fullyQualifiedNamespace is not set")
     webhook = env.get(APPROVAL_WEBHOOK_URL_ENV)
     webhook_format: WebhookFormat = "teams" if env.get(APPROVAL_WEBHOOK_FORMAT_ENV) == "teams" else "slack"
+    settings = CoordinatorSettings.from_env(env, free_models=(SCRIPTED_MODEL_NAME,))
+    gate = GovernanceGate.default()
     coordinator = Coordinator(
-        ledger=_ledger(env, identity),
-        gate=GovernanceGate.default(),
+        ledger=_ledger(env, identity, settings.budget),  # one budget file: limits, prices, breaker
+        gate=gate,
         model=provider_from_config(credential=identity),
-        settings=CoordinatorSettings.from_env(env, free_models=(SCRIPTED_MODEL_NAME,)),
+        settings=settings,
         notifier=WebhookNotifier(webhook, webhook_format=webhook_format) if webhook else None,
+        # Target tags for the policy, read from the data service as the target reader role.
+        targets=target_resolver_from_env(env, gate.catalog, identity),
     )
     return Runtime(
         coordinator=coordinator,

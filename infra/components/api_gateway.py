@@ -45,6 +45,9 @@ class RestApiGatewayArgs:
     # data service -> (function ARN, function name)
     functions: Mapping[str, tuple[pulumi.Output[str], pulumi.Output[str]]]
     log_retention_days: int
+    # API Gateway's CloudWatch role is one setting per account and region (the last writer wins): only
+    # the stack that owns it sets it (config agentcage:manageApiGatewayAccount), and it is retained.
+    manage_account: bool = True
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
 
@@ -55,6 +58,7 @@ class RestApiGateway(pulumi.ComponentResource):
     rest_api: aws.apigateway.RestApi
     stage: aws.apigateway.Stage
     method_arns: list[pulumi.Output[str]]
+    method_arn_of: dict[str, pulumi.Output[str]]  # operationId -> its stage method ARN
 
     def __init__(
         self, name: str, args: RestApiGatewayArgs, opts: pulumi.ResourceOptions | None = None
@@ -97,7 +101,7 @@ class RestApiGateway(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
-        account = self._account_logging_role(name, args)
+        account = self._account_logging_role(name, args) if args.manage_account else None
         self.stage = aws.apigateway.Stage(
             f"{name}-stage",
             rest_api=self.rest_api.id,
@@ -107,7 +111,7 @@ class RestApiGateway(pulumi.ComponentResource):
             access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
                 destination_arn=access_logs.arn, format=json.dumps(ACCESS_LOG_FORMAT)
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[account] if account else []),
         )
         # Created here (with retention) before API Gateway would create it without any.
         execution_logs = aws.cloudwatch.LogGroup(
@@ -141,21 +145,26 @@ class RestApiGateway(pulumi.ComponentResource):
                 source_arn=pulumi.Output.concat(stage_arn, execute_api_path(op.method, op.path)),
                 opts=child,
             )
-        # One ARN per catalog operation (method + resource), for the executor's execute-api:Invoke.
-        self.method_arns = [
-            pulumi.Output.concat(stage_arn, execute_api_path(op.method, op.path)) for op in ops
-        ]
+        # One ARN per catalog operation (method + resource), for execute-api:Invoke grants.
+        self.method_arn_of = {
+            op.operation_id: pulumi.Output.concat(stage_arn, execute_api_path(op.method, op.path))
+            for op in ops
+        }
+        self.method_arns = list(self.method_arn_of.values())
         self.invoke_url = self.stage.invoke_url
         self.register_outputs({"invoke_url": self.stage.invoke_url, "rest_api_id": self.rest_api.id})
 
     def _account_logging_role(self, name: str, args: RestApiGatewayArgs) -> aws.apigateway.Account:
         # API Gateway writes logs with one role per account and region (a regional setting); it is
         # scoped to this account's log groups in this region instead of the managed policy's "*".
+        # Retained on destroy, with its role: other stacks in the account log through this setting,
+        # and an account setting pointing at a deleted role would break their stages' logging.
+        retained = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         role = aws.iam.Role(
             f"{name}-cloudwatch-role",
             assume_role_policy=policy_json([service_trust("apigateway.amazonaws.com")]),
             description="API Gateway: write access and execution logs in this region",
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=retained,
         )
         log_groups = pulumi.Output.concat("arn:aws:logs:", args.region, ":", args.account_id, ":log-group:*")
         aws.iam.RolePolicy(
@@ -178,8 +187,6 @@ class RestApiGateway(pulumi.ComponentResource):
                     )
                 ]
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=retained,
         )
-        return aws.apigateway.Account(
-            f"{name}-account", cloudwatch_role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self)
-        )
+        return aws.apigateway.Account(f"{name}-account", cloudwatch_role_arn=role.arn, opts=retained)

@@ -11,11 +11,32 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from agentcage.constants import (
+    METRIC_BREAKER_TRIPS,
+    METRIC_COST_MICRO_USD,
+    METRIC_DIMENSION_REASON,
+    METRIC_DIMENSION_TOOL,
+    METRIC_RESERVATIONS_EXPIRED,
+    METRIC_TOKENS_USED,
+    METRIC_TOOL_CALLS,
+    METRIC_TOOL_DENIALS,
+    METRIC_TOOL_LATENCY,
+    METRICS_NAMESPACE,
+)
+
 __all__ = ["METRIC_NAMESPACE", "AGENTCAGE_METRICS", "AwsMonitoringArgs", "AwsMonitoring", "insights_queries"]
 
-# Emitted by the executor with Powertools Metrics (dimension "tool").
-METRIC_NAMESPACE = "agentcage"
-AGENTCAGE_METRICS = ("ToolCalls", "ToolDenials", "BreakerTrips", "TokensUsed", "CostMicroUsd", "ToolLatency")
+# The names the code emits (agentcage.constants), so a dashboard cannot chart a metric nobody sends.
+METRIC_NAMESPACE = METRICS_NAMESPACE
+AGENTCAGE_METRICS = (
+    METRIC_TOOL_CALLS,
+    METRIC_TOOL_DENIALS,
+    METRIC_BREAKER_TRIPS,
+    METRIC_TOKENS_USED,
+    METRIC_COST_MICRO_USD,
+    METRIC_TOOL_LATENCY,
+    METRIC_RESERVATIONS_EXPIRED,
+)
 _PERIOD = 300
 
 
@@ -102,22 +123,31 @@ class AwsMonitoring(pulumi.ComponentResource):
                 },
             }
 
-        def by_tool(metric: str, aggregate: str = "SUM") -> str:
-            return f"SELECT {aggregate}({metric}) FROM {METRIC_NAMESPACE} GROUP BY tool"  # noqa: S608
+        def by_tool(metric: str, aggregate: str = "SUM", group: str = METRIC_DIMENSION_TOOL) -> str:
+            return f"SELECT {aggregate}({metric}) FROM {METRIC_NAMESPACE} GROUP BY {group}"  # noqa: S608
 
         widgets = [
-            metric_widget("Tool calls by tool", [_insights(by_tool("ToolCalls"), "calls", "calls")]),
-            metric_widget("Denials by tool", [_insights(by_tool("ToolDenials"), "denials", "denials")]),
-            metric_widget("Breaker trips by tool", [_insights(by_tool("BreakerTrips"), "trips", "trips")]),
+            metric_widget("Tool calls by tool", [_insights(by_tool(METRIC_TOOL_CALLS), "calls", "calls")]),
+            metric_widget("Denials by tool", [_insights(by_tool(METRIC_TOOL_DENIALS), "denials", "denials")]),
+            metric_widget(
+                # The reason (circuit_open, loop_detected, budget_exceeded): a budget trip has no tool.
+                "Breaker trips by reason",
+                [_insights(by_tool(METRIC_BREAKER_TRIPS, group=METRIC_DIMENSION_REASON), "trips", "trips")],
+            ),
             metric_widget(
                 "Tokens and cost (micro-USD)",
                 [
-                    _insights(_total("TokensUsed"), "tokens", "tokens"),
-                    _insights(_total("CostMicroUsd"), "cost", "cost"),
+                    _insights(_total(METRIC_TOKENS_USED), "tokens", "tokens"),
+                    _insights(_total(METRIC_COST_MICRO_USD), "cost", "cost"),
                 ],
             ),
             metric_widget(
-                "Tool latency (avg, ms)", [_insights(by_tool("ToolLatency", "AVG"), "latency", "lat")]
+                "Tool latency (avg, ms)",
+                [_insights(by_tool(METRIC_TOOL_LATENCY, "AVG"), "latency", "lat")],
+            ),
+            metric_widget(
+                "Abandoned reservations returned by the ledger sweeper",
+                [_insights(_total(METRIC_RESERVATIONS_EXPIRED), "expired", "expired")],
             ),
             metric_widget(
                 "Dead-letter queue depth",
@@ -164,12 +194,12 @@ class AwsMonitoring(pulumi.ComponentResource):
         aws.cloudwatch.MetricAlarm(
             f"{name}-breaker-trips",
             name=f"{args.prefix}-breaker-trips",
-            alarm_description="A tool's circuit breaker opened (any tool)",
+            alarm_description="A breaker tripped: a tool's circuit opened, or a task halted (loop, budget)",
             metric_queries=[
                 aws.cloudwatch.MetricAlarmMetricQueryArgs(
                     id="trips",
-                    # Metrics Insights sums across every tool dimension, so new tools are covered.
-                    expression=_total("BreakerTrips"),
+                    # Metrics Insights sums across every tool and reason, so new tools are covered.
+                    expression=_total(METRIC_BREAKER_TRIPS),
                     period=_PERIOD,
                     return_data=True,
                 )

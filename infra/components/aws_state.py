@@ -9,11 +9,12 @@ import pulumi
 import pulumi_aws as aws
 
 from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
+from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE as LEDGER_TTL_ATTRIBUTE
 from agentcage.topology import QueueSpec
 
 __all__ = ["AwsStateArgs", "AwsState", "QueuePair", "LEDGER_TTL_ATTRIBUTE", "IDEMPOTENCY_TTL_ATTRIBUTE"]
 
-LEDGER_TTL_ATTRIBUTE = "expires_at_epoch"
+# LEDGER_TTL_ATTRIBUTE is the ledger code's own name (the table must expire what the code marks).
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"  # the Powertools idempotency default
 _FOURTEEN_DAYS = 14 * 24 * 3600
 _FOUR_DAYS = 4 * 24 * 3600

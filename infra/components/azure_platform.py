@@ -17,10 +17,7 @@ from pulumi_azure_native import (
 
 from agentcage.topology import QueueSpec
 
-__all__ = ["AzurePlatformArgs", "AzurePlatform", "MONITORING_METRICS_PUBLISHER"]
-
-# Needed for Entra-authenticated ingestion once App Insights local (key) auth is disabled.
-MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+__all__ = ["AzurePlatformArgs", "AzurePlatform"]
 
 
 @dataclass

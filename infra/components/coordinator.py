@@ -8,16 +8,18 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import authorization, keyvault, storage, web
 
-from infra.components.federation import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER, role_definition_id
+from infra.azure_roles import (
+    COGNITIVE_SERVICES_OPENAI_USER,
+    KEY_VAULT_SECRETS_USER,
+    MONITORING_METRICS_PUBLISHER,
+    SERVICE_BUS_DATA_RECEIVER,
+    SERVICE_BUS_DATA_SENDER,
+    STORAGE_BLOB_DATA_OWNER,
+    role_definition_id,
+)
 
-__all__ = ["IdentityRef", "CoordinatorArgs", "Coordinator", "identity_connection_settings", "ROLE_IDS"]
+__all__ = ["IdentityRef", "CoordinatorArgs", "Coordinator", "identity_connection_settings"]
 
-ROLE_IDS: Mapping[str, str] = {
-    "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
-    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
-    "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
-    "Cognitive Services OpenAI User": "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd",
-}
 _QUEUE_ROLES = {"receive": SERVICE_BUS_DATA_RECEIVER, "send": SERVICE_BUS_DATA_SENDER}
 DEPLOYMENT_CONTAINER = "app-package"
 
@@ -110,13 +112,13 @@ class Coordinator(pulumi.ComponentResource):
         )
         # Owner on the (dedicated) account, not just the package container: the Functions host
         # also keeps its leases and keys in blob containers it creates itself (AzureWebJobsStorage).
-        self._grant("storage-blob-owner", ROLE_IDS["Storage Blob Data Owner"], self.storage_account.id)
-        self._grant("appinsights-publisher", ROLE_IDS["Monitoring Metrics Publisher"], args.app_insights_id)
+        self._grant("storage-blob-owner", STORAGE_BLOB_DATA_OWNER, self.storage_account.id)
+        self._grant("appinsights-publisher", MONITORING_METRICS_PUBLISHER, args.app_insights_id)
         for queue, access in sorted(args.queue_access.items()):
             for kind in sorted(access):
                 self._grant(f"sb-{kind}-{queue}", _QUEUE_ROLES[kind], args.queue_ids[queue])
         if args.model_resource_id:
-            self._grant("openai-user", ROLE_IDS["Cognitive Services OpenAI User"], args.model_resource_id)
+            self._grant("openai-user", COGNITIVE_SERVICES_OPENAI_USER, args.model_resource_id)
 
         settings: dict[str, pulumi.Input[str]] = {
             **identity_connection_settings(
@@ -239,5 +241,5 @@ class Coordinator(pulumi.ComponentResource):
             properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(url)),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self._grant("kv-secrets-user", ROLE_IDS["Key Vault Secrets User"], secret.id)
+        self._grant("kv-secrets-user", KEY_VAULT_SECRETS_USER, secret.id)
         return pulumi.Output.concat("@Microsoft.KeyVault(SecretUri=", secret.properties.secret_uri, ")")

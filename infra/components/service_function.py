@@ -1,4 +1,5 @@
-"""One Lambda function with its own least-privilege role, its own log group and optional SQS trigger."""
+"""One Lambda function with its own least-privilege role, its own log group and an optional trigger
+(an SQS event source, or a schedule)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pulumi_aws as aws
 from infra.config import CLOUDWATCH_RETENTION_DAYS
 from infra.iam import Statement, log_writer, policy_json, service_trust, sqs_consumer, xray_writer
 
-__all__ = ["QueueTrigger", "ServiceFunctionArgs", "ServiceFunction"]
+__all__ = ["QueueTrigger", "ScheduleTrigger", "ServiceFunctionArgs", "ServiceFunction", "rate_expression"]
 
 RUNTIME = "python3.12"
 
@@ -23,6 +24,20 @@ class QueueTrigger:
     queue_arn: pulumi.Input[str]
     batch_size: int = 10
     maximum_concurrency: int = 2
+
+
+@dataclass(frozen=True)
+class ScheduleTrigger:
+    """Run the function every ``rate_minutes`` (an EventBridge rule; the event carries nothing needed)."""
+
+    rate_minutes: int
+
+
+def rate_expression(minutes: int) -> str:
+    """The EventBridge rate expression for ``minutes`` (singular unit for 1, as EventBridge requires)."""
+    if not 1 <= minutes <= 1440:
+        raise ValueError(f"a schedule runs every 1-1440 minutes, not {minutes}")
+    return "rate(1 minute)" if minutes == 1 else f"rate({minutes} minutes)"
 
 
 @dataclass
@@ -40,7 +55,7 @@ class ServiceFunctionArgs:
     log_retention_days: int
     environment: Mapping[str, pulumi.Input[str]]
     statements: Sequence[Statement] = ()
-    trigger: QueueTrigger | None = None
+    trigger: QueueTrigger | ScheduleTrigger | None = None
     # A role created elsewhere because another system trusts its ARN (the bridge to Azure);
     # this component then only attaches its own permissions to it.
     existing_role: aws.iam.Role | None = None
@@ -64,8 +79,11 @@ class ServiceFunction(pulumi.ComponentResource):
             )
         if args.architecture not in ("arm64", "x86_64"):
             raise ValueError(f"{name}: architecture must be arm64 or x86_64")
-        if args.trigger is not None and args.trigger.maximum_concurrency < 2:
+        if isinstance(args.trigger, QueueTrigger) and args.trigger.maximum_concurrency < 2:
             raise ValueError(f"{name}: SQS maximum concurrency must be at least 2")
+        schedule = (
+            rate_expression(args.trigger.rate_minutes) if isinstance(args.trigger, ScheduleTrigger) else None
+        )
         child = pulumi.ResourceOptions(parent=self)
 
         self.log_group = aws.cloudwatch.LogGroup(
@@ -84,7 +102,7 @@ class ServiceFunction(pulumi.ComponentResource):
         else:
             self.role = args.existing_role
         statements: list[Statement] = [log_writer(self.log_group.arn), xray_writer()]
-        if args.trigger is not None:
+        if isinstance(args.trigger, QueueTrigger):
             statements.append(sqs_consumer(args.trigger.queue_arn))
         statements.extend(args.statements)
         policy = aws.iam.RolePolicy(
@@ -111,7 +129,9 @@ class ServiceFunction(pulumi.ComponentResource):
             # The role's policy must exist before the first invocation tries to log or poll.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, self.log_group]),
         )
-        if args.trigger is not None:
+        if schedule is not None:
+            self._schedule(name, schedule)
+        if isinstance(args.trigger, QueueTrigger):
             aws.lambda_.EventSourceMapping(
                 f"{name}-trigger",
                 event_source_arn=args.trigger.queue_arn,
@@ -130,4 +150,28 @@ class ServiceFunction(pulumi.ComponentResource):
                 "role_arn": self.role.arn,
                 "log_group_name": self.log_group.name,
             }
+        )
+
+    def _schedule(self, name: str, expression: str) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-schedule",
+            schedule_expression=expression,
+            description=f"Runs {name} {expression}",
+            opts=child,
+        )
+        # Only this rule may invoke the function (resource policy), so no role is needed for it.
+        permission = aws.lambda_.Permission(
+            f"{name}-schedule-invoke",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-schedule-target",
+            rule=rule.name,
+            arn=self.function.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )

@@ -45,6 +45,7 @@ TAGGABLE_TYPES = frozenset(
     {
         "aws:apigateway/restApi:RestApi",
         "aws:apigateway/stage:Stage",
+        "aws:cloudwatch/eventRule:EventRule",
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         "aws:dynamodb/table:Table",

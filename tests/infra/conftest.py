@@ -11,10 +11,20 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from infra_harness import DEPENDENCY_TARGETS, REPO_ROOT, RUNNER, STACK_SECRETS, STACKS, Resource, StackRun
+from infra_harness import (
+    DEPENDENCY_TARGETS,
+    REPO_ROOT,
+    RUNNER,
+    STACK_OVERRIDES,
+    STACK_SECRETS,
+    STACKS,
+    Resource,
+    StackRun,
+)
 
 
 def _prebuilt_dependencies(root: Path) -> Path:
@@ -27,6 +37,10 @@ def _prebuilt_dependencies(root: Path) -> Path:
     return root
 
 
+def _committed(stack: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))["config"])
+
+
 @pytest.fixture(scope="session")
 def program_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackRun]:
     """Both stacks, run once per session, in parallel."""
@@ -34,9 +48,13 @@ def program_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackRun
     environ = {**os.environ, "AGENTCAGE_INFRA_DEPENDENCIES_DIR": str(_prebuilt_dependencies(work / "deps"))}
     processes = {}
     for stack in STACKS:
-        secrets = [f"{key}={value}" for key, value in STACK_SECRETS[stack].items()]
+        tenant = _committed(stack)["agentcage:entraTenantId"]
+        settings = [f"secret:{key}={value}" for key, value in STACK_SECRETS[stack].items()]
+        settings += [
+            f"plain:{key}={value.format(tenant=tenant)}" for key, value in STACK_OVERRIDES[stack].items()
+        ]
         processes[stack] = subprocess.Popen(
-            [sys.executable, str(RUNNER), stack, str(work / f"{stack}.json"), *secrets],
+            [sys.executable, str(RUNNER), stack, str(work / f"{stack}.json"), *settings],
             cwd=REPO_ROOT,
             env=environ,
             stdout=subprocess.PIPE,
@@ -48,8 +66,10 @@ def program_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StackRun
         output, _ = process.communicate(timeout=180)
         assert process.returncode == 0, f"program run for {stack} failed:\n{output[-6000:]}"
         recorded = json.loads((work / f"{stack}.json").read_text(encoding="utf-8"))
-        config = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))["config"]
-        runs[stack] = StackRun(stack, config, [Resource(**r) for r in recorded["resources"]])
+        config = {**_committed(stack), **STACK_OVERRIDES[stack]}
+        runs[stack] = StackRun(
+            stack, config, [Resource(**r) for r in recorded["resources"]], recorded["calls"]
+        )
     return runs
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,19 @@ STACKS = ("dev", "prod")
 # dev without one, so both paths of the program are exercised.
 WEBHOOK_SECRET = "https://hooks.slack.com/services/T0000/B0000/notarealtoken0000000000"
 STACK_SECRETS = {"dev": {}, "prod": {"agentcage:approvalWebhookUrl": WEBHOOK_SECRET}}
+# dev and prod as two stacks of one AWS account: dev creates the account-wide singletons (the OIDC
+# provider for the tenant's issuer, accepting prod's audience too, and API Gateway's CloudWatch role);
+# prod looks the provider up and leaves the account setting alone. The committed files leave these
+# keys unset (each stack alone in its account), which test_infra_config covers.
+ACCOUNT_ID = "123456789012"
+SHARED_PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/sts.windows.net/{{tenant}}/"
+STACK_OVERRIDES = {
+    "dev": {"agentcage:oidcProviderExtraAudiences": '["api://agentcage-prod"]'},
+    "prod": {
+        "agentcage:existingOidcProviderArn": SHARED_PROVIDER_ARN,
+        "agentcage:manageApiGatewayAccount": "false",
+    },
+}
 DEPENDENCY_TARGETS = ("lambda-core", "lambda-bridge", "function-app")
 
 
@@ -27,6 +40,8 @@ class Resource:
     parent: str
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    retain_on_delete: bool = False
+    protect: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,7 @@ class StackRun:
     stack: str
     config: dict[str, Any]
     resources: list[Resource]
+    calls: list[dict[str, Any]] = field(default_factory=list)  # the invokes (lookups) the program made
 
     def of_type(self, resource_type: str) -> list[Resource]:
         """Every resource of one type."""

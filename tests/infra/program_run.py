@@ -1,13 +1,13 @@
 """Run ``infra/__main__.py`` under Pulumi mocks for one stack and write every registration as JSON.
 
-Usage: ``python tests/infra/program_run.py <stack> <out.json> [key=secret-value ...]``
+Usage: ``python tests/infra/program_run.py <stack> <out.json> [secret:key=value | plain:key=value]...``
 
 The stack's committed ``Pulumi.<stack>.yaml`` is loaded into the mock configuration exactly as the
-engine passes it (structured values as JSON strings); extra ``key=value`` arguments are added as
-*secret* config, like ``pulumi config set --secret``. Mocks are installed before the program is
-imported, and the program folder is run the way Pulumi's Python host runs ``main: infra/``
-(``runpy.run_path`` on the folder, which puts it first on ``sys.path``). Each run is its own process
-because the Pulumi runtime settings are process-global.
+engine passes it (structured values as JSON strings); extra ``secret:key=value`` arguments are added
+as *secret* config, like ``pulumi config set --secret``, and ``plain:key=value`` ones as plain
+config. Mocks are installed before the program is imported, and the program folder is run the way
+Pulumi's Python host runs ``main: infra/`` (``runpy.run_path`` on the folder, which puts it first on
+``sys.path``). Each run is its own process because the Pulumi runtime settings are process-global.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def _name_key(typ: str) -> str:
 
 def main(argv: list[str]) -> None:
     """Run the program for ``argv[0]`` and write the registrations to ``argv[1]``."""
-    stack, out_file, *secrets = argv
+    stack, out_file, *settings = argv
     import pulumi
     from pulumi.runtime import mocks
     from pulumi.runtime.stack import run_pulumi_func
@@ -169,6 +169,16 @@ def main(argv: list[str]) -> None:
                     "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer",
                     "userId": "AIDA",
                 }, []
+            if args.token == "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider":
+                # The provider the dev stack of the same account created (see infra_harness).
+                arn = args.args["arn"]
+                return {
+                    "arn": arn,
+                    "url": "https://" + arn.split(":oidc-provider/", 1)[1],
+                    "clientIdLists": ["api://agentcage-dev", "api://agentcage-prod"],
+                    "thumbprintLists": [],
+                    "tags": {},
+                }, []
             if args.token == "azure-native:authorization:getClientConfig":
                 return {
                     "subscriptionId": SUBSCRIPTION_ID,
@@ -192,6 +202,8 @@ def main(argv: list[str]) -> None:
                         "parent": request.parent,
                         "inputs": inputs[(request.type, request.name)],
                         "outputs": self.resources[urn].state,
+                        "retain_on_delete": bool(request.retainOnDelete),
+                        "protect": bool(request.protect),
                     }
                 )
             return response
@@ -202,10 +214,12 @@ def main(argv: list[str]) -> None:
     )
     config = stack_config(stack)
     secret_keys = []
-    for pair in secrets:
+    for setting in settings:
+        kind, pair = setting.split(":", 1)
         key, value = pair.split("=", 1)
         config[key] = value
-        secret_keys.append(key)
+        if kind == "secret":
+            secret_keys.append(key)
     pulumi.runtime.set_all_config(config, secret_keys)
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(REPO_ROOT / "infra"), run_name="__main__")))
 

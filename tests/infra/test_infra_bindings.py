@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from infra_harness import REPO_ROOT, StackRun
 
+from infra.azure_roles import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER
 from infra.bindings import (
     QueueBinding,
     connections,
@@ -16,7 +17,6 @@ from infra.bindings import (
     queue_access,
     read_bindings,
 )
-from infra.components.federation import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER
 from infra.policy_pack.rules import settings_of
 
 APP_FILE = function_app_path(REPO_ROOT)
@@ -26,6 +26,9 @@ ROLE_FOR = {"receive": SERVICE_BUS_DATA_RECEIVER, "send": SERVICE_BUS_DATA_SENDE
 def test_the_reader_finds_triggers_and_outputs_of_blueprint_functions(tmp_path: Path) -> None:
     # A real (tiny) v2-model app, registered through a blueprint module the way the coordinator is.
     (tmp_path / "blueprints").mkdir()
+    # A regular package, as in the real app: a namespace package would lose to any regular
+    # ``blueprints`` package on sys.path (functions/azure, once another test has loaded the app).
+    (tmp_path / "blueprints" / "__init__.py").write_text("")
     (tmp_path / "blueprints" / "steps.py").write_text(
         textwrap.dedent(
             """

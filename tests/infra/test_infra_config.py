@@ -142,3 +142,51 @@ def test_model_settings_use_the_names_the_model_factory_reads() -> None:
     openai = parse_config(values, frozenset()).model.app_settings()
     assert openai[constants.MODEL_BASE_URL_ENV] == "https://llm.example.com/v1"
     assert constants.MODEL_ENDPOINT_ENV not in openai
+
+
+def test_account_sharing_keys_default_to_a_stack_alone_in_its_account() -> None:
+    config = parse_config(committed("dev"), frozenset())
+    assert config.existing_oidc_provider_arn is None
+    assert config.oidc_provider_extra_audiences == ()
+    assert config.manage_api_gateway_account is True
+    assert config.lambda_.ledger_sweep_minutes == 5
+
+
+def test_account_sharing_keys_parse_as_the_engine_passes_them() -> None:
+    values = committed("prod")
+    tenant = values["agentcage:entraTenantId"]
+    arn = f"arn:aws:iam::123456789012:oidc-provider/sts.windows.net/{tenant}/"
+    values |= {"agentcage:existingOidcProviderArn": arn, "agentcage:manageApiGatewayAccount": "false"}
+    config = parse_config(values, frozenset())
+    assert (config.existing_oidc_provider_arn, config.manage_api_gateway_account) == (arn, False)
+    dev = committed("dev") | {"agentcage:oidcProviderExtraAudiences": '["api://agentcage-prod"]'}
+    assert parse_config(dev, frozenset()).oidc_provider_extra_audiences == ("api://agentcage-prod",)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        (
+            "agentcage:existingOidcProviderArn",
+            "arn:aws:iam::123456789012:oidc-provider/other/",
+            "this tenant",
+        ),
+        ("agentcage:manageApiGatewayAccount", "sometimes", "true or false"),
+        ("agentcage:oidcProviderExtraAudiences", '"api://one"', "a list of app ID URIs"),
+        ("agentcage:oidcProviderExtraAudiences", '["not-a-uri"]', "app ID URIs"),
+    ],
+)
+def test_an_invalid_account_sharing_key_fails_naming_it(key: str, value: str, problem: str) -> None:
+    error = error_for(committed("dev") | {key: value})
+    assert key in str(error)
+    assert problem in str(error)
+
+
+def test_extra_audiences_belong_on_the_stack_that_creates_the_provider() -> None:
+    values = committed("prod")
+    arn = f"arn:aws:iam::123456789012:oidc-provider/sts.windows.net/{values['agentcage:entraTenantId']}/"
+    values |= {
+        "agentcage:existingOidcProviderArn": arn,
+        "agentcage:oidcProviderExtraAudiences": '["api://agentcage-dev"]',
+    }
+    assert "agentcage:oidcProviderExtraAudiences" in str(error_for(values))

@@ -109,6 +109,12 @@ def test_the_function_app_package_puts_dependencies_where_the_python_worker_look
     names = zipfile.ZipFile(built.path).namelist()
     assert ".python_packages/lib/site-packages/somewheel/__init__.py" in names
     assert "agentcage/__init__.py" in names
+    # the target reader signs with the executor's SigV4 transport; no other Lambda code comes along
+    assert {"target_reader.py", "functions/__init__.py", "functions/aws/__init__.py"} <= set(names)
+    assert "functions/aws/executor/sigv4.py" in names
+    lambda_code = {n for n in names if n.startswith("functions/")}
+    assert all(n.startswith("functions/aws/executor/") or n.endswith("/__init__.py") for n in lambda_code)
+    assert "functions/aws/tool_executor.py" not in names
 
 
 def test_the_whole_deployment_builds_twice_to_the_same_hashes(tmp_path: Path) -> None:

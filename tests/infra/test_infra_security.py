@@ -66,18 +66,28 @@ def test_every_web_identity_trust_pins_aud_and_sub_to_the_coordinator_identity(r
     tenant = run.config["agentcage:entraTenantId"]
     audience = f"api://agentcage-{run.stack}"
     (identity,) = run.of_type(UAMI)
-    (provider,) = run.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
-    assert provider.inputs["url"] == f"https://sts.windows.net/{tenant}/"
-    assert provider.inputs["clientIdLists"] == [audience]
+    providers = run.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    if run.stack == "dev":  # creates the account's provider for the issuer, accepting prod's audience too
+        (provider,) = providers
+        assert provider.inputs["url"] == f"https://sts.windows.net/{tenant}/"
+        assert provider.inputs["clientIdLists"] == [audience, "api://agentcage-prod"]
+        provider_arn = provider.outputs["arn"]
+    else:  # uses that provider: IAM allows one per issuer URL per account
+        assert providers == []
+        provider_arn = run.config["agentcage:existingOidcProviderArn"].format(tenant=tenant)
     trusts = [
         (r.name, s)
         for r in run.of_type("aws:iam/role:Role")
         for s in statements_of(r.type, r.inputs)
         if "sts:AssumeRoleWithWebIdentity" in as_list(s["Action"])
     ]
-    assert {name for name, _ in trusts} == {"azure-to-aws-bridge-role", "azure-to-aws-ledger-role"}
+    assert {name for name, _ in trusts} == {
+        "azure-to-aws-bridge-role",
+        "azure-to-aws-ledger-role",
+        "azure-to-aws-target-reader-role",
+    }
     for name, statement in trusts:
-        assert statement["Principal"] == {"Federated": provider.outputs["arn"]}, name
+        assert statement["Principal"] == {"Federated": provider_arn}, name
         assert statement["Condition"] == {
             "StringEquals": {
                 f"sts.windows.net/{tenant}/:aud": audience,
@@ -88,7 +98,7 @@ def test_every_web_identity_trust_pins_aud_and_sub_to_the_coordinator_identity(r
 
 def test_no_key_sas_password_or_connection_string_in_settings(run: StackRun) -> None:
     holders = run.of_type("azure-native:web:WebApp") + run.of_type("aws:lambda/function:Function")
-    assert len(holders) == 9
+    assert len(holders) == 10
     for resource in holders:
         settings = settings_of(resource.type, resource.inputs)
         assert settings, resource.name
@@ -186,7 +196,7 @@ def test_every_queue_is_encrypted_and_dead_lettered(run: StackRun) -> None:
 def test_every_log_group_and_workspace_has_retention(run: StackRun) -> None:
     days = run.config["agentcage:retention"]["logDays"]
     groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
-    assert len(groups) == 10  # 8 functions + API access + API execution logs
+    assert len(groups) == 11  # 9 functions + API access + API execution logs
     assert {g.inputs["retentionInDays"] for g in groups} == {days}
     (workspace,) = run.of_type("azure-native:operationalinsights:Workspace")
     assert workspace.inputs["retentionInDays"] == run.config["agentcage:retention"]["workspaceDays"]

@@ -29,6 +29,7 @@ from agentcage.federation.to_azure import (
     ServiceBusResultSender,
     result_sender_from_config,
 )
+from agentcage.federation.web_identity import web_identity_credentials
 
 __all__ = [
     # Azure -> AWS
@@ -37,6 +38,7 @@ __all__ = [
     "session_policy",
     "queue_arn_from_url",
     "entra_scope",
+    "web_identity_credentials",
     # task-named role sessions
     "role_session_name",
     "task_id_from_session_name",
