@@ -11,18 +11,28 @@ from functions.aws.executor.executor import (
     APPROVAL_ID_HEADER,
     ARGS_DIGEST_HEADER,
     REFUSALS,
-    ExecutorLogger,
     ToolExecutor,
     circuit_failure,
 )
 from functions.aws.executor.factory import build_executor, default_transport
+from functions.aws.executor.logger import ExecutorLogger
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
 from functions.aws.executor.metrics import METRIC_NAMESPACE, PowertoolsToolMetrics, ToolMetrics
+from functions.aws.executor.recovery import (
+    LEASE_MARGIN_SECONDS,
+    RECOVERED_EVENT,
+    RETRY_SAFE,
+    CrashRecovery,
+    Recovery,
+    executor_lease_seconds,
+    recovery_slot,
+)
 from functions.aws.executor.results import ResultPublisher, SqsResultPublisher, result_message_id
 from functions.aws.executor.sent import (
     RESENT_EVENT,
     SENT_EVENT,
     StoredResult,
+    deliverable,
     find_stored_result,
     resend_stored,
     store_result,
@@ -54,6 +64,14 @@ __all__ = [
     "TargetResolution",
     "answer_malformed",
     "claimed_fields",
+    # a crashed attempt executed once more, when safe
+    "CrashRecovery",
+    "Recovery",
+    "executor_lease_seconds",
+    "recovery_slot",
+    "LEASE_MARGIN_SECONDS",
+    "RECOVERED_EVENT",
+    "RETRY_SAFE",
     # transports
     "ServiceTransport",
     "ServiceRequest",
@@ -74,6 +92,7 @@ __all__ = [
     "SENT_EVENT",
     "RESENT_EVENT",
     "StoredResult",
+    "deliverable",
     "find_stored_result",
     "resend_stored",
     "store_result",

@@ -9,6 +9,8 @@ refusals as ``denied`` with the reason's code, an open circuit as ``circuit_open
 ``error``, a success as ``ok`` with the response redacted by the tool's data classes.
 Every answer is stored before it is sent; a retry of a request answered before gets that answer
 again, not ``replay``, so a result the queue refused is never lost (:mod:`~functions.aws.executor.sent`).
+A retry of a request consumed by an attempt that died before answering (older than the executor's
+lease) is executed once more where that is safe (:mod:`~functions.aws.executor.recovery`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from agentcage.budget import counts_as_failure
 from agentcage.envelopes import (
@@ -25,7 +27,6 @@ from agentcage.envelopes import (
     ToolRequest,
     ToolResult,
     ToolStatus,
-    dump_envelope,
     parse_envelope,
 )
 from agentcage.errors import (
@@ -35,7 +36,6 @@ from agentcage.errors import (
     ConflictError,
     EnvelopeError,
     EnvelopeExpiredError,
-    EnvelopeTooLargeError,
     GovernanceError,
     InvalidInputError,
     NotFoundError,
@@ -50,9 +50,11 @@ from agentcage.trace import (
     set_powertools_correlation,
 )
 from functions.aws.executor.checks import Authorization, ExecutionGate
+from functions.aws.executor.logger import ExecutorLogger
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
+from functions.aws.executor.recovery import RECOVERED_EVENT, CrashRecovery, Recovery
 from functions.aws.executor.results import ResultPublisher, result_message_id
-from functions.aws.executor.sent import StoredResult, resend_stored, store_result
+from functions.aws.executor.sent import StoredResult, deliverable, resend_stored, store_result
 from functions.aws.executor.transport import ServiceRequest, ServiceResponse
 
 if TYPE_CHECKING:
@@ -77,25 +79,6 @@ ARGS_DIGEST_HEADER: Final = "X-Agentcage-Args-Digest"
 REFUSALS: Final = (InvalidInputError, NotFoundError, ConflictError, GovernanceError, BudgetError)
 
 
-class ExecutorLogger(Protocol):
-    """The part of Powertools' ``Logger`` the executor uses."""
-
-    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
-        """Log at INFO."""
-
-    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
-        """Log at WARNING."""
-
-    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
-        """Log at ERROR."""
-
-    def set_correlation_id(self, value: str | None) -> None:
-        """Set the correlation id of the following lines."""
-
-    def append_keys(self, **additional_keys: object) -> None:
-        """Add keys to the following lines."""
-
-
 def circuit_failure(tool_egress: bool, response: ServiceResponse | TransportError) -> bool:
     """Whether an outcome counts against the tool's circuit: :func:`agentcage.budget.counts_as_failure`."""
     if isinstance(response, TransportError):
@@ -108,7 +91,8 @@ class ToolExecutor:
 
     ``logger`` is the Lambda's Powertools Logger (its correlation id becomes the W3C trace id of each
     request; one is made when none is given); ``clock`` defaults to the ledger's, so expiry,
-    approvals and circuits share one time.
+    approvals and circuits share one time. ``lease_seconds`` is the recovery lease
+    (:func:`~functions.aws.executor.recovery.executor_lease_seconds`).
     """
 
     def __init__(
@@ -119,8 +103,10 @@ class ToolExecutor:
         metrics: ToolMetrics | None = None,
         logger: ExecutorLogger | None = None,
         clock: Callable[[], datetime] | None = None,
+        lease_seconds: float | None = None,
     ) -> None:
         self.gate = gate
+        self.recovery = CrashRecovery(gate, lease_seconds=lease_seconds)
         self.publisher = publisher
         self.metrics = metrics
         if logger is None:
@@ -154,7 +140,7 @@ class ToolExecutor:
             if isinstance(answer, StoredResult):  # answered before: the same envelope again
                 result = answer.result
             else:
-                result = self._deliverable(request, trace, answer)
+                result = deliverable(answer)
                 store_result(self.ledger, request, trace, result, self.log)
             self.publisher.publish(result)
             self.log.info("tool request answered", extra={"result": result.summary()})
@@ -166,14 +152,10 @@ class ToolExecutor:
         now = self.clock()
         headers: dict[str, str] = {}
         inject_http(trace, headers)
-        try:
-            authorization = self.gate.check(request, sender_id=sender_id, now=now, headers=headers)
-        except (ReplayError, EnvelopeExpiredError) as refusal:  # a retry after a send that failed?
-            return resend_stored(self.ledger, request, trace, self.log) or self._refused(
-                request, trace, refusal
-            )
-        except REFUSALS as refusal:
-            return self._refused(request, trace, refusal)
+        checked = self._authorize(request, trace, sender_id, now, headers)
+        if isinstance(checked, ToolResult | StoredResult):
+            return checked
+        authorization, recovery = checked
         self._audit_target(request, authorization, trace)
         tool = authorization.tool
         admission = self.ledger.circuit_admit(tool.name, now)
@@ -185,14 +167,49 @@ class ToolExecutor:
             )
             return self._refused(request, trace, circuit_open, status="circuit_open")
         try:
-            self.gate.spend_approval(authorization, request.args_digest, now)
+            if recovery is None or not recovery.approval_spent:  # a dead attempt's spend was this call's
+                self.gate.spend_approval(authorization, request.args_digest, now)
+            if recovery is not None:  # claimed last, right before the call: one recovery per request
+                self.recovery.claim(request, recovery, now)
         except REFUSALS as refusal:
             self._give_back_probe(tool.name, admission)  # never sent: the next caller may probe now
             return self._refused(request, trace, refusal)
+        if recovery is not None:
+            self.log.warning("request %s: its first attempt died; executed once more", request.message_id)
+            self._audit(request, trace, RECOVERED_EVENT, recovery.audit_data(request), required=False)
         if authorization.approval is not None:
             headers[APPROVAL_ID_HEADER] = authorization.approval.approval_id
             headers[ARGS_DIGEST_HEADER] = request.args_digest
-        return self._call(request, trace, authorization, headers, probe=admission.probe)
+        return self._call(
+            request, trace, authorization, headers, probe=admission.probe, recovered=recovery is not None
+        )
+
+    def _authorize(
+        self,
+        request: ToolRequest,
+        trace: TraceContext,
+        sender_id: str | None,
+        now: datetime,
+        headers: dict[str, str],
+    ) -> tuple[Authorization, Recovery | None] | ToolResult | StoredResult:
+        """The gate's checks on receipt; a replay is answered as before, or recovered, or refused."""
+        try:
+            return self.gate.check(request, sender_id=sender_id, now=now, headers=headers), None
+        except ReplayError as refusal:  # answered before, an attempt that died, or a copy still running
+            stored = resend_stored(self.ledger, request, trace, self.log)
+            if stored is not None:
+                return stored
+            try:
+                recovery = self.recovery.authorize(request, refusal, now=now, headers=headers)
+            except REFUSALS as denied:
+                return self._refused(request, trace, denied)
+            return recovery.authorization, recovery
+        except EnvelopeExpiredError as refusal:  # a late retry after a send that failed?
+            return resend_stored(self.ledger, request, trace, self.log) or self._refused(
+                request, trace, refusal
+            )
+        except REFUSALS as refusal:
+            return self._refused(request, trace, refusal)
 
     def _call(
         self,
@@ -202,6 +219,7 @@ class ToolExecutor:
         headers: dict[str, str],
         *,
         probe: bool,
+        recovered: bool = False,
     ) -> ToolResult:
         tool = authorization.tool
         try:
@@ -222,6 +240,7 @@ class ToolExecutor:
         approval = authorization.approval
         details |= {
             "probe": probe,
+            "recovered": recovered,
             "circuit_failure": failed,
             "circuit_tripped": tripped,
             "approval_id": approval.approval_id if approval is not None else None,
@@ -324,16 +343,6 @@ class ToolExecutor:
             traceparent=trace.traceparent,
             completed_at=self.clock(),
         )
-
-    def _deliverable(self, request: ToolRequest, trace: TraceContext, result: ToolResult) -> ToolResult:
-        """``result``, or an ``error`` result in its place when it is too large for the queues."""
-        try:
-            dump_envelope(result)
-        except EnvelopeTooLargeError as error:
-            return self._result(
-                request, trace, "error", error=ToolError(code=error.code, message=error.message)
-            )
-        return result
 
     def _give_back_probe(self, tool: str, admission: Admission) -> None:
         with contextlib.suppress(AgentcageError):  # if the ledger is out, the probe times out instead

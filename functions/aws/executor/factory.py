@@ -1,7 +1,8 @@
 """Building the executor from its configuration: every part injectable, each default built on demand.
 
 Precedence, as everywhere: an explicit argument, then the environment (``AGENTCAGE_LEDGER_BACKEND``
-and ``AGENTCAGE_LEDGER_TABLE`` for the ledger, ``AGENTCAGE_API_BASE_URL`` for the transport,
+and ``AGENTCAGE_LEDGER_TABLE`` for the ledger, whose circuit breakers come from
+``AGENTCAGE_BUDGET_CONFIG``, ``AGENTCAGE_API_BASE_URL`` for the transport,
 ``AGENTCAGE_TOOL_RESULTS_QUEUE_URL`` for the results queue, ``AGENTCAGE_ENVIRONMENT``), then the
 default. With an API base URL the data services are called through API Gateway with SigV4; without
 one (the local runtime) they are called in-process.
@@ -52,9 +53,10 @@ def build_executor(
 
         gate = GovernanceGate.default()
     if ledger is None:
+        from agentcage.budget import load_budget_config
         from agentcage.ledger import open_ledger
 
-        ledger = open_ledger()
+        ledger = open_ledger(budget=load_budget_config())  # its breaker is the stack's
     checks = ExecutionGate(gate, ledger, transport or default_transport(), environment=environment)
     return ToolExecutor(
         checks,

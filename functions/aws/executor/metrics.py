@@ -1,18 +1,31 @@
-"""The executor's CloudWatch metrics (EMF, namespace ``agentcage``), one dimension set per tool.
+"""The executor's CloudWatch metrics (EMF), with the names of :mod:`agentcage.constants`.
 
 A batch holds calls of several tools, and an EMF document carries one dimension set, so each figure
-is emitted as its own document with Powertools' ``single_metric`` (the module-level ``Metrics`` of
-the handler keeps the batch-level figures). Names: ``ToolCalls``, ``ToolLatency`` (ms),
-``ToolDenials`` (dimensions ``tool`` and ``reason``) and ``BreakerTrips``.
+is emitted as its own document (:class:`agentcage.budget.EmfMetricsSink`; the module-level
+``Metrics`` of the handler keeps the batch-level figures). Names: ``ToolCalls`` (dimensions ``tool``
+and ``outcome``), ``ToolLatency`` (ms), ``ToolDenials`` (``tool`` and ``reason``) and
+``BreakerTrips`` (``tool`` and ``reason`` = ``circuit_open``), the names the dashboard charts.
 """
 
 from __future__ import annotations
 
 from typing import Final, Protocol
 
+from agentcage.budget.metrics import EmfMetricsSink
+from agentcage.constants import (
+    METRIC_BREAKER_TRIPS,
+    METRIC_DIMENSION_REASON,
+    METRIC_DIMENSION_TOOL,
+    METRIC_TOOL_CALLS,
+    METRIC_TOOL_DENIALS,
+    METRIC_TOOL_LATENCY,
+    METRICS_NAMESPACE,
+)
+from agentcage.errors import CircuitOpenError
+
 __all__ = ["METRIC_NAMESPACE", "PowertoolsToolMetrics", "ToolMetrics"]
 
-METRIC_NAMESPACE: Final = "agentcage"
+METRIC_NAMESPACE: Final = METRICS_NAMESPACE
 
 
 class ToolMetrics(Protocol):
@@ -34,29 +47,28 @@ class PowertoolsToolMetrics:
     def __init__(self, namespace: str = METRIC_NAMESPACE, *, service: str = "tool_executor") -> None:
         self.namespace = namespace
         self.service = service
-
-    def _emit(self, name: str, unit: str, value: float, **dimensions: str) -> None:
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-        with single_metric(
-            name=name,
-            unit=MetricUnit(unit),
-            value=value,
-            namespace=self.namespace,
-            default_dimensions={"service": self.service},
-        ) as metric:
-            for key, dimension in dimensions.items():
-                metric.add_dimension(name=key, value=dimension)
+        self._sink = EmfMetricsSink(namespace, service=service)
 
     def tool_call(self, tool: str, latency_ms: float, *, ok: bool) -> None:
         """``ToolCalls`` (dimension ``tool``, ``outcome``) and ``ToolLatency`` in milliseconds."""
-        self._emit("ToolCalls", "Count", 1, tool=tool, outcome="ok" if ok else "error")
-        self._emit("ToolLatency", "Milliseconds", round(latency_ms, 3), tool=tool)
+        self._sink.emit(
+            METRIC_TOOL_CALLS, "Count", 1, {METRIC_DIMENSION_TOOL: tool, "outcome": "ok" if ok else "error"}
+        )
+        self._sink.emit(
+            METRIC_TOOL_LATENCY, "Milliseconds", round(latency_ms, 3), {METRIC_DIMENSION_TOOL: tool}
+        )
 
     def denial(self, tool: str, reason: str) -> None:
         """``ToolDenials`` with the reason as a dimension."""
-        self._emit("ToolDenials", "Count", 1, tool=tool, reason=reason)
+        self._sink.emit(
+            METRIC_TOOL_DENIALS, "Count", 1, {METRIC_DIMENSION_TOOL: tool, METRIC_DIMENSION_REASON: reason}
+        )
 
     def breaker_trip(self, tool: str) -> None:
-        """``BreakerTrips``."""
-        self._emit("BreakerTrips", "Count", 1, tool=tool)
+        """``BreakerTrips`` with reason ``circuit_open`` (the budget guard's trips carry theirs)."""
+        self._sink.emit(
+            METRIC_BREAKER_TRIPS,
+            "Count",
+            1,
+            {METRIC_DIMENSION_TOOL: tool, METRIC_DIMENSION_REASON: CircuitOpenError.code},
+        )

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from agentcage.envelopes import ToolRequest, ToolResult, parse_envelope
-from agentcage.errors import AgentcageError
+from agentcage.envelopes import ToolRequest, ToolResult, dump_envelope, parse_envelope
+from agentcage.errors import AgentcageError, EnvelopeTooLargeError
 
 if TYPE_CHECKING:
     from agentcage.ledger import Ledger
@@ -30,6 +30,7 @@ __all__ = [
     "RESENT_EVENT",
     "SENT_EVENT",
     "StoredResult",
+    "deliverable",
     "find_stored_result",
     "resend_stored",
     "store_result",
@@ -52,6 +53,20 @@ class _Log(Protocol):
     def warning(self, msg: object, *args: object, **kwargs: Any) -> None: ...
 
     def error(self, msg: object, *args: object, **kwargs: Any) -> None: ...
+
+
+def deliverable(result: ToolResult) -> ToolResult:
+    """``result``, or an ``error`` result in its place when it is too large for the queues."""
+    try:
+        dump_envelope(result)
+    except EnvelopeTooLargeError as error:
+        replaced = result.model_dump(mode="json") | {
+            "status": "error",
+            "result": None,
+            "error": {"code": error.code, "message": error.message},
+        }
+        return ToolResult.model_validate(replaced)
+    return result
 
 
 def store_result(

@@ -21,6 +21,7 @@ from agentcage.constants import (
     DEV_APPROVER_ENV,
     DOMAIN_TABLE_ENV,
     ENVIRONMENT_ENV,
+    EXECUTOR_LEASE_SECONDS_ENV,
     FEDERATION_AUDIENCE_ENV,
     IDEMPOTENCY_TABLE_ENV,
     LEDGER_BACKEND_ENV,
@@ -135,6 +136,10 @@ def app_settings(
         DOMAIN_TABLE_ENV: DOMAIN_TABLE,
         IDEMPOTENCY_TABLE_ENV: IDEMPOTENCY_TABLE,
         DEV_APPROVER_ENV: config.dev_approver,
+        # Locally a request comes back only after its attempt ended (the handler failed, or the process
+        # died: a new host holds the state dir's lock), after the retry delay at the earliest. A lease of
+        # that delay recovers those and still refuses a copy arriving while the first runs, as in AWS.
+        EXECUTOR_LEASE_SECONDS_ENV: env.get(EXECUTOR_LEASE_SECONDS_ENV) or f"{config.retry_delay_s:g}",
         PUBLIC_BASE_URL_ENV: public_url,
         TOOL_REQUESTS_QUEUE_URL_ENV: local_queue_url(TOOL_REQUESTS_QUEUE),
         TOOL_RESULTS_QUEUE_URL_ENV: local_queue_url(TOOL_RESULTS_QUEUE),

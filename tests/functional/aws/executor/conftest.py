@@ -12,6 +12,7 @@ from moto import mock_aws
 from agentcage.constants import (
     DOMAIN_TABLE_ENV,
     ENVIRONMENT_ENV,
+    EXECUTOR_LEASE_SECONDS_ENV,
     IDEMPOTENCY_TABLE_ENV,
     VENDOR_FAILURE_MODE_ENV,
 )
@@ -48,6 +49,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv(VENDOR_FAILURE_MODE_ENV, raising=False)
+    monkeypatch.delenv(EXECUTOR_LEASE_SECONDS_ENV, raising=False)  # the manifest's lease, unless a test says
     monkeypatch.delenv("POWERTOOLS_IDEMPOTENCY_DISABLED", raising=False)
     monkeypatch.setenv(DOMAIN_TABLE_ENV, DOMAIN_TABLE)
     monkeypatch.setenv(IDEMPOTENCY_TABLE_ENV, IDEMPOTENCY_TABLE)
