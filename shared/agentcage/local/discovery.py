@@ -33,10 +33,28 @@ __all__ = [
     "discover",
     "add_import_root",
     "find_project_root",
+    "indexed_functions",
 ]
 
 _DEFAULT_ROUTE_PREFIX = "api"
-_INDEXED: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+_INDEXED_ATTRIBUTE = "_agentcage_indexed_functions"
+
+
+def indexed_functions(app: Any) -> tuple[Any, ...]:
+    """``app.get_functions()``, indexed once per app object and remembered on it.
+
+    azure-functions records every function name on the app while indexing and refuses a second
+    ``get_functions()`` on the same app (duplicate names), as the Functions host indexes once per
+    process. Everything here that reads an app's functions (the local host, the tests) goes through
+    this, so the order in which they run does not matter.
+    """
+    cached: tuple[Any, ...] | None = getattr(app, _INDEXED_ATTRIBUTE, None)
+    if cached is None:
+        cached = tuple(app.get_functions())
+        setattr(app, _INDEXED_ATTRIBUTE, cached)
+    return cached
+
+
 _ROUTE_PARAMETER = re.compile(r"\{(\*?)(\w+)(?::[^}]*)?\??\}")
 
 
@@ -215,11 +233,7 @@ def discover(
     if app is None or not hasattr(app, "get_functions"):
         raise ConfigurationError(f"{app_module} defines no Function App named 'app'")
     prefix = _route_prefix(script_root)
-    # get_functions() indexes the app and refuses a second call (duplicate names): index it once.
-    described = _INDEXED.get(id(app))
-    if described is None:
-        described = _INDEXED[id(app)] = (app, tuple(app.get_functions()))
-    azure = tuple(_azure_function(function, prefix) for function in described[1])
+    azure = tuple(_azure_function(function, prefix) for function in indexed_functions(app))
     manifest = _import(project_root, "functions.aws.manifest")
     lambdas = []
     for spec in manifest.LAMBDAS:

@@ -34,8 +34,10 @@ def app() -> Any:
 
 @pytest.fixture(scope="session")
 def registered(app: Any) -> list[Any]:
-    """``app.get_functions()``, called once: the SDK refuses a second call on the same app (names seen)."""
-    return list(app.get_functions())
+    """``app.get_functions()``, indexed once for every reader of this app (the SDK refuses a second call)."""
+    from agentcage.local.discovery import indexed_functions
+
+    return list(indexed_functions(app))
 
 
 @pytest.fixture(scope="session")
