@@ -34,6 +34,7 @@ IDEMPOTENCY_TABLE_ENV: Final = "AGENTCAGE_IDEMPOTENCY_TABLE"
 DOMAIN_TABLE_ENV: Final = "AGENTCAGE_DOMAIN_TABLE"
 VENDOR_FAILURE_MODE_ENV: Final = "AGENTCAGE_VENDOR_FAILURE_MODE"  # none | 404 | 503 | 404-then-503
 RISK_THRESHOLD_ENV: Final = "AGENTCAGE_RISK_THRESHOLD"  # the legal risk threshold, 0-100 (default 60)
+EXECUTOR_LEASE_SECONDS_ENV: Final = "AGENTCAGE_EXECUTOR_LEASE_SECONDS"  # default: executor timeout + margin
 
 # --- federation --------------------------------------------------------------------------------------
 BRIDGE_ROLE_ARN_ENV: Final = "AGENTCAGE_BRIDGE_ROLE_ARN"  # Azure -> AWS: the role the coordinator assumes
@@ -77,3 +78,11 @@ METRIC_TOOL_LATENCY: Final = "ToolLatency"  # Milliseconds, per tool
 METRIC_BREAKER_TRIPS: Final = "BreakerTrips"  # Count, per reason: circuit_open, loop_detected, budget
 METRIC_TOKENS_USED: Final = "TokensUsed"  # Count: model tokens settled
 METRIC_COST_MICRO_USD: Final = "CostMicroUsd"  # Count: micro-dollars settled
+METRIC_RESERVATIONS_EXPIRED: Final = (
+    "ReservationsExpired"  # Count: abandoned reservations the sweeper returned
+)
+
+# --- the coordinator's read path to AWS (target tags for the policy) ---------------------------------------
+TARGET_READER_ROLE_ARN_ENV: Final = (
+    "AGENTCAGE_TARGET_READER_ROLE_ARN"  # execute-api:Invoke on resolve_with GETs
+)
