@@ -48,6 +48,7 @@ a handler answers with, so no handler needs its own mapping and none answers 500
     ├── ModelError                          model_error             502
     │   ├── ModelTimeoutError               model_timeout           504
     │   └── ModelRateLimitError             model_rate_limited      429
+    ├── RetryLaterError                     retry_later             503
     ├── AuthenticationError                 unauthenticated         401
     └── TransportError                      transport_error         502
         ├── FederationError                 federation_failed
@@ -106,6 +107,7 @@ __all__ = [
     "ModelError",
     "ModelTimeoutError",
     "ModelRateLimitError",
+    "RetryLaterError",
     "AuthenticationError",
     "TransportError",
     "FederationError",
@@ -402,6 +404,13 @@ class ModelRateLimitError(ModelError):
 
     code = "model_rate_limited"
     status = 429
+
+
+class RetryLaterError(AgentcageError):
+    """The message cannot be decided yet (another delivery of it may still be running): leave it queued."""
+
+    code = "retry_later"
+    status = 503
 
 
 class AuthenticationError(AgentcageError):

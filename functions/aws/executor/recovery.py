@@ -8,7 +8,11 @@ result stored. Without this module that delivery is answered ``denied: replay`` 
 (a refund) is silently never made. The rule, for a consumed reservation with no stored result:
 
 * consumed LESS than the executor's lease ago: another delivery of the request may still be running
-  (SQS delivers at least once). It stays ``denied: replay`` and executes nothing.
+  (SQS delivers at least once). It executes nothing and answers nothing: it raises
+  :class:`~agentcage.errors.RetryLaterError`, so the record stays on the queue and comes back after
+  the visibility timeout, when the first delivery's result is stored (and is re-sent) or the first
+  attempt is certainly dead (and is recovered). Answering ``replay`` here could reach the coordinator
+  before the first delivery's real result, which it would then ignore as a duplicate.
 * consumed MORE than the lease ago: the first attempt is certainly dead, because the lease is the
   executor Lambda's own timeout (:mod:`functions.aws.manifest`, ``tool-executor``) plus
   :data:`LEASE_MARGIN_SECONDS` for clock skew; no invocation outlives its timeout. It is RECOVERED:
@@ -52,6 +56,7 @@ from agentcage.errors import (
     ConfigurationError,
     NotFoundError,
     ReplayError,
+    RetryLaterError,
     UnknownToolError,
 )
 from agentcage.ledger import ReservationStatus
@@ -181,7 +186,7 @@ class CrashRecovery:
             raise refusal  # settled, released or expired: the coordinator has moved on
         age = (now - consumed_at).total_seconds()
         if age < self.lease_seconds:
-            raise ReplayError(
+            raise RetryLaterError(
                 f"reservation {reservation.reservation_id} was consumed {max(age, 0):.1f} s ago, within "
                 f"the executor's lease of {self.lease_seconds:g} s: another delivery may still be running",
                 details=self._details(reservation, age),

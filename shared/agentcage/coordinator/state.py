@@ -118,9 +118,15 @@ def is_advance_slot(request_id: str) -> bool:
     return request_id.startswith(_ADVANCE_PREFIX)
 
 
+# The executor's once-only claim to re-run a crashed call (functions.aws.executor.recovery): it shares
+# the task's result slots, so results read here must skip it like the coordinator's own claims.
+_RECOVER_PREFIX = "recover-"
+
+
 def is_claim_slot(request_id: str) -> bool:
-    """Whether a result slot is a once-only claim (advancing, an approved request) and not a result."""
-    return request_id.startswith((_ADVANCE_PREFIX, _APPROVED_PREFIX))
+    """Whether a result slot is a once-only claim (advancing, an approved request, the executor's
+    recovery of a crashed call) and not a result."""
+    return request_id.startswith((_ADVANCE_PREFIX, _APPROVED_PREFIX, _RECOVER_PREFIX))
 
 
 def results_by_request(records: Sequence[ToolResultRecord]) -> dict[str, dict[str, Any]]:

@@ -154,27 +154,25 @@ def test_an_approved_refund_whose_attempt_died_is_issued_exactly_once(
     assert len(_events(world, record, RESENT_EVENT)) == 1
 
 
-def test_a_redelivery_within_the_lease_is_a_replay_and_executes_nothing(world: ExecutorWorld) -> None:
+def test_a_redelivery_within_the_lease_stays_queued_and_executes_nothing(world: ExecutorWorld) -> None:
     # GIVEN a refund consumed by an attempt that may still be running (consumed less than a lease ago)
     record = world.prepare(record_for(RETURNS, "createRefund"))
     _crash(world, record, "createRefund", after_call=False)
     world.clock.advance(LEASE - 1)
 
     # WHEN a second copy of the request arrives
-    result = _deliver(world, record)
+    response = tool_executor.process_batch(batch(record), tool_executor=world.executor)
 
-    # THEN it is denied as a replay, saying why; nothing is executed or claimed
-    _assert_denied(result, "replay")
-    assert result.error is not None
-    assert "lease" in result.error.message
+    # THEN it is left on the queue (a batch item failure): nothing executed, claimed or answered, so no
+    # "replay" answer can reach the coordinator before the first copy's real result
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert world.results() == []
     assert world.transport.count("createRefund") == 0
     assert _events(world, record, RECOVERED_EVENT) == []
-    [denied] = _events(world, record, "tool_denied")
-    assert denied["details"]["lease_seconds"] == LEASE
     slots = [r.request_id for r in world.ledger.tool_results(body_of(record)["task_id"])]
     assert recovery_slot(body_of(record)["message_id"]) not in slots
 
-    # AND once the lease has passed, the same request is recovered after all
+    # AND when SQS delivers it again after the lease, the same request is recovered after all
     world.clock.advance(2)
     assert _deliver(world, record).status == "ok"
     assert world.transport.count("createRefund") == 1

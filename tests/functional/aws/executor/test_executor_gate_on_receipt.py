@@ -50,12 +50,15 @@ def test_a_replayed_request_executes_nothing_and_gets_its_first_answer_again(wor
     assert "tool_denied" not in audit_kinds(world.ledger, "task-returns-0001")
 
 
-def test_a_replay_with_no_stored_answer_is_denied_as_replay(world: ExecutorWorld) -> None:
-    # GIVEN a reservation consumed without an answer stored (a crash between consume and the call)
+def test_a_young_replay_with_no_stored_answer_stays_queued(world: ExecutorWorld) -> None:
+    # GIVEN a reservation consumed without an answer stored, just now (its attempt may still be running)
     record = world.prepare(record_for(RETURNS, "getCustomer"))
     world.ledger.consume(body_of(record)["reservation_id"])
-    # THEN the request is denied as a replay and the service is not called
-    _denied(world, record, "replay")
+    # WHEN the request is delivered
+    response = tool_executor.process_batch(batch(record), tool_executor=world.executor)
+    # THEN it is left on the queue for a later delivery; the service is not called, nothing is answered
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert world.results() == []
     assert world.transport.calls == []
 
 
