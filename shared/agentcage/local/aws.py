@@ -44,9 +44,37 @@ class LocalAws:
             create_domain_table(client, DOMAIN_TABLE)
         if IDEMPOTENCY_TABLE not in existing:
             create_idempotency_table(client, IDEMPOTENCY_TABLE)
+        else:
+            self._release_abandoned_idempotency(client)
         written = load_seed_data(client, DOMAIN_TABLE, overwrite=reset_seed)
         _log.info("DynamoDB %s: %d seed records written", self.endpoint or "in-process (moto)", written)
         return written
+
+    @staticmethod
+    def _release_abandoned_idempotency(client: Any) -> int:
+        """Delete Powertools idempotency records left ``INPROGRESS`` by a host that died mid-call.
+
+        The data services run inside the host's process here, so a killed host leaves its in-progress
+        records behind (in AWS the service's own Lambda would finish or time out and release the key);
+        until they expire they would refuse the executor's recovery of that very call with 409. This
+        host holds the state directory's lock, so those invocations are dead. (Two hosts with different
+        state directories should not share one DynamoDB endpoint.)
+        """
+        released = 0
+        pages = client.get_paginator("scan").paginate(
+            TableName=IDEMPOTENCY_TABLE,
+            FilterExpression="#status = :in_progress",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":in_progress": {"S": "INPROGRESS"}},
+            ProjectionExpression="id",
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                client.delete_item(TableName=IDEMPOTENCY_TABLE, Key={"id": item["id"]})
+                released += 1
+        if released:
+            _log.warning("released %d idempotency records a previous run left in progress", released)
+        return released
 
     def client(self) -> Any:
         """A DynamoDB client for the local tables."""
