@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from agentcage.constants import LOG_LEVEL_ENV
+from agentcage.constants import LOG_LEVEL_ENV, METRICS_NAMESPACE
 from agentcage.errors import EnvelopeError
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ SERVICE = "bridge_to_azure"
 
 logger = Logger(service=SERVICE, level=os.environ.get(LOG_LEVEL_ENV))
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace="agentcage", service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
 @functools.cache

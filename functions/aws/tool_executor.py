@@ -19,7 +19,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from agentcage.constants import LOG_LEVEL_ENV
+from agentcage.constants import LOG_LEVEL_ENV, METRICS_NAMESPACE
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -34,7 +34,7 @@ SERVICE = "tool_executor"
 
 logger = Logger(service=SERVICE, level=os.environ.get(LOG_LEVEL_ENV))
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace="agentcage", service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
 @functools.cache

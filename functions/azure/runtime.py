@@ -28,6 +28,7 @@ from agentcage.constants import (
     APPROVAL_WEBHOOK_FORMAT_ENV,
     APPROVAL_WEBHOOK_URL_ENV,
     DEV_APPROVER_ENV,
+    ENVIRONMENT_ENV,
     FEDERATION_AUDIENCE_ENV,
     LEDGER_BACKEND_ENV,
     LEDGER_ROLE_ARN_ENV,
@@ -110,7 +111,17 @@ def _managed_identity(client_id: str | None) -> Any:
 def _ledger(env: Mapping[str, str], credential: Any, budget: BudgetConfig) -> Any:
     from agentcage.ledger import open_ledger
 
-    backend = (env.get(LEDGER_BACKEND_ENV) or "sqlite").strip().lower()
+    backend = (env.get(LEDGER_BACKEND_ENV) or "").strip().lower()
+    environment = (env.get(ENVIRONMENT_ENV) or "").strip().lower()
+    if not backend:
+        # A ledger on the instance's own disk would be invisible to the AWS executor and lost with the
+        # instance: only the local runtime may default to SQLite.
+        if environment != "local":
+            raise ConfigurationError(
+                f"{LEDGER_BACKEND_ENV} is not set; the coordinator needs the shared DynamoDB ledger "
+                f"(only {ENVIRONMENT_ENV}=local defaults to SQLite)"
+            )
+        backend = "sqlite"
     role_arn = env.get(LEDGER_ROLE_ARN_ENV)
     if backend != "dynamodb" or not role_arn:
         return open_ledger(backend, budget=budget)

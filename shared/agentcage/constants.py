@@ -86,3 +86,7 @@ METRIC_RESERVATIONS_EXPIRED: Final = (
 TARGET_READER_ROLE_ARN_ENV: Final = (
     "AGENTCAGE_TARGET_READER_ROLE_ARN"  # execute-api:Invoke on resolve_with GETs
 )
+
+# --- the idempotency key of a write, sent by the executor and honoured by the data service ---------
+APPROVAL_ID_HEADER: Final = "X-Agentcage-Approval-Id"
+ARGS_DIGEST_HEADER: Final = "X-Agentcage-Args-Digest"

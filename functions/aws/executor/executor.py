@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from agentcage.budget import counts_as_failure
+from agentcage.constants import APPROVAL_ID_HEADER, ARGS_DIGEST_HEADER
 from agentcage.envelopes import (
     ToolError,
     ToolRequest,
@@ -73,8 +74,6 @@ __all__ = [
 ]
 
 # The refunds service's idempotency key (functions.aws.services.refunds; a test keeps them equal).
-APPROVAL_ID_HEADER: Final = "X-Agentcage-Approval-Id"
-ARGS_DIGEST_HEADER: Final = "X-Agentcage-Args-Digest"
 # Errors that refuse a request (answered ``denied``); any other error leaves the record for a retry.
 REFUSALS: Final = (InvalidInputError, NotFoundError, ConflictError, GovernanceError, BudgetError)
 

@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from agentcage.constants import LOG_LEVEL_ENV
+from agentcage.constants import APPROVAL_ID_HEADER, ARGS_DIGEST_HEADER, LOG_LEVEL_ENV
 from agentcage.errors import ConflictError, InvalidInputError, NotFoundError
 from functions.aws.services.api import build_resolver, error_response, json_body, serve
 from functions.aws.services.dependencies import domain_repository, idempotency_persistence
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["APPROVAL_ID_HEADER", "ARGS_DIGEST_HEADER", "app", "handler", "refund_id_for"]
 
-APPROVAL_ID_HEADER: Final = "X-Agentcage-Approval-Id"
-ARGS_DIGEST_HEADER: Final = "X-Agentcage-Args-Digest"
 _APPROVAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _ARGS_DIGEST = re.compile(r"[0-9a-f]{64}")
 # SQS keeps a message at most 14 days: a redelivery can never come later than that.

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DevProcess, dev_environment
 
 from agentcage.budget.limits import Usage
 from agentcage.constants import (
@@ -43,6 +42,7 @@ from agentcage.local.config import DOMAIN_TABLE
 from agentcage.local.demo import RETURN_REQUEST
 from agentcage.models import RetryPolicy
 from tests.functional.models.models_chat_server import ChatServer, Reply, recording
+from tests.integration.local.conftest import DevProcess, dev_environment
 
 pytestmark = pytest.mark.integration
 

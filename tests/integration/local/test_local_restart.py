@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DevProcess, dev_environment
 
 from agentcage.ledger import open_ledger
 from agentcage.ledger.testing import dynamodb_client, moto_server
 from agentcage.local.client import AgentcageClient
 from agentcage.local.config import DOMAIN_TABLE
 from agentcage.local.demo import RETURN_REQUEST
+from tests.integration.local.conftest import DevProcess, dev_environment
 
 
 @pytest.fixture(scope="module")
