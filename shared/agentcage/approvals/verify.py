@@ -7,6 +7,7 @@ module checks everything that can be decided from the record itself.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -44,9 +45,21 @@ class ApprovalLike(Protocol):
 
 
 def check_approval(
-    approval: ApprovalLike, *, task_id: str, agent_id: str, tool: str, args_digest: str, now: datetime
+    approval: ApprovalLike,
+    *,
+    task_id: str,
+    agent_id: str,
+    tool: str,
+    args_digest: str,
+    now: datetime,
+    excluded_approvers: Collection[str] = (),
 ) -> None:
-    """Raise the specific :class:`ApprovalInvalidError` subclass unless ``approval`` authorises this call."""
+    """Raise the specific :class:`ApprovalInvalidError` subclass unless ``approval`` authorises this call.
+
+    The approver may be neither the agent (by its name) nor any of ``excluded_approvers``: the object
+    ids of the identities the agent's side runs as (the coordinator's managed identity), since in the
+    cloud an approver is an Entra object id and never equals an agent's name.
+    """
     if str(approval.status) != "approved":
         raise ApprovalInvalidError(f"approval {approval.approval_id} is {approval.status}, not approved")
     if now >= approval.expires_at:
@@ -59,7 +72,8 @@ def check_approval(
         raise ApprovalMismatchError(f"approval {approval.approval_id} was granted for another task or tool")
     if approval.args_digest != args_digest:
         raise ApprovalMismatchError(f"approval {approval.approval_id} was granted for other arguments")
-    if not approval.approver or approval.approver in {agent_id, approval.agent_id}:
+    refused = {agent_id, approval.agent_id, *(a for a in excluded_approvers if a)}
+    if not approval.approver or approval.approver in refused:
         raise SelfApprovalError(
             f"approval {approval.approval_id} was not decided by a person other than the agent"
         )

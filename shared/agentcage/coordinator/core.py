@@ -9,7 +9,7 @@ process died after claiming, before its send) emits the step again instead of st
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from agentcage.approvals import ApprovalNotice, DeliveryOutcome
@@ -28,17 +28,27 @@ from agentcage.coordinator.state import (
 )
 from agentcage.coordinator.targets import NoTargetResolver, TargetResolver
 from agentcage.envelopes import AgentStep, ToolRequest, dump_envelope
-from agentcage.errors import AgentcageError, BudgetExceededError, CircuitOpenError, InvalidTransitionError
+from agentcage.errors import (
+    AgentcageError,
+    ApprovalInvalidError,
+    BudgetExceededError,
+    CircuitOpenError,
+    ConflictError,
+    InvalidTransitionError,
+)
 from agentcage.gate import GovernanceGate
 from agentcage.ledger.base import Ledger
-from agentcage.ledger.models import TaskRecord, TaskState
+from agentcage.ledger.models import ApprovalRecord, TaskRecord, TaskState
 from agentcage.models.base import ModelProvider
 from agentcage.policy.context import BudgetState as PolicyBudget
-from agentcage.trace import TraceContext, continue_or_start
+from agentcage.trace import TraceContext, continue_or_start, trace_id_of
 
-__all__ = ["CoordinatorCore", "Notifier"]
+__all__ = ["SUPERSEDING_APPROVER", "CoordinatorCore", "Notifier"]
 
 _log = logging.getLogger("agentcage.coordinator")
+
+SUPERSEDING_APPROVER = "agentcage-coordinator"
+"""The ``approver`` of an approval the coordinator denied because no checkpointed call waits for it."""
 
 
 class Stop(Exception):  # noqa: N818 - control flow inside one operation, never escapes it
@@ -91,8 +101,7 @@ class CoordinatorCore:
 
     @staticmethod
     def _trace_id(task: TaskRecord) -> str | None:
-        parts = (task.traceparent or "").split("-")
-        return parts[1] if len(parts) == 4 else None
+        return trace_id_of(task.traceparent)
 
     def _audit(
         self, task: TaskRecord, kind: str, data: Mapping[str, Any], *, step: int | None = None
@@ -149,6 +158,58 @@ class CoordinatorCore:
             self.guard.trip(task_id, error)  # type: ignore[arg-type]
         else:
             self._move(task_id, TaskState.HALTED, reason=f"{error.code}: {error.message}")
+
+    # --- approvals of a turn ----------------------------------------------------------------------
+    def _waiting_approvals(
+        self, task_id: str, turn: Turn | None, pending: list[ApprovalRecord] | None = None
+    ) -> list[ApprovalRecord]:
+        """The approvals of ``turn``'s calls still waiting for a decision (``pending``: already read).
+
+        Only the checkpointed turn counts: an approval a crashed or losing copy of the step created
+        (its calls were never checkpointed) can never be decided, and must not keep the task waiting.
+        """
+        wanted = {c.approval_id for c in turn.calls if c.outcome == "approval"} if turn else set()
+        wanted.discard(None)
+        if not wanted:
+            return []
+        if pending is None:
+            pending = self.ledger.pending_approvals(task_id)
+        return [a for a in pending if a.approval_id in wanted]
+
+    def _supersede_approvals(self, task: TaskRecord, approval_ids: Iterable[str], reason: str) -> None:
+        """Deny approvals no checkpointed call waits for, so nobody is asked to decide them."""
+        for approval_id in approval_ids:
+            try:
+                self.ledger.decide_approval(
+                    approval_id, False, approver=SUPERSEDING_APPROVER, comment=f"superseded: {reason}"
+                )
+            except (ConflictError, ApprovalInvalidError):  # decided or expired meanwhile: nothing to do
+                continue
+            self._audit(task, "approval_superseded", {"approval_id": approval_id, "reason": reason})
+
+    def _supersede_strays(
+        self, task: TaskRecord, step: int, turn: Turn, pending: list[ApprovalRecord]
+    ) -> list[ApprovalRecord]:
+        """Deny the ``pending`` approvals of steps up to ``step`` its checkpointed turn does not name.
+
+        Once step ``step`` is checkpointed, no copy of it (or of an earlier step) can checkpoint
+        again, so such an approval was made by a copy that crashed or lost the checkpoint race. A
+        later step's approvals are left alone: that step may be running right now. Returns the
+        approvals still pending.
+        """
+        live = {c.approval_id for c in turn.calls if c.approval_id}
+        strays = [a.approval_id for a in pending if a.step <= step and a.approval_id not in live]
+        if strays:
+            self._supersede_approvals(task, strays, f"step {step} was checkpointed without this call")
+        return [a for a in pending if a.approval_id not in strays]
+
+    def _notified(self, task_id: str) -> set[str]:
+        """The approvals that already have an ``approval_notification`` audit event."""
+        return {
+            str(event.data.get("approval_id"))
+            for event in self.ledger.audit(task_id)
+            if event.kind == "approval_notification"
+        }
 
     def _notify(self, task: TaskRecord, approval_id: str) -> None:
         """Tell people about the approval; the outcome (delivered or not) goes to the audit log."""

@@ -70,8 +70,7 @@ class DecisionMixin(StepMixin):
                 return Outbox()  # the task moved past the call (it has its result) or ended: all done
             return self._repeat(task, step, turn, call, approve=approve, principal=principal)
         task, step, turn, call = self._approval_call(approval)
-        if principal.id in {approval.agent_id, task.agent_id}:
-            raise SelfApprovalError(f"{principal.id} is the agent that asked; it cannot approve its own call")
+        self._check_not_self(principal, approval, task)
         if approve:
             self._check_approver(task, approval, principal)
         try:
@@ -188,6 +187,21 @@ class DecisionMixin(StepMixin):
             self._audit(task, "approval_expired", {"approval_id": approval_id}, step=step)
         return self._resume(task, step, turn, claimant=approval_id)
 
+    def _check_not_self(self, principal: Principal, approval: ApprovalRecord, task: TaskRecord) -> None:
+        """Refuse the agent itself: by its name, and by the identity the coordinator runs as.
+
+        In the cloud an approver is an Entra object id, which never equals an agent's name; what an
+        agent could actually approve with is the coordinator's own managed identity (an app-only
+        principal, which ``principal_from_header`` refuses too), so its object id is refused here.
+        """
+        own = self.settings.coordinator_principal_id
+        if principal.id in {approval.agent_id, task.agent_id} or (own and principal.id == own):
+            raise SelfApprovalError(
+                f"{principal.id} is the agent that asked (or the coordinator it runs in); "
+                "it cannot approve its own call",
+                details={"approval_id": approval.approval_id},
+            )
+
     def _check_approver(self, task: TaskRecord, approval: ApprovalRecord, principal: Principal) -> None:
         tool = self.gate.catalog.get(approval.tool)
         tags = None
@@ -219,7 +233,7 @@ class DecisionMixin(StepMixin):
         )
 
     def _resume(self, task: TaskRecord, step: int, turn: Turn, *, claimant: str) -> Outbox:
-        if not self.ledger.pending_approvals(task.task_id):
+        if not self._waiting_approvals(task.task_id, turn):  # this turn's, never a stray one
             self._move(task.task_id, TaskState.RUNNING, expected=TaskState.AWAITING_APPROVAL)
         return self._maybe_advance(task.task_id, step, turn, claimant=claimant)
 

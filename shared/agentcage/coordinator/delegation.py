@@ -6,17 +6,23 @@ child task that runs as the specialist (so it sees only the specialist's toolset
 larger than the specialist's defaults nor than what the parent has left. When the child ends, its
 final answer (or why it halted or failed) becomes the ``delegate`` call's result in the parent,
 written once; the parent then advances like after any other result.
+
+The child's link to its parent (``parent_task_id``/``parent_request_id`` in its context) is written
+only here: ``POST /api/tasks`` refuses those keys, and a report is recorded only into a call of the
+parent's checkpointed turn that delegated to exactly this child, so no other task can answer (or
+block) another task's call.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from agentcage.budget.limits import BudgetLimits
 from agentcage.coordinator.core import CoordinatorCore
 from agentcage.coordinator.messages import Outbox
 from agentcage.coordinator.state import PlannedCall, Turn, error_content, result_slot
-from agentcage.errors import BudgetExceededError, TaskNotFoundError
+from agentcage.errors import BudgetExceededError, InvalidInputError, TaskNotFoundError
 from agentcage.ledger.models import TaskRecord, TaskState
 from agentcage.tools.agents import AgentDefinition
 from agentcage.tools.validation import ArgumentValidator
@@ -24,6 +30,8 @@ from agentcage.tools.validation import ArgumentValidator
 __all__ = ["DELEGATE_TOOL", "DelegationMixin"]
 
 DELEGATE_TOOL = "delegate"
+
+_log = logging.getLogger("agentcage.coordinator")
 
 
 class DelegationMixin(CoordinatorCore):
@@ -103,6 +111,34 @@ class DelegationMixin(CoordinatorCore):
                 outbox.agent_steps.append(self.agent_step(child, 1))
         return outbox
 
+    def _delegated_to(self, child: TaskRecord, parent_id: str, request_id: str) -> bool:
+        """Whether the parent's checkpointed turn has a ``delegate`` call ``request_id`` naming ``child``.
+
+        The link in the child's context is only a pointer: the parent's own checkpoint, written when
+        its step delegated, is what says that this child answers that call. A task whose context
+        points elsewhere (``POST /api/tasks`` refuses the keys, but a stored task is not trusted on
+        that alone) reports nothing: it can neither forge a result nor take a claim slot.
+        """
+        try:
+            _, checkpoint = self._checkpoint(parent_id)
+        except (TaskNotFoundError, InvalidInputError):
+            return False
+        turn = checkpoint.last
+        matches = turn is not None and any(
+            call.request_id == request_id
+            and call.outcome == "delegated"
+            and call.child_task_id == child.task_id
+            for call in turn.calls
+        )
+        if not matches:
+            _log.warning(
+                "task %s names %s/%s as its parent call, which did not delegate to it; nothing reported",
+                child.task_id,
+                parent_id[:80],
+                request_id[:80],
+            )
+        return matches
+
     def _report_to_parent(self, task_id: str) -> Outbox:
         """When a child task has ended, hand its answer to the parent's ``delegate`` call (once)."""
         try:
@@ -111,6 +147,8 @@ class DelegationMixin(CoordinatorCore):
             return Outbox()
         parent_id, request_id = child.context.get("parent_task_id"), child.context.get("parent_request_id")
         if not child.state.is_final or not isinstance(parent_id, str) or not isinstance(request_id, str):
+            return Outbox()
+        if not self._delegated_to(child, parent_id, request_id):
             return Outbox()
         if child.state is TaskState.COMPLETED:
             slot = result_slot(

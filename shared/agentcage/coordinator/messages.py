@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from agentcage.budget.config import BudgetOverrides
 from agentcage.envelopes import AgentStep, ToolRequest
 from agentcage.ledger.models import TaskRecord
 
-__all__ = ["Outbox", "StartTask", "Started", "step_message_id"]
+__all__ = ["RESERVED_CONTEXT_PREFIX", "Outbox", "StartTask", "Started", "step_message_id"]
+
+RESERVED_CONTEXT_PREFIX = "parent_"
+"""Task context keys only the coordinator writes: a child task's link to its parent's ``delegate`` call
+(``parent_task_id``, ``parent_request_id``). A caller who could set them could write a result into
+another task's pending call, so ``POST /api/tasks`` refuses any key with this prefix."""
 
 
 class StartTask(BaseModel):
@@ -23,6 +28,17 @@ class StartTask(BaseModel):
     agent: str | None = Field(default=None, min_length=1, max_length=64)
     budget: BudgetOverrides | None = None
     context: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("context")
+    @classmethod
+    def _no_reserved_keys(cls, context: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        reserved = sorted(key for key in context if key.startswith(RESERVED_CONTEXT_PREFIX))
+        if reserved:
+            raise ValueError(
+                f"context keys starting with {RESERVED_CONTEXT_PREFIX!r} are reserved for delegation: "
+                + ", ".join(key[:64] for key in reserved[:5])
+            )
+        return context
 
 
 @dataclass(frozen=True, slots=True)

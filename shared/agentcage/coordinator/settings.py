@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 
 from agentcage.budget.config import BudgetConfig, load_budget_config
 from agentcage.budget.pricing import ModelPrice
-from agentcage.constants import ENVIRONMENT_ENV, MODEL_TIMEOUT_ENV, PUBLIC_BASE_URL_ENV
+from agentcage.constants import (
+    COORDINATOR_PRINCIPAL_ID_ENV,
+    ENVIRONMENT_ENV,
+    MODEL_TIMEOUT_ENV,
+    PUBLIC_BASE_URL_ENV,
+)
 from agentcage.errors import ConfigurationError
 
 __all__ = ["DEFAULT_AGENT", "CoordinatorSettings"]
@@ -29,6 +34,8 @@ class CoordinatorSettings:
     approval_ttl_seconds: int = 3600
     public_base_url: str = ""
     max_request_chars: int = 8000
+    coordinator_principal_id: str = ""
+    """The Entra object id of the identity the coordinator runs as; it may never approve (empty: none)."""
 
     def __post_init__(self) -> None:
         if self.max_output_tokens < 1:
@@ -69,4 +76,5 @@ class CoordinatorSettings:
             budget=config,
             model_timeout_s=model_timeout,
             public_base_url=(env.get(PUBLIC_BASE_URL_ENV) or "").rstrip("/"),
+            coordinator_principal_id=(env.get(COORDINATOR_PRINCIPAL_ID_ENV) or "").strip(),
         )

@@ -1,12 +1,16 @@
 """One model step: budget, model call, thought record, the gate on every proposed call, checkpoint.
 
-Order matters for redelivery. The model call is reserved before and settled after (released when it
-fails, so a timed-out call counts nothing and its redelivery counts once). Reservations and approvals
-are made before the checkpoint because the checkpoint stores the exact ``ToolRequest`` s; the
+Order matters for redelivery. Each model attempt is reserved before and settled after; a failed one
+is charged its upper bound (it may have been billed) unless the provider certainly did not process it
+(a 429), and the coordinator, not the provider, retries, so every attempt is counted. Reservations
+and approvals are made before the checkpoint because the checkpoint stores the exact ``ToolRequest`` s; the
 checkpoint is saved put-if-absent BEFORE anything is returned to send, and a redelivered step whose
 checkpoint exists re-emits those same requests (same ids, same reservations) without calling the
 model or reserving again. Only a crash between the model's settlement and the checkpoint write can
 make a redelivery call the model again (the spend was real both times, so both are counted).
+Approvals are waited for, and notified, from the checkpointed turn alone: one made by a copy that
+crashed or lost the checkpoint race is denied as superseded, and a redelivery notifies each approval
+of the turn that has no ``approval_notification`` event yet (the first attempt may have died first).
 
 Every step first returns the task's reservations abandoned past their expiry (``expire_stale`` for
 this task only: an active one is released, a consumed tool call is charged), so a crashed earlier
@@ -19,15 +23,15 @@ import logging
 from typing import Any
 
 from agentcage.coordinator.core import Stop
-from agentcage.coordinator.delegation import DELEGATE_TOOL, DelegationMixin
+from agentcage.coordinator.delegation import DELEGATE_TOOL
 from agentcage.coordinator.messages import Outbox
+from agentcage.coordinator.model_call import ModelCallMixin
 from agentcage.coordinator.state import (
     PlannedCall,
     StepCheckpoint,
     Turn,
     build_conversation,
     error_content,
-    prompt_digest,
     result_slot,
 )
 from agentcage.envelopes import AgentStep, ToolRequest, args_digest, new_id
@@ -35,13 +39,11 @@ from agentcage.errors import (
     AgentcageError,
     BudgetExceededError,
     LoopDetectedError,
-    ModelError,
-    OverspendError,
     TaskNotFoundError,
 )
 from agentcage.ledger.models import TaskRecord, TaskState
-from agentcage.models.types import Completion, Message, ToolCall
-from agentcage.telemetry import agent_span, chat_span, record_usage, tool_span
+from agentcage.models.types import Completion, ToolCall
+from agentcage.telemetry import agent_span, tool_span
 from agentcage.tools.agents import AgentDefinition
 from agentcage.trace import bound_context
 
@@ -51,7 +53,7 @@ _log = logging.getLogger("agentcage.coordinator")
 _DENIED_CODES = frozenset({"policy_denied", "tool_not_allowed", "unknown_tool", "sensitive_data_blocked"})
 
 
-class StepMixin(DelegationMixin):
+class StepMixin(ModelCallMixin):
     """``run_step`` and what it needs."""
 
     def run_step(self, step: AgentStep) -> Outbox:
@@ -102,14 +104,24 @@ class StepMixin(DelegationMixin):
         stopped = None if reserved is not None else "halted while deciding the calls"
         data = StepCheckpoint(turns=(*checkpoint.turns, turn), stopped=stopped).model_dump(mode="json")
         if not self.ledger.save_checkpoint(task.task_id, step.step, data):
-            # A concurrent copy of this step saved first: give back what this copy reserved.
+            # A concurrent copy of this step saved first: give back what this copy reserved, deny
+            # its approvals and end its children (no checkpointed call will ever wait for them).
             for reservation_id in reserved or []:
                 self.ledger.release(reservation_id)
+            self._abandon(task, turn, f"a concurrent copy of step {step.step} was checkpointed first")
             _, saved = self._checkpoint(task.task_id)
             return self._after_checkpoint(task, step.step, saved, fresh=False)
-        if reserved is None:
-            return Outbox()  # halted while deciding; its reservations were already given back
+        if reserved is None:  # halted while deciding; its reservations were already given back
+            self._abandon(task, turn, "the task halted while its calls were being decided")
+            return Outbox()
         return self._after_checkpoint(task, step.step, StepCheckpoint.of(data), fresh=True)
+
+    def _abandon(self, task: TaskRecord, turn: Turn, reason: str) -> None:
+        """Deny the approvals and fail the children a turn created that nothing will carry out."""
+        self._supersede_approvals(task, [c.approval_id for c in turn.calls if c.approval_id], reason)
+        for call in turn.calls:
+            if call.child_task_id:
+                self._move(call.child_task_id, TaskState.FAILED, expected=TaskState.PENDING, reason=reason)
 
     def _refusal(
         self, task: TaskRecord, step: AgentStep, last: int, checkpoint: StepCheckpoint
@@ -136,77 +148,6 @@ class StepMixin(DelegationMixin):
             self._halt_for(task.task_id, BudgetExceededError(reason, details={"limit": "model_steps"}))
             return True
         return False
-
-    # --- the model call ---------------------------------------------------------------------------
-    def _tools(self, agent: AgentDefinition) -> list[dict[str, Any]]:
-        tools = [tool.openai_schema() for tool in self.gate.toolset(agent.id)]
-        if agent.specialists:
-            tools.append(self.delegate_schema(agent))
-        return tools
-
-    def _call_model(
-        self, task: TaskRecord, step: AgentStep, agent: AgentDefinition, messages: list[Message]
-    ) -> Completion | None:
-        tools = self._tools(agent)
-        request = {"messages": [m.model_dump(mode="json") for m in messages], "tools": tools}
-        try:
-            with self.guard.model_call(
-                task.task_id,
-                model=self.model.model,
-                request=request,
-                requested_max_tokens=self.settings.max_output_tokens,
-            ) as call:
-                with chat_span(
-                    step.trace,
-                    task_id=task.task_id,
-                    model=self.model.model,
-                    provider=self.model.provider,
-                    max_tokens=call.max_tokens,
-                ) as span:
-                    completion = self.model.complete(
-                        messages,
-                        tools,
-                        call.max_tokens,
-                        timeout=self.settings.model_timeout_s,
-                        deadline=task.limits.deadline,
-                        context=task.context,
-                    )
-                    record_usage(
-                        span,
-                        input_tokens=completion.usage.input_tokens,
-                        output_tokens=completion.usage.output_tokens,
-                        response_model=completion.model,
-                    )
-                try:
-                    call.settle(completion.usage.input_tokens, completion.usage.output_tokens)
-                except OverspendError:  # recorded in full and audited by the ledger; the answer stands
-                    call.settled = self.ledger.get_reservation(call.reservation.reservation_id)
-        except BudgetExceededError:
-            return None  # the guard halted the task with the reason
-        except ModelError as error:
-            self._audit(task, "model_error", {"code": error.code, "message": error.message}, step=step.step)
-            raise  # released by the guard; the message is redelivered and the step resumes
-        self._audit(
-            task,
-            "thought",
-            {
-                "model": completion.model,
-                "provider": completion.provider,
-                "scripted": completion.scripted,
-                "prompt_digest": prompt_digest(messages),
-                "text": (completion.text or "")[:2000],
-                "calls": [
-                    {"id": c.id, "tool": c.name, "arguments": c.arguments} for c in completion.tool_calls
-                ],
-                "usage": completion.usage.model_dump(),
-                "finish_reason": completion.finish_reason,
-                "attempts": completion.attempts,
-                "max_tokens": call.max_tokens,
-                "trace_id": step.trace.trace_id,
-            },
-            step=step.step,
-        )
-        return completion
 
     # --- deciding each call -----------------------------------------------------------------------
     def _plan(
@@ -333,12 +274,16 @@ class StepMixin(DelegationMixin):
         outbox = Outbox(
             tool_requests=[ToolRequest.model_validate(c.request) for c in turn.calls if c.request]
         )
-        approvals = [c for c in turn.calls if c.outcome == "approval" and c.approval_id]
-        if approvals and any(a.status == "pending" for a in self.ledger.pending_approvals(task.task_id)):
+        pending = self.ledger.pending_approvals(task.task_id)
+        pending = self._supersede_strays(task, step, turn, pending)  # of a crashed or losing copy
+        waiting = self._waiting_approvals(task.task_id, turn, pending)
+        if waiting:
             self._move(task.task_id, TaskState.AWAITING_APPROVAL, expected=TaskState.RUNNING)
-            if fresh:
-                for call in approvals:
-                    self._notify(task, str(call.approval_id))
+            # A redelivery (the first attempt may have died before notifying) notifies what was not.
+            notified = set() if fresh else self._notified(task.task_id)
+            for approval in waiting:
+                if approval.approval_id not in notified:
+                    self._notify(task, approval.approval_id)
         outbox.extend(self.start_children(task, turn, fresh=fresh))
         return outbox.extend(self._maybe_advance(task.task_id, step, turn, claimant=f"step-{step}"))
 

@@ -124,14 +124,18 @@ class ModelProvider(ABC):
         timeout: float | None = None,
         deadline: datetime | float | None = None,
         context: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Completion:
         """Ask the model for its next turn.
 
         ``tools`` are OpenAI-shaped function schemas; ``max_tokens`` bounds the output (callers clamp it to
         the budget). ``timeout`` bounds one attempt; ``deadline`` (epoch seconds or an aware datetime)
         bounds all attempts together. ``context`` is the task context (the scripted model reads
-        ``context["scenario"]``; real providers ignore it). Raises ModelTimeoutError, ModelRateLimitError
-        or ModelError once retries are exhausted or the deadline leaves no room for another attempt.
+        ``context["scenario"]``; real providers ignore it). ``retry`` replaces the provider's policy for
+        this call: a caller that budgets every attempt on its own (the coordinator) passes
+        ``RetryPolicy(max_attempts=1)`` and retries with :meth:`retry_delay`. Raises ModelTimeoutError,
+        ModelRateLimitError or ModelError once retries are exhausted or the deadline leaves no room for
+        another attempt.
         """
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise InvalidInputError(f"max_tokens must be a positive integer, not {max_tokens!r}")
@@ -144,9 +148,39 @@ class ModelProvider(ABC):
         per_attempt = timeout if timeout is not None else self.timeout
         if per_attempt <= 0:
             raise InvalidInputError("the model timeout must be positive")
-        return self._with_retries(request, per_attempt, _as_epoch(deadline))
+        return self._with_retries(request, per_attempt, _as_epoch(deadline), retry or self.retry)
 
-    def _with_retries(self, request: ModelRequest, per_attempt: float, deadline: float | None) -> Completion:
+    def retry_delay(
+        self,
+        error: ModelError,
+        attempt: int,
+        *,
+        deadline: datetime | float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> float | None:
+        """Seconds to wait after failed attempt ``attempt`` (1-based) before the next; ``None``: give up.
+
+        The one retry rule, for this class's own retries and for a caller that retries one attempt
+        at a time: only retryable errors, at most ``retry.max_attempts`` (the provider's policy by
+        default) attempts, and no wait that would end at or after ``deadline``.
+        """
+        policy = retry or self.retry
+        if not _is_retryable(error) or attempt >= policy.max_attempts:
+            return None
+        delay = policy.delay_after(attempt, error.details.get("retry_after_s"))
+        end = _as_epoch(deadline)
+        if end is not None and self._clock() + delay >= end:
+            _log.warning("model %s: not retrying %s, the task deadline is too close", self.model, error.code)
+            return None
+        return delay
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` between attempts (with the injected ``sleep``, so tests do not wait)."""
+        self._sleep(seconds)
+
+    def _with_retries(
+        self, request: ModelRequest, per_attempt: float, deadline: float | None, policy: RetryPolicy
+    ) -> Completion:
         attempt = 0
         while True:
             attempt += 1
@@ -162,13 +196,8 @@ class ModelProvider(ABC):
                 completion = self._complete_once(request, attempt_timeout)
             except ModelError as error:
                 error.details["attempts"] = attempt
-                if not _is_retryable(error) or attempt >= self.retry.max_attempts:
-                    raise
-                delay = self.retry.delay_after(attempt, error.details.get("retry_after_s"))
-                if deadline is not None and self._clock() + delay >= deadline:
-                    _log.warning(
-                        "model %s: not retrying %s, the task deadline is too close", self.model, error.code
-                    )
+                delay = self.retry_delay(error, attempt, deadline=deadline, retry=policy)
+                if delay is None:
                     raise
                 _log.info(
                     "model %s: attempt %d failed (%s), retrying in %.2fs",
@@ -177,7 +206,7 @@ class ModelProvider(ABC):
                     error.code,
                     delay,
                 )
-                self._sleep(delay)
+                self.pause(delay)
                 continue
             return completion.model_copy(update={"attempts": attempt}) if attempt > 1 else completion
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ def _error(status: int, body: dict[str, Any], expected_status: int, code: str) -
         (b'{"request": "x"}', {}, 415, "unsupported_media_type"),
         (b'{"request": "' + b"a" * 70_000 + b'"}', JSON, 413, "envelope_too_large"),
         (b'{"request": "x", "agent": "nobody-here"}', JSON, 404, "unknown_agent"),
+        (b'{"request": "x", "context": {"parent_task_id": "task-1"}}', JSON, 400, "invalid_input"),
+        (b'{"request": "x", "context": {"parent_request_id": "advance-1"}}', JSON, 400, "invalid_input"),
     ],
 )
 def test_bad_task_requests_get_the_structured_error(
@@ -150,6 +153,48 @@ def test_the_agent_cannot_approve_its_own_call(memory_harness: Harness) -> None:
         ),
     )
     _error(status, body, 403, "self_approval")
+
+
+def test_the_coordinators_own_identity_cannot_approve(functions: dict[str, Any], tmp_path: Path) -> None:
+    import runtime
+
+    coordinator_oid = "9d2f0c1e-0000-4000-8000-00000000c00d"
+    clock = FakeClock()
+    with open_test_ledger("memory", clock, tmp_path) as ledger:
+        harness = build_harness(functions, ledger, clock, environment="dev")
+        harness.runtime.coordinator.settings = replace(
+            harness.coordinator.settings, coordinator_principal_id=coordinator_oid
+        )
+        approval_id = _approval_of(harness)
+        for header, status, code in [
+            # its token as the platform forwards it: app-only, no user claims
+            (_app_principal(coordinator_oid), 401, "unauthenticated"),
+            # even were it to carry a user's claims, its object id is refused
+            (principal_header(coordinator_oid, "agentcage coordinator", ("finance",)), 403, "self_approval"),
+        ]:
+            answer = call(
+                harness.functions["approval"],
+                http(
+                    "POST",
+                    f"approvals/{approval_id}",
+                    body=b'{"decision": "approve"}',
+                    headers={"X-MS-CLIENT-PRINCIPAL": header, **JSON},
+                    route_params={"approval_id": approval_id},
+                ),
+            )
+            _error(answer[0], answer[1], status, code)
+        assert harness.coordinator.approval_view(approval_id)["status"] == "pending"
+    runtime.set_runtime(None)
+
+
+def _app_principal(object_id: str) -> str:
+    claims = [
+        {"typ": "oid", "val": object_id},
+        {"typ": "roles", "val": "finance"},
+        {"typ": "azp", "val": "x"},
+    ]
+    document = {"auth_typ": "aad", "role_typ": "roles", "claims": claims}
+    return base64.b64encode(json.dumps(document).encode()).decode()
 
 
 def test_an_expired_approval_answers_410_and_the_task_moves_on(memory_harness: Harness) -> None:

@@ -108,6 +108,7 @@ def test_build_runtime_reads_the_app_settings_and_builds_no_client_until_used(
         "AGENTCAGE_LEDGER_SQLITE_PATH": str(tmp_path / "ledger.db"),
         "AGENTCAGE_ENVIRONMENT": "dev",
         "AGENTCAGE_PUBLIC_BASE_URL": "https://coord.example/",
+        "AGENTCAGE_COORDINATOR_PRINCIPAL_ID": "9d2f0c1e-0000-4000-8000-00000000c00d",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -118,6 +119,7 @@ def test_build_runtime_reads_the_app_settings_and_builds_no_client_until_used(
     assert built.sender.namespace == "agentcage-dev.servicebus.windows.net"
     assert built.coordinator.model.provider == "scripted"
     assert built.coordinator.settings.public_base_url == "https://coord.example"
+    assert built.coordinator.settings.coordinator_principal_id == "9d2f0c1e-0000-4000-8000-00000000c00d"
     assert (
         built.coordinator.settings.budget.price_for("agentcage-scripted-offline").cost_micro_usd(10, 10) == 0
     )

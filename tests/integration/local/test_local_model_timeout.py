@@ -3,10 +3,11 @@
 ``agentcage dev`` runs with its model pointed at a loopback OpenAI-compatible server that serves the
 return-exception conversation from recorded Chat Completions responses (the functional model tests'
 server and recordings). On the second model call the server sleeps past the client's timeout on every
-attempt the provider makes, so the call fails with ``model_timeout`` after its own retries, the error
-reaches the queue, and the ``agent-steps`` message is delivered again; the next delivery resumes the
-step from its checkpoint. A clean run of the same conversation (its own host, so the order is still
-refundable) gives the usage the timed-out run is compared with.
+attempt (the coordinator retries, each attempt budgeted on its own), so the call fails with
+``model_timeout`` once the retries are exhausted, the error reaches the queue, and the
+``agent-steps`` message is delivered again; the next delivery resumes the step from its checkpoint.
+A clean run of the same conversation (its own host, so the order is still refundable) gives the
+usage the timed-out run is compared with.
 """
 
 from __future__ import annotations
@@ -198,8 +199,12 @@ def test_a_model_timeout_mid_task_is_redelivered_and_resumes_with_nothing_done_t
     assert timed.task["state"] == "completed", timed.task
     assert timed.steps_delivered[2] == 2, timed.steps_delivered
     assert all(n == 1 for step, n in timed.steps_delivered.items() if step != 2), timed.steps_delivered
-    [error] = [e for e in timed.audit if e.kind == "model_error"]
-    assert (error.step, error.data["code"]) == (2, ModelTimeoutError.code)
+    # (the coordinator retries, one provider attempt at a time: each timed-out attempt is one error)
+    errors = [e for e in timed.audit if e.kind == "model_error"]
+    assert [(e.step, e.data["code"], e.data["attempt"]) for e in errors] == [
+        (2, ModelTimeoutError.code, n) for n in range(1, attempts + 1)
+    ]
+    assert errors[-1].data["retry_in_s"] is None  # the last attempt's timeout reached the queue
     # AND the redelivered step resumed from its checkpoint: the same conversation was sent again
     step2 = timed.model_requests[1 : 2 + attempts]
     assert len(step2) == attempts + 1
@@ -210,16 +215,25 @@ def test_a_model_timeout_mid_task_is_redelivered_and_resumes_with_nothing_done_t
     executed = Counter(str(e.data.get("request_id")) for e in timed.audit if e.kind == "tool_executed")
     assert len(executed) == 4, executed
     assert all(count == 1 for count in executed.values()), executed
-    # AND the budget used is the clean run's plus exactly the timed-out call's charged upper bound:
-    # the guard settles a failed call at its reservation (it may have been processed and billed)
-    [charge] = [e for e in timed.audit if e.kind == "model_call_charged"]
-    assert charge.data["error"] == ModelTimeoutError.code, charge
-    assert timed.audit.index(charge) == timed.audit.index(error) - 1  # charged as that call failed
-    failed = timed.ledger.get_reservation(str(charge.data["reservation_id"]))
-    assert (failed.kind, failed.status, failed.actual) == ("model", ReservationStatus.SETTLED, failed.amounts)
-    assert Usage.model_validate(charge.data["amounts"]) == failed.amounts
-    assert failed.amounts.model_steps == 1
-    assert min(failed.amounts.tokens, failed.amounts.cost_micro_usd) > 0
-    assert used(timed) == used(clean) + failed.amounts
+    # AND the budget used is the clean run's plus exactly each timed-out attempt's charged upper bound:
+    # every attempt has its own reservation, settled at its amounts when it fails (it may have been
+    # processed and billed)
+    charges = [e for e in timed.audit if e.kind == "model_call_charged"]
+    assert len(charges) == attempts
+    charged = Usage()
+    for charge, error in zip(charges, errors, strict=True):
+        assert charge.data["error"] == ModelTimeoutError.code, charge
+        assert timed.audit.index(charge) == timed.audit.index(error) - 1  # charged as that attempt failed
+        failed = timed.ledger.get_reservation(str(charge.data["reservation_id"]))
+        assert (failed.kind, failed.status, failed.actual) == (
+            "model",
+            ReservationStatus.SETTLED,
+            failed.amounts,
+        )
+        assert Usage.model_validate(charge.data["amounts"]) == failed.amounts
+        assert failed.amounts.model_steps == 1
+        assert min(failed.amounts.tokens, failed.amounts.cost_micro_usd) > 0
+        charged = charged + failed.amounts
+    assert used(timed) == used(clean) + charged
     limits = timed.task["budget"]["limits"]
     assert all(getattr(used(timed), k) <= limits[k] for k in ("tokens", "cost_micro_usd", "model_steps"))

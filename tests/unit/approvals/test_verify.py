@@ -65,3 +65,31 @@ def test_each_way_an_approval_can_fail_has_its_own_error(
 ) -> None:
     with pytest.raises(error):
         _check(approval, **overrides)
+
+
+def test_the_coordinators_own_identity_is_not_an_approver() -> None:
+    # In the cloud an approver is an Entra object id, never an agent's name: the identity the agent
+    # side runs as is what must be refused.
+    coordinator_oid = "9d2f0c1e-0000-4000-8000-00000000c00d"
+    approval = replace(Approval(), approver=coordinator_oid)
+
+    with pytest.raises(SelfApprovalError):
+        check_approval(
+            approval,
+            task_id="task-1",
+            agent_id="returns-coordinator",
+            tool="createRefund",
+            args_digest="a" * 64,
+            now=NOW,
+            excluded_approvers=(coordinator_oid,),
+        )
+    # an empty configured id excludes nobody
+    check_approval(
+        Approval(),
+        task_id="task-1",
+        agent_id="returns-coordinator",
+        tool="createRefund",
+        args_digest="a" * 64,
+        now=NOW,
+        excluded_approvers=("",),
+    )
