@@ -3,8 +3,8 @@
 Order follows the data: the Azure platform (identity, telemetry, Service Bus) and the AWS state
 (tables, queues) first; then the data-service Lambdas and the API Gateway in front of them; then
 federation both ways (the coordinator's target reader may invoke exactly the API's target-resolving
-GET methods); then the executor, the bridge and the ledger sweeper; then the coordinator Function App;
-monitoring last.
+GET methods); then the executor, the bridge, the ledger sweeper and the dead-letters Lambda; then the
+coordinator Function App; monitoring last.
 """
 
 import sys
@@ -25,7 +25,7 @@ from pulumi_azure_native import authorization  # noqa: E402
 
 from agentcage import constants as env  # noqa: E402
 from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE  # noqa: E402
-from agentcage.topology import QUEUES  # noqa: E402
+from agentcage.topology import QUEUES, dead_letter_queue  # noqa: E402
 from functions.aws.manifest import LAMBDAS, LambdaSpec, lambda_spec  # noqa: E402
 from infra import bindings, openapi, packaging  # noqa: E402
 from infra.components import (  # noqa: E402
@@ -56,6 +56,7 @@ from infra.components import (  # noqa: E402
 from infra.config import load_stack_config  # noqa: E402
 from infra.iam import (  # noqa: E402
     DATA_SERVICE_ACCESS,
+    DEAD_LETTERS_LEDGER_ACTIONS,
     IDEMPOTENCY_ACTIONS,
     LEDGER_ACTIONS,
     LEDGER_SWEEPER_ACTIONS,
@@ -118,16 +119,22 @@ def lambda_function(
     A ``schedule`` Lambda runs every ``schedule_minutes`` (the stack's rate), else the manifest's.
     """
     built = packages[PACKAGE_OF[spec.archive]]
-    trigger: QueueTrigger | ScheduleTrigger | None = None
+    trigger: QueueTrigger | ScheduleTrigger | tuple[QueueTrigger, ...] | None = None
     if spec.trigger == "schedule":
         trigger = ScheduleTrigger(schedule_minutes or int(spec.schedule_minutes or 0))
-    if spec.trigger == "sqs":
-        queue = {TOOL_REQUESTS_QUEUE: state.tool_requests, TOOL_RESULTS_QUEUE: state.tool_results}[
-            str(spec.queue)
-        ]
-        trigger = QueueTrigger(
-            queue.queue.arn, batch_size=spec.batch_size, maximum_concurrency=max(2, reserved)
+    if spec.queues:  # sqs: its queue; dead_letters: the DLQs it drains (sharing its concurrency)
+        arns = {
+            TOOL_REQUESTS_QUEUE: state.tool_requests.queue.arn,
+            TOOL_RESULTS_QUEUE: state.tool_results.queue.arn,
+            dead_letter_queue(TOOL_REQUESTS_QUEUE).name: state.tool_requests.dead_letter.arn,
+            dead_letter_queue(TOOL_RESULTS_QUEUE).name: state.tool_results.dead_letter.arn,
+        }
+        concurrency = max(2, reserved // len(spec.queues))
+        triggers = tuple(
+            QueueTrigger(arns[queue], batch_size=spec.batch_size, maximum_concurrency=concurrency)
+            for queue in spec.queues
         )
+        trigger = triggers[0] if len(triggers) == 1 else triggers
     return ServiceFunction(
         spec.name,
         ServiceFunctionArgs(
@@ -165,9 +172,7 @@ state = AwsState(
         point_in_time_recovery=config.data_protection.point_in_time_recovery,
         deletion_protection=config.data_protection.deletion_protection,
         queues={spec.name: spec for spec in QUEUES if spec.cloud == "aws"},
-        consumer_timeouts={
-            spec.queue: spec.timeout_seconds for spec in LAMBDAS if spec.trigger == "sqs" and spec.queue
-        },
+        consumer_timeouts={queue: spec.timeout_seconds for spec in LAMBDAS for queue in spec.queues},
     ),
 )
 
@@ -272,6 +277,23 @@ sweeper = lambda_function(
     schedule_minutes=lam.ledger_sweep_minutes,
 )
 
+# Every dead letter of the AWS queues gets an outcome: a request is answered dead_lettered through the
+# results queue, a result Azure can never hear ends its task failed in the ledger.
+dead_letters = lambda_function(
+    lambda_spec("dead-letters"),
+    reserved=4,  # two DLQs, two concurrent batches each at most; dead letters are rare
+    environment={
+        env.ENVIRONMENT_ENV: config.environment,
+        env.LEDGER_BACKEND_ENV: "dynamodb",
+        env.LEDGER_TABLE_ENV: state.ledger.name,
+        env.TOOL_RESULTS_QUEUE_URL_ENV: state.tool_results.queue.url,
+    },
+    statements=[
+        allow("LedgerDeadLetters", list(DEAD_LETTERS_LEDGER_ACTIONS), [state.ledger.arn]),
+        allow("SendToolResults", ["sqs:SendMessage"], [state.tool_results.queue.arn]),
+    ],
+)
+
 # --- the coordinator -------------------------------------------------------------------------------------
 coordinator = Coordinator(
     "coordinator",
@@ -303,6 +325,7 @@ coordinator = Coordinator(
             env.FEDERATION_AUDIENCE_ENV: config.federation_audience,
             env.TOOL_REQUESTS_QUEUE_URL_ENV: state.tool_requests.queue.url,
             env.APPROVAL_WEBHOOK_FORMAT_ENV: config.approvals.webhook_format,
+            env.COORDINATOR_PRINCIPAL_ID_ENV: platform.identity.principal_id,  # may never approve
         },
         approval_webhook_setting=env.APPROVAL_WEBHOOK_URL_ENV,
         approval_webhook_url=(
@@ -331,6 +354,7 @@ lambdas = {
     "tool-executor": executor,
     "bridge": bridge,
     "ledger-sweeper": sweeper,
+    "dead-letters": dead_letters,
 }
 AwsMonitoring(
     "aws-monitoring",

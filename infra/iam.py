@@ -27,6 +27,8 @@ __all__ = [
     "sqs_consumer",
     "LEDGER_ACTIONS",
     "LEDGER_SWEEPER_ACTIONS",
+    "COORDINATOR_LEDGER_ACTIONS",
+    "DEAD_LETTERS_LEDGER_ACTIONS",
     "TABLE_READ_ACTIONS",
     "TABLE_WRITE_ACTIONS",
     "IDEMPOTENCY_ACTIONS",
@@ -129,12 +131,12 @@ def xray_writer() -> Statement:
     return allow("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
 
 
-def sqs_consumer(queue_arn: pulumi.Input[str]) -> Statement:
-    """What a Lambda event source mapping needs on its queue, and nothing else."""
+def sqs_consumer(*queue_arns: pulumi.Input[str]) -> Statement:
+    """What a Lambda event source mapping needs on its queues (one or more), and nothing else."""
     return allow(
         "ConsumeOwnQueue",
         ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
-        [queue_arn],
+        list(queue_arns),
     )
 
 
@@ -158,6 +160,18 @@ LEDGER_SWEEPER_ACTIONS: tuple[str, ...] = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
+)
+# The coordinator (through its federated ledger role): the ledger's work, plus the Scan with which the
+# approval-expiry timer finds tasks awaiting approval (Ledger.list_tasks; see coordinator/expiry.py).
+COORDINATOR_LEDGER_ACTIONS: tuple[str, ...] = (*LEDGER_ACTIONS, "dynamodb:Scan")
+# The dead-letters Lambda: read the task, its audit log (a stored result) and its results (Query), end
+# it failed (a conditional UpdateItem) and append the audit event (UpdateItem for its sequence number,
+# PutItem for the event). Nothing else.
+DEAD_LETTERS_LEDGER_ACTIONS: tuple[str, ...] = (
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+    "dynamodb:PutItem",
 )
 TABLE_READ_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
 TABLE_WRITE_ACTIONS: tuple[str, ...] = (

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
+from agentcage.topology import dead_letter_queue
 
 __all__ = ["LAMBDAS", "OPERATION_FUNCTIONS", "LambdaSpec", "lambda_spec"]
 
@@ -18,19 +19,21 @@ class LambdaSpec:
     """One Lambda function.
 
     ``trigger`` is ``sqs`` (with the logical ``queue`` it consumes, partial-batch responses on),
-    ``api`` (behind the REST API Gateway, serving ``operations`` of the catalog) or ``schedule`` (run
-    on a timer, every ``schedule_minutes`` unless the stack configures another rate; the event carries
-    nothing the handler needs). ``archive`` names the deployment package: ``core`` (library + AWS
-    dependencies) or ``bridge`` (adds the Azure SDKs).
+    ``dead_letters`` (an SQS consumer of the dead-letter queues of the work queues in
+    ``dead_letters_of``, declared in :mod:`agentcage.topology`), ``api`` (behind the REST API Gateway,
+    serving ``operations`` of the catalog) or ``schedule`` (run on a timer, every ``schedule_minutes``
+    unless the stack configures another rate; the event carries nothing the handler needs).
+    ``archive`` names the deployment package: ``core`` (library + AWS dependencies) or ``bridge``
+    (adds the Azure SDKs).
 
-    The local runtime wires ``sqs`` and ``api`` Lambdas; it does not run ``schedule`` ones (locally
-    nothing abandons a reservation for long: the SQLite ledger can be swept on demand by calling the
-    handler, and the cloud sweep is the same ``Ledger.expire_stale``).
+    The local runtime wires ``sqs``, ``dead_letters`` and ``api`` Lambdas; it does not run
+    ``schedule`` ones (locally nothing abandons a reservation for long: the SQLite ledger can be swept
+    on demand by calling the handler, and the cloud sweep is the same ``Ledger.expire_stale``).
     """
 
     name: str
     handler: str
-    trigger: Literal["sqs", "api", "schedule"]
+    trigger: Literal["sqs", "dead_letters", "api", "schedule"]
     archive: Literal["core", "bridge"]
     timeout_seconds: int
     memory_mb: int
@@ -38,11 +41,25 @@ class LambdaSpec:
     batch_size: int = 10
     operations: tuple[str, ...] = ()
     schedule_minutes: int | None = None
+    dead_letters_of: tuple[str, ...] = ()
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """Every SQS queue this Lambda consumes (its queue, or the dead-letter queues it drains)."""
+        if self.queue is not None:
+            return (self.queue,)
+        return tuple(dead_letter_queue(name).name for name in self.dead_letters_of)
 
     def __post_init__(self) -> None:
         """Each trigger kind carries exactly what it needs (a queue, operations or a rate)."""
         if (self.trigger == "sqs") != (self.queue is not None):
             raise ValueError(f"{self.name}: a queue is named exactly when the trigger is sqs")
+        if (self.trigger == "dead_letters") != bool(self.dead_letters_of):
+            raise ValueError(
+                f"{self.name}: dead_letters_of is named exactly when the trigger is dead_letters"
+            )
+        for name in self.dead_letters_of:
+            dead_letter_queue(name)  # KeyError naming the queue when topology declares no DLQ for it
         if (self.trigger == "api") != bool(self.operations):
             raise ValueError(f"{self.name}: operations are named exactly when the trigger is api")
         if (self.trigger == "schedule") != (self.schedule_minutes is not None):
@@ -71,6 +88,16 @@ LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
         256,
         queue=TOOL_RESULTS_QUEUE,
         batch_size=10,
+    ),
+    LambdaSpec(
+        "dead-letters",
+        "functions.aws.dead_letters.handler",
+        "dead_letters",
+        "core",
+        30,
+        256,
+        batch_size=10,
+        dead_letters_of=(TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE),
     ),
     LambdaSpec(
         "customers",

@@ -5,8 +5,22 @@ Authentication is App Service Authentication in front of the app (the approver's
 """
 
 import azure.functions as func
-from blueprints import agent_steps, http_approvals, http_tasks, tool_requests, tool_results
+from blueprints import (
+    agent_steps,
+    approval_expiry,
+    http_approvals,
+    http_tasks,
+    tool_requests,
+    tool_results,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint in (http_tasks.bp, http_approvals.bp, agent_steps.bp, tool_requests.bp, tool_results.bp):
+for blueprint in (
+    http_tasks.bp,
+    http_approvals.bp,
+    agent_steps.bp,
+    tool_requests.bp,
+    tool_results.bp,
+    approval_expiry.bp,
+):
     app.register_functions(blueprint)

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE as LEDGER_TTL_ATTRIBUTE
-from agentcage.topology import QueueSpec
+from agentcage.topology import QueueSpec, dead_letter_queue
 
 __all__ = ["AwsStateArgs", "AwsState", "QueuePair", "LEDGER_TTL_ATTRIBUTE", "IDEMPOTENCY_TTL_ATTRIBUTE"]
 
@@ -27,7 +27,8 @@ class AwsStateArgs:
     prefix: str
     point_in_time_recovery: bool
     deletion_protection: bool
-    # Delivery settings of the two AWS queues (agentcage.topology: attempts, visibility window).
+    # Delivery settings of the two AWS queues and their DLQs (agentcage.topology: attempts, visibility
+    # window); a DLQ without settings here keeps SQS's default visibility (nothing consumes it).
     queues: Mapping[str, QueueSpec]
     # The timeout of the Lambda consuming each queue: a message must stay invisible while it runs.
     consumer_timeouts: Mapping[str, int]
@@ -61,6 +62,12 @@ class AwsState(pulumi.ComponentResource):
             if spec.lock_seconds < timeout:
                 raise ValueError(
                     f"{name}: {logical} visibility {spec.lock_seconds}s < consumer timeout {timeout}s"
+                )
+            dlq = args.queues.get(dead_letter_queue(logical).name)
+            dlq_timeout = args.consumer_timeouts.get(dead_letter_queue(logical).name)
+            if dlq is not None and dlq_timeout is not None and dlq.lock_seconds < dlq_timeout:
+                raise ValueError(
+                    f"{name}: {dlq.name} visibility {dlq.lock_seconds}s < consumer timeout {dlq_timeout}s"
                 )
         self._args = args
         self.ledger = self._table(name, "ledger", ("PK", "SK"), LEDGER_TTL_ATTRIBUTE)
@@ -109,11 +116,15 @@ class AwsState(pulumi.ComponentResource):
     def _queue_pair(self, name: str, logical: str) -> QueuePair:
         spec = self._args.queues[logical]
         queue_name = f"{self._args.prefix}-{logical}"
+        dlq_name = dead_letter_queue(logical).name
+        dlq_spec = self._args.queues.get(dlq_name)
         dead_letter = aws.sqs.Queue(
             f"{name}-{logical}-dlq",
-            name=f"{queue_name}-dlq",
+            name=f"{self._args.prefix}-{dlq_name}",
             sqs_managed_sse_enabled=True,
             message_retention_seconds=_FOURTEEN_DAYS,
+            # The dead-letters Lambda consumes it: a message must stay invisible while it runs.
+            visibility_timeout_seconds=dlq_spec.lock_seconds if dlq_spec is not None else None,
             opts=pulumi.ResourceOptions(parent=self),
         )
         queue = aws.sqs.Queue(

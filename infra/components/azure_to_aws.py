@@ -6,7 +6,7 @@ account), and three roles whose trust policies pin ``aud`` and ``sub`` (the coor
 object id) with StringEquals:
 
 - bridge: ``sqs:SendMessage`` on the tool-requests queue;
-- ledger: exact DynamoDB actions on the ledger table;
+- ledger: exact DynamoDB actions on the ledger table (with Scan, for the approval-expiry timer);
 - target reader: ``execute-api:Invoke`` on exactly the GET methods the catalog names as
   ``x-agentcage-target.resolve_with``, so the coordinator can read a target's tags for the policy
   and nothing else of the API.
@@ -24,7 +24,7 @@ import pulumi_aws as aws
 import pulumi_azuread as azuread
 
 from agentcage.errors import ConfigurationError
-from infra.iam import LEDGER_ACTIONS, Statement, allow, policy_json, web_identity_trust
+from infra.iam import COORDINATOR_LEDGER_ACTIONS, Statement, allow, policy_json, web_identity_trust
 
 __all__ = ["AzureToAwsFederationArgs", "AzureToAwsFederation", "check_existing_provider"]
 
@@ -143,7 +143,7 @@ class AzureToAwsFederation(pulumi.ComponentResource):
             "ledger",
             trust,
             "Azure coordinator -> the DynamoDB ledger table",
-            [allow("LedgerTable", list(LEDGER_ACTIONS), [args.ledger_table_arn])],
+            [allow("LedgerTable", list(COORDINATOR_LEDGER_ACTIONS), [args.ledger_table_arn])],
         )
         self.target_reader_role = self._federated_role(
             "target-reader",

@@ -55,7 +55,8 @@ class ServiceFunctionArgs:
     log_retention_days: int
     environment: Mapping[str, pulumi.Input[str]]
     statements: Sequence[Statement] = ()
-    trigger: QueueTrigger | ScheduleTrigger | None = None
+    # One trigger, or several queues (the dead-letters Lambda drains two DLQs).
+    trigger: QueueTrigger | ScheduleTrigger | tuple[QueueTrigger, ...] | None = None
     # A role created elsewhere because another system trusts its ARN (the bridge to Azure);
     # this component then only attaches its own permissions to it.
     existing_role: aws.iam.Role | None = None
@@ -79,7 +80,10 @@ class ServiceFunction(pulumi.ComponentResource):
             )
         if args.architecture not in ("arm64", "x86_64"):
             raise ValueError(f"{name}: architecture must be arm64 or x86_64")
-        if isinstance(args.trigger, QueueTrigger) and args.trigger.maximum_concurrency < 2:
+        queue_triggers = _queue_triggers(args.trigger)
+        if isinstance(args.trigger, tuple) and not queue_triggers:
+            raise ValueError(f"{name}: a tuple of queue triggers names at least one queue")
+        if any(trigger.maximum_concurrency < 2 for trigger in queue_triggers):
             raise ValueError(f"{name}: SQS maximum concurrency must be at least 2")
         schedule = (
             rate_expression(args.trigger.rate_minutes) if isinstance(args.trigger, ScheduleTrigger) else None
@@ -102,8 +106,8 @@ class ServiceFunction(pulumi.ComponentResource):
         else:
             self.role = args.existing_role
         statements: list[Statement] = [log_writer(self.log_group.arn), xray_writer()]
-        if isinstance(args.trigger, QueueTrigger):
-            statements.append(sqs_consumer(args.trigger.queue_arn))
+        if queue_triggers:
+            statements.append(sqs_consumer(*(trigger.queue_arn for trigger in queue_triggers)))
         statements.extend(args.statements)
         policy = aws.iam.RolePolicy(
             f"{name}-policy", role=self.role.name, policy=policy_json(statements), opts=child
@@ -131,15 +135,16 @@ class ServiceFunction(pulumi.ComponentResource):
         )
         if schedule is not None:
             self._schedule(name, schedule)
-        if isinstance(args.trigger, QueueTrigger):
+        for index, trigger in enumerate(queue_triggers):
+            # One queue keeps the name it always had (a rename would replace the mapping).
             aws.lambda_.EventSourceMapping(
-                f"{name}-trigger",
-                event_source_arn=args.trigger.queue_arn,
+                f"{name}-trigger" if len(queue_triggers) == 1 else f"{name}-trigger-{index}",
+                event_source_arn=trigger.queue_arn,
                 function_name=self.function.arn,
-                batch_size=args.trigger.batch_size,
+                batch_size=trigger.batch_size,
                 function_response_types=["ReportBatchItemFailures"],
                 scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
-                    maximum_concurrency=args.trigger.maximum_concurrency
+                    maximum_concurrency=trigger.maximum_concurrency
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
             )
@@ -175,3 +180,11 @@ class ServiceFunction(pulumi.ComponentResource):
             arn=self.function.arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
         )
+
+
+def _queue_triggers(
+    trigger: QueueTrigger | ScheduleTrigger | tuple[QueueTrigger, ...] | None,
+) -> tuple[QueueTrigger, ...]:
+    if isinstance(trigger, QueueTrigger):
+        return (trigger,)
+    return trigger if isinstance(trigger, tuple) else ()

@@ -58,6 +58,7 @@ APPROVAL_WEBHOOK_URL_ENV: Final = "AGENTCAGE_APPROVAL_WEBHOOK_URL"
 APPROVAL_WEBHOOK_FORMAT_ENV: Final = "AGENTCAGE_APPROVAL_WEBHOOK_FORMAT"  # slack | teams
 DEV_APPROVER_ENV: Final = "AGENTCAGE_DEV_APPROVER"  # local runtime only
 PUBLIC_BASE_URL_ENV: Final = "AGENTCAGE_PUBLIC_BASE_URL"  # links in approval notifications
+COORDINATOR_PRINCIPAL_ID_ENV: Final = "AGENTCAGE_COORDINATOR_PRINCIPAL_ID"  # its identity never approves
 
 # --- logical queue names (the cloud names carry a stack prefix that infra adds) ------------------------
 AGENT_STEPS_QUEUE: Final = "agent-steps"
@@ -90,3 +91,6 @@ TARGET_READER_ROLE_ARN_ENV: Final = (
 # --- the idempotency key of a write, sent by the executor and honoured by the data service ---------
 APPROVAL_ID_HEADER: Final = "X-Agentcage-Approval-Id"
 ARGS_DIGEST_HEADER: Final = "X-Agentcage-Args-Digest"
+
+# --- the local runtime's timers (the cloud runs them on their NCRONTAB schedule) ---------------------
+LOCAL_TIMER_SECONDS_ENV: Final = "AGENTCAGE_LOCAL_TIMER_SECONDS"  # default 30: every timer function locally

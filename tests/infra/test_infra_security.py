@@ -98,7 +98,7 @@ def test_every_web_identity_trust_pins_aud_and_sub_to_the_coordinator_identity(r
 
 def test_no_key_sas_password_or_connection_string_in_settings(run: StackRun) -> None:
     holders = run.of_type("azure-native:web:WebApp") + run.of_type("aws:lambda/function:Function")
-    assert len(holders) == 10
+    assert len(holders) == 11  # the Function App and 10 Lambdas
     for resource in holders:
         settings = settings_of(resource.type, resource.inputs)
         assert settings, resource.name
@@ -196,7 +196,7 @@ def test_every_queue_is_encrypted_and_dead_lettered(run: StackRun) -> None:
 def test_every_log_group_and_workspace_has_retention(run: StackRun) -> None:
     days = run.config["agentcage:retention"]["logDays"]
     groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
-    assert len(groups) == 11  # 9 functions + API access + API execution logs
+    assert len(groups) == 12  # 10 functions + API access + API execution logs
     assert {g.inputs["retentionInDays"] for g in groups} == {days}
     (workspace,) = run.of_type("azure-native:operationalinsights:Workspace")
     assert workspace.inputs["retentionInDays"] == run.config["agentcage:retention"]["workspaceDays"]

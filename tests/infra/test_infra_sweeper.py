@@ -10,7 +10,7 @@ from infra_harness import StackRun
 from agentcage import constants
 from functions.aws.manifest import LambdaSpec, lambda_spec
 from infra.components.service_function import rate_expression
-from infra.iam import LEDGER_SWEEPER_ACTIONS
+from infra.iam import COORDINATOR_LEDGER_ACTIONS, LEDGER_SWEEPER_ACTIONS
 
 
 def test_the_sweeper_runs_on_the_configured_rate_and_only_its_rule_may_invoke_it(run: StackRun) -> None:
@@ -40,10 +40,17 @@ def test_the_sweeper_role_names_exactly_the_ledger_actions_expire_stale_needs(ru
     assert set(statements) == {"WriteOwnLogGroup", "SendTraces", "LedgerSweep"}  # no queue, no API
     assert statements["LedgerSweep"]["Action"] == list(LEDGER_SWEEPER_ACTIONS)
     assert statements["LedgerSweep"]["Resource"] == [ledger.outputs["arn"]]
-    # The coordinator's and the executor's ledger grants stay without Scan: only the sweeper sweeps.
-    for name in ("azure-to-aws-ledger-policy", "tool-executor-policy"):
+    # The executor's and the dead-letters Lambda's ledger grants stay without Scan; the coordinator
+    # scans only for its approval-expiry timer (Ledger.list_tasks), with exactly its declared actions.
+    for name in ("tool-executor-policy", "dead-letters-policy"):
         document = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", name).inputs["policy"])
         assert all("dynamodb:Scan" not in s["Action"] for s in document["Statement"]), name
+    coordinator = json.loads(
+        run.one("aws:iam/rolePolicy:RolePolicy", "azure-to-aws-ledger-policy").inputs["policy"]
+    )
+    [grant] = [s for s in coordinator["Statement"] if s["Sid"] == "LedgerTable"]
+    assert grant["Action"] == list(COORDINATOR_LEDGER_ACTIONS)
+    assert "dynamodb:Scan" in grant["Action"]
 
 
 def test_the_rate_expression_uses_the_unit_eventbridge_accepts() -> None:

@@ -39,6 +39,7 @@ def test_lambdas_run_the_contract_handlers_with_the_configured_shape(run: StackR
         "tool-executor": "functions.aws.tool_executor.handler",
         "bridge-to-azure": "functions.aws.bridge_to_azure.handler",
         "ledger-sweeper": "functions.aws.ledger_sweeper.handler",
+        "dead-letters": "functions.aws.dead_letters.handler",
         **{
             s: f"functions.aws.services.{s}.handler"
             for s in ("customers", "orders", "risk", "refunds", "vendor", "volumes")
@@ -53,7 +54,8 @@ def test_lambdas_run_the_contract_handlers_with_the_configured_shape(run: StackR
         group = {"tool-executor": "executor", "bridge-to-azure": "bridge"}.get(name, "services")
         spec = lambda_spec(name)  # memory and timeout come from the Lambda manifest
         assert (function["memorySize"], function["timeout"]) == (spec.memory_mb, spec.timeout_seconds)
-        reserved = 1 if name == "ledger-sweeper" else lam["reservedConcurrency"][group]
+        fixed = {"ledger-sweeper": 1, "dead-letters": 4}  # one sweep at a time; two DLQs, two batches each
+        reserved = fixed.get(name) or lam["reservedConcurrency"][group]
         assert function["reservedConcurrentExecutions"] == reserved
         archive = Path(function["code"]["path"])
         digest = base64.b64encode(hashlib.sha256(archive.read_bytes()).digest()).decode()

@@ -1,19 +1,18 @@
 """``agent-steps``: one model step of a task (the governance gate on every call it proposes)."""
 
 import azure.functions as func
-from adapters import consume
+from adapters import consume, describe
 from runtime import CONNECTION, get_runtime
 
 from agentcage.constants import AGENT_STEPS_QUEUE
 from agentcage.coordinator import Outbox
 from agentcage.envelopes import AgentStep
-from agentcage.errors import AgentcageError
 
 bp = func.Blueprint()
 
 
 def _fail(step: AgentStep, error: Exception) -> Outbox:
-    why = f"{error.code}: {error.message}" if isinstance(error, AgentcageError) else type(error).__name__
+    why = describe(error)
     reason = f"step {step.step} failed on every delivery; last error {why}"
     return get_runtime().coordinator.fail_task(step.task_id, reason)
 
@@ -30,4 +29,5 @@ def run_agent_step(msg: func.ServiceBusMessage) -> None:
         runtime.dispatch,
         queue=AGENT_STEPS_QUEUE,
         on_last_attempt=_fail,
+        fail_task=runtime.coordinator.fail_task,
     )

@@ -1,19 +1,18 @@
 """``tool-results``: a tool's result back from AWS; records it and sends the next step."""
 
 import azure.functions as func
-from adapters import consume
+from adapters import consume, describe
 from runtime import CONNECTION, get_runtime
 
 from agentcage.constants import TOOL_RESULTS_QUEUE
 from agentcage.coordinator import Outbox
 from agentcage.envelopes import ToolResult
-from agentcage.errors import AgentcageError
 
 bp = func.Blueprint()
 
 
 def _fail(result: ToolResult, error: Exception) -> Outbox:
-    why = f"{error.code}: {error.message}" if isinstance(error, AgentcageError) else type(error).__name__
+    why = describe(error)
     reason = f"the result of {result.tool} (request {result.request_id}) could not be recorded; {why}"
     return get_runtime().coordinator.fail_task(result.task_id, reason, code="result_failed")
 
@@ -30,4 +29,5 @@ def record_tool_result(msg: func.ServiceBusMessage) -> None:
         runtime.dispatch,
         queue=TOOL_RESULTS_QUEUE,
         on_last_attempt=_fail,
+        fail_task=runtime.coordinator.fail_task,
     )

@@ -10,6 +10,7 @@ caller to send::
     record_result   tool-results               -> the next AgentStep once the step is complete
     decide_approval POST /api/approvals/{id}   -> the approved ToolRequest, or the next AgentStep
     fail_task       agent-steps, last delivery -> the task ends failed with the reason
+    expire_overdue_approvals  a timer          -> the next steps of tasks whose approvals expired
     task_view / approval_view                  -> what the GET routes show
 """
 
@@ -17,8 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from agentcage.budget.config import BudgetConfig, LimitValues
 from agentcage.budget.limits import BudgetLimits
+from agentcage.coordinator.expiry import ExpiryMixin
 from agentcage.coordinator.messages import Started, StartTask
 from agentcage.coordinator.results import ResultMixin
 from agentcage.coordinator.views import ViewMixin
@@ -30,7 +34,7 @@ from agentcage.trace import continue_or_start
 __all__ = ["Coordinator"]
 
 
-class Coordinator(ResultMixin, ViewMixin):
+class Coordinator(ResultMixin, ExpiryMixin, ViewMixin):
     """Runs tasks: model steps, the governance gate on every call, approvals, results, budgets.
 
     ``Coordinator(*, ledger, gate, model, settings=None, notifier=None, targets=None, metrics=None)``.
@@ -46,9 +50,10 @@ class Coordinator(ResultMixin, ViewMixin):
         """Create a pending task for the agent (the default one when none is named) and its first step.
 
         The caller's ``traceparent`` is continued when valid. An unknown agent is
-        :class:`UnknownAgentError` (404); budget overrides above the configured ceiling are 400.
+        :class:`UnknownAgentError` (404); an invalid body (a reserved ``parent_*`` context key among
+        others) and budget overrides above the configured ceiling are :class:`InvalidInputError` (400).
         """
-        start = request if isinstance(request, StartTask) else StartTask.model_validate(request)
+        start = request if isinstance(request, StartTask) else _start_task(request)
         if len(start.request) > self.settings.max_request_chars:
             raise InvalidInputError(
                 f"the request is longer than {self.settings.max_request_chars} characters"
@@ -87,3 +92,15 @@ class Coordinator(ResultMixin, ViewMixin):
     def task(self, task_id: str) -> TaskRecord:
         """The task record (TaskNotFoundError, 404, when there is none)."""
         return self.ledger.get_task(task_id)
+
+
+def _start_task(body: dict[str, Any]) -> StartTask:
+    """The body as a :class:`StartTask`; :class:`InvalidInputError` (not pydantic's error) when invalid."""
+    try:
+        return StartTask.model_validate(body)
+    except ValidationError as error:
+        problems = [
+            {"loc": ".".join(str(p) for p in e["loc"]) or "$", "msg": e["msg"]}
+            for e in error.errors(include_url=False, include_input=False)
+        ]
+        raise InvalidInputError("invalid StartTask body", details={"problems": problems}) from None

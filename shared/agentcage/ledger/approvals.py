@@ -100,6 +100,25 @@ class ApprovalOperations(LedgerHooks):
 
         return self._update_approval(rules.task_of(approval_id, "a"), approval_id, apply)
 
+    def expire_approval(self, approval_id: str, now: datetime | None = None) -> bool:
+        """Mark a pending approval that is past its expiry ``expired`` (nobody decided in time).
+
+        True when this call marked it; False when it is not due yet or was decided (or expired) already.
+        For the expiry sweep (``Coordinator.expire_overdue_approvals``), which no decision triggers.
+        """
+        at = now or self.now()
+
+        def expire(approval: ApprovalRecord) -> ApprovalRecord:
+            if approval.status is not ApprovalStatus.PENDING or at < approval.expires_at:
+                raise _NotExpirable
+            return approval.model_copy(update={"status": ApprovalStatus.EXPIRED, "decided_at": at})
+
+        try:
+            self._update_approval(rules.task_of(approval_id, "a"), approval_id, expire)
+        except _NotExpirable:
+            return False
+        return True
+
     def pending_approvals(self, task_id: str) -> list[ApprovalRecord]:
         """The task's approvals still waiting for a decision, oldest first."""
         approvals = self._list_approvals(rules.validate_task_id(task_id))
@@ -115,3 +134,7 @@ class ApprovalOperations(LedgerHooks):
 
         with contextlib.suppress(ApprovalAlreadyDecidedError):  # decided meanwhile: the first write stands
             self._update_approval(task_id, approval_id, expire)
+
+
+class _NotExpirable(Exception):  # noqa: N818 - control flow inside expire_approval, never escapes it
+    """The approval is not pending, or not due yet."""

@@ -5,8 +5,10 @@ metadata (``app.get_functions()``: HTTP triggers with their routes and methods, 
 and outputs with their queue names); the AWS side from :data:`functions.aws.manifest.LAMBDAS`. The
 cross-cloud hops are the two bridges: the Azure function triggered by a queue that the AWS side
 also consumes sends there, and the Lambda consuming the AWS results queue sends to the Service Bus
-queue of the same name. :func:`check_wiring` refuses a system whose outputs nobody consumes, as the
-cloud would silently strand those messages.
+queue of the same name. Timer-triggered Azure functions are listed with their schedule (the local
+host runs them on a short local interval), and a Lambda draining dead-letter queues consumes each
+DLQ :mod:`agentcage.topology` declares. :func:`check_wiring` refuses a system whose outputs, or
+dead letters, nobody consumes, as the cloud would silently strand those messages.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from agentcage.errors import ConfigurationError
 from agentcage.local.broker import QueueKey
+from agentcage.topology import QUEUES
 
 __all__ = [
     "AzureFunction",
@@ -37,6 +40,7 @@ __all__ = [
 ]
 
 _DEFAULT_ROUTE_PREFIX = "api"
+_QUEUE_TRIGGERS = ("sqs", "dead_letters")  # Lambda triggers that consume SQS queues
 _INDEXED_ATTRIBUTE = "_agentcage_indexed_functions"
 
 
@@ -97,6 +101,7 @@ class AzureFunction:
     route: HttpRoute | None = None
     outputs: dict[str, str] = field(default_factory=dict)  # argument name -> Service Bus queue
     parameters: tuple[str, ...] = ()
+    schedule: str | None = None  # a timer trigger's NCRONTAB expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,12 @@ class LambdaFunction:
     batch_size: int
     timeout_seconds: int
     operations: tuple[str, ...]
+    queues: tuple[str, ...] = ()  # every SQS queue consumed (its queue, or the DLQs it drains)
+
+    @property
+    def consumed(self) -> tuple[str, ...]:
+        """The AWS queues this Lambda consumes."""
+        return self.queues or ((self.queue,) if self.queue is not None else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +136,11 @@ class SystemWiring:
         """The HTTP-triggered Azure functions."""
         return tuple(f for f in self.azure if f.route is not None)
 
+    @property
+    def timer_functions(self) -> tuple[AzureFunction, ...]:
+        """The timer-triggered Azure functions."""
+        return tuple(f for f in self.azure if f.schedule is not None)
+
     def consumers(self) -> dict[QueueKey, AzureFunction | LambdaFunction]:
         """Each consumed queue and the one function consuming it."""
         found: dict[QueueKey, AzureFunction | LambdaFunction] = {}
@@ -132,8 +148,9 @@ class SystemWiring:
             if function.queue is not None:
                 found[QueueKey("azure", function.queue)] = function
         for spec in self.lambdas:
-            if spec.trigger == "sqs" and spec.queue is not None:
-                found[QueueKey("aws", spec.queue)] = spec
+            if spec.trigger in _QUEUE_TRIGGERS:
+                for queue in spec.consumed:
+                    found[QueueKey("aws", queue)] = spec
         return found
 
 
@@ -193,8 +210,12 @@ def _azure_function(described: Any, prefix: str) -> AzureFunction:
             raise ConfigurationError(
                 f"function {name}: output binding type {binding['type']!r} is not supported"
             )
-    route = queue = None
-    if trigger["type"] == "httpTrigger":
+    route = queue = schedule = None
+    if trigger["type"] == "timerTrigger":
+        schedule = str(trigger.get("schedule") or "")
+        if not schedule:
+            raise ConfigurationError(f"function {name} has a timer trigger without a schedule")
+    elif trigger["type"] == "httpTrigger":
         methods = tuple(str(m).upper() for m in trigger.get("methods") or ("GET", "POST"))
         route = HttpRoute.of(prefix, trigger.get("route") or name, methods)
     elif trigger["type"] == "serviceBusTrigger":
@@ -214,6 +235,7 @@ def _azure_function(described: Any, prefix: str) -> AzureFunction:
         route=route,
         outputs=outputs,
         parameters=tuple(inspect.signature(user_function).parameters),
+        schedule=schedule,
     )
 
 
@@ -248,6 +270,7 @@ def discover(
                 batch_size=spec.batch_size,
                 timeout_seconds=spec.timeout_seconds,
                 operations=tuple(spec.operations),
+                queues=tuple(spec.queues),
             )
         )
     wiring = SystemWiring(azure=azure, lambdas=tuple(lambdas))
@@ -290,14 +313,25 @@ def check_wiring(wiring: SystemWiring) -> None:
     problems.extend(
         f"Lambda {spec.name} is SQS-triggered but names no queue"
         for spec in wiring.lambdas
-        if spec.trigger == "sqs" and spec.queue is None
+        if spec.trigger in _QUEUE_TRIGGERS and not spec.consumed
     )
+    dead_letter_queues = {spec.name: spec for spec in QUEUES if spec.dead_letter_of is not None}
     # The bridges pair the clouds' queues by name: Azure's tool-requests consumer sends to AWS's, and the
     # Lambda consuming AWS's tool-results sends to Azure's; each pair needs both consumers.
     problems.extend(
         f"the AWS queue {key.name!r} has no Service Bus counterpart consumed in Azure (the bridges pair them)"
         for key in consumed
-        if key.cloud == "aws" and QueueKey("azure", key.name) not in consumed
+        if key.cloud == "aws"
+        and key.name not in dead_letter_queues
+        and QueueKey("azure", key.name) not in consumed
+    )
+    # A consumed AWS queue's dead letters must reach someone, or their tasks would wait for ever.
+    problems.extend(
+        f"the AWS queue {spec.dead_letter_of!r} dead-letters into {spec.name!r}, which nothing consumes"
+        for spec in dead_letter_queues.values()
+        if spec.cloud == "aws"
+        and QueueKey("aws", str(spec.dead_letter_of)) in consumed
+        and QueueKey("aws", spec.name) not in consumed
     )
     if not wiring.http_functions:
         problems.append("the Function App has no HTTP function")

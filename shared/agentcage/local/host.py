@@ -4,7 +4,12 @@
 gives the functions their app settings, brings up DynamoDB with the seed, discovers the functions,
 opens the durable queues (releasing locks a killed predecessor held, so its in-flight messages are
 delivered again), hands the functions their in-process cross-cloud senders, starts the consumers and
-serves the HTTP routes. ``stop()`` undoes it in reverse, waiting for running invocations.
+the timers, and serves the HTTP routes. ``stop()`` undoes it in reverse, waiting for running invocations.
+
+A message dead-lettered on an AWS work queue moves to that queue's dead-letter queue, where the
+``dead-letters`` Lambda records its outcome, as SQS and the event source mapping do in the cloud. One
+dead-lettered on a Service Bus queue was already recorded by the function's last delivery (every
+coordinator trigger ends the task ``failed`` then); the host only records it when that did not happen.
 """
 
 from __future__ import annotations
@@ -18,19 +23,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from agentcage.constants import LOCAL_TIMER_SECONDS_ENV
 from agentcage.errors import ConfigurationError
 from agentcage.local.adapters import TOOL_METRICS, install_adapters, uninstall_coordinator
 from agentcage.local.aws import LocalAws
 from agentcage.local.broker import DurableBroker, QueueKey, StoredMessage
 from agentcage.local.config import LocalConfig, app_settings
-from agentcage.local.discovery import SystemWiring, add_import_root, discover, find_project_root
+from agentcage.local.discovery import (
+    LambdaFunction,
+    SystemWiring,
+    add_import_root,
+    discover,
+    find_project_root,
+)
 from agentcage.local.invoke import OutgoingMessage
 from agentcage.local.server import LocalHttpServer
 from agentcage.local.stats import InvocationStats
-from agentcage.local.workers import ConsumerPool
-from agentcage.topology import QUEUES
+from agentcage.local.workers import ConsumerPool, TimerPool
+from agentcage.topology import QUEUES, QueueSpec
+from agentcage.trace import trace_id_of
 
-__all__ = ["LocalHost", "running_host"]
+DEFAULT_TIMER_SECONDS = 30.0
+"""How often the local host runs each timer function unless told otherwise."""
+
+__all__ = ["DEFAULT_TIMER_SECONDS", "LocalHost", "running_host"]
 
 _log = logging.getLogger("agentcage.local")
 
@@ -69,8 +85,9 @@ class _StateLock:
 class LocalHost:
     """Runs the coordinator and the Lambdas in this process with durable local queues."""
 
-    def __init__(self, config: LocalConfig | None = None) -> None:
+    def __init__(self, config: LocalConfig | None = None, *, timer_interval_s: float | None = None) -> None:
         self.config = config or LocalConfig()
+        self.timer_interval_s = _timer_interval(timer_interval_s)
         self.project_root = (self.config.project_root or find_project_root()).resolve()
         add_import_root(self.project_root)
         self.stats = InvocationStats()
@@ -79,6 +96,7 @@ class LocalHost:
         self.wiring: SystemWiring | None = None
         self.server: LocalHttpServer | None = None
         self._pool: ConsumerPool | None = None
+        self._timers: TimerPool | None = None
         self._lock = _StateLock(self.config.state_dir)
         self._saved_env: dict[str, str | None] = {}
         self._ledger: Any = None
@@ -123,13 +141,20 @@ class LocalHost:
             _log.warning(
                 "recovered %d in-flight messages from a previous run; delivering them again", recovered
             )
-        self.wiring = install_adapters(self.broker, wiring)
+        self.wiring = _bind_dead_letters(self.broker, install_adapters(self.broker, wiring))
         self.server.functions = self.wiring.http_functions
         consumers = self.wiring.consumers()
         self._pool = ConsumerPool(
             self.broker, consumers, threads_per_queue=config.threads_per_queue, on_invocation=self.stats.add
         )
         self._pool.start()
+        self._timers = TimerPool(
+            self.broker,
+            self.wiring.timer_functions,
+            interval_s=self.timer_interval_s,
+            on_invocation=self.stats.add,
+        )
+        self._timers.start()
         self.server.start()
 
     def stop(self) -> None:
@@ -137,6 +162,9 @@ class LocalHost:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self._timers is not None:
+            self._timers.stop()
+            self._timers = None
         if self._pool is not None:
             self._pool.stop()
             self._pool = None
@@ -193,11 +221,44 @@ class LocalHost:
             self._ledger = open_ledger()
         return self._ledger
 
-    def _dead_lettered(self, message: StoredMessage) -> None:
-        """A message was dead-lettered: its task cannot go on, so it fails with the reason recorded.
+    def run_timers(self) -> dict[str, bool]:
+        """Run every timer function once now (what the interval does); whether each succeeded."""
+        if self._timers is None:
+            raise ConfigurationError("the local host is not running")
+        return {function.name: self._timers.fire(function) for function in self._timers.functions}
 
-        In the cloud the dead-letter queues raise an alarm; locally the host records the outcome on the
-        task so the caller sees why it stopped instead of a task that waits forever.
+    def _dead_lettered(self, message: StoredMessage) -> None:
+        """Where a dead letter goes: an AWS DLQ (and its Lambda), or a recorded failure of its task."""
+        spec = _spec_of(message.queue)
+        if message.queue.cloud == "aws" and spec is not None and spec.dead_letter_of is not None:
+            # A DLQ has no DLQ: the dead-letters Lambda failed on it every time. It stays dead here.
+            _log.error(
+                "%s message %s could not be handled by the dead-letters Lambda: %s",
+                message.queue,
+                message.message_id,
+                message.dead_letter_reason,
+            )
+            return
+        dead_letters = _dead_letter_queue_of(message.queue)
+        if dead_letters is not None and self.broker is not None:
+            _log.warning(
+                "%s message %s dead-lettered (%s); moved to %s",
+                message.queue,
+                message.message_id,
+                message.dead_letter_reason,
+                dead_letters,
+            )
+            self.broker.send(
+                dead_letters, message.body, properties=message.properties, message_id=message.message_id
+            )
+            return
+        self._record_dead_letter(message)
+
+    def _record_dead_letter(self, message: StoredMessage) -> None:
+        """A dead letter with no consumer of its own: fail its task with the reason, unless it has ended.
+
+        The coordinator's triggers end the task on their last delivery, so an ended task means the
+        function recorded it already; this is the fallback for when it could not.
         """
         try:
             body = json.loads(message.body)
@@ -220,21 +281,22 @@ class LocalHost:
         }
         try:
             task = ledger.get_task(task_id)
+            if task.state.is_final:
+                return  # recorded by the function's last delivery (or the task ended anyway)
             ledger.append_audit(
                 task_id,
                 "dead_lettered",
                 data,
                 step=task.step,
                 agent_id=task.agent_id,
-                trace_id=_trace_id(task.traceparent),
+                trace_id=trace_id_of(task.traceparent),
             )
-            if not task.state.is_final:
-                ledger.transition(
-                    task_id,
-                    TaskState.FAILED,
-                    reason=f"a {message.queue} message was dead-lettered: {message.dead_letter_reason}",
-                    error={"code": "dead_lettered", "message": str(message.dead_letter_reason)},
-                )
+            ledger.transition(
+                task_id,
+                TaskState.FAILED,
+                reason=f"a {message.queue} message was dead-lettered: {message.dead_letter_reason}",
+                error={"code": "dead_lettered", "message": str(message.dead_letter_reason)},
+            )
         except Exception:  # noqa: BLE001 - the task may not exist (a poison body); the DLQ keeps the message
             _log.exception("could not record the dead letter on task %s", task_id)
 
@@ -260,10 +322,52 @@ class LocalHost:
         )
 
 
-def _trace_id(traceparent: str | None) -> str | None:
-    if traceparent and traceparent.count("-") == 3:
-        return traceparent.split("-")[1]
-    return None
+def _timer_interval(explicit: float | None) -> float:
+    """The local timer period: the argument, then ``AGENTCAGE_LOCAL_TIMER_SECONDS``, then the default."""
+    raw: float | str = explicit if explicit is not None else os.environ.get(LOCAL_TIMER_SECONDS_ENV, "")
+    try:
+        seconds = float(raw) if raw != "" else DEFAULT_TIMER_SECONDS
+    except ValueError:
+        raise ConfigurationError(
+            f"{LOCAL_TIMER_SECONDS_ENV} must be a number of seconds, not {raw!r}"
+        ) from None
+    if not 0 < seconds <= 86_400:
+        raise ConfigurationError(f"the local timer interval must be 0-86400 s, not {seconds:g}")
+    return seconds
+
+
+def _spec_of(queue: QueueKey) -> QueueSpec | None:
+    return next((s for s in QUEUES if s.cloud == queue.cloud and s.name == queue.name), None)
+
+
+def _dead_letter_queue_of(queue: QueueKey) -> QueueKey | None:
+    """The DLQ a queue dead-letters into (AWS work queues; Service Bus keeps its own, unconsumed)."""
+    spec = next((s for s in QUEUES if s.cloud == queue.cloud and s.dead_letter_of == queue.name), None)
+    return QueueKey(spec.cloud, spec.name) if spec is not None else None
+
+
+def _bind_dead_letters(broker: DurableBroker, wiring: SystemWiring) -> SystemWiring:
+    """The ``dead-letters`` Lambda with its results going to the local SQS (as the executor's do)."""
+    import dataclasses
+    import importlib
+
+    from agentcage.local.bridges import LocalSqsClient, lambda_sender_id
+
+    def bind(spec: LambdaFunction) -> LambdaFunction:
+        if spec.trigger != "dead_letters":
+            return spec
+        from functions.aws.executor import SqsResultPublisher
+
+        module = importlib.import_module(spec.module)
+        client = LocalSqsClient(broker, sender_id=lambda_sender_id(spec.name))
+        results = SqsResultPublisher(client=client)  # type: ignore[arg-type]
+
+        def handler(event: dict[str, Any], context: Any) -> Any:
+            return module.process_batch(event, context, results=results)
+
+        return dataclasses.replace(spec, handler=handler)
+
+    return dataclasses.replace(wiring, lambdas=tuple(bind(spec) for spec in wiring.lambdas))
 
 
 @contextmanager

@@ -5,6 +5,10 @@ event source mappings take up to the manifest's ``batch_size`` and honour partia
 A function that raises fails its message (or, for Lambda, the whole batch); the broker redelivers it
 with the attempt counted, or dead-letters it at the queue's limit. Output bindings are sent only when
 the function succeeded, as the Functions host sends them.
+
+Timer-triggered functions run on a local interval instead of their NCRONTAB schedule (the cloud's
+five minutes would make a demo wait); one thread per timer, never two runs of one timer at once (the
+Functions host's singleton lock for timers), and a failed run is logged and retried at the next tick.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from azure.functions.timer import TimerRequest
+
 from agentcage.local.broker import Delivery, DurableBroker, QueueKey
 from agentcage.local.discovery import AzureFunction, LambdaFunction
 from agentcage.local.invoke import call_azure_function, call_sqs_lambda, servicebus_message
 
-__all__ = ["ConsumerPool", "InvocationRecord"]
+__all__ = ["ConsumerPool", "InvocationRecord", "TimerPool"]
 
 _log = logging.getLogger("agentcage.local")
 
@@ -29,7 +35,7 @@ class InvocationRecord:
     """One finished invocation (for statistics and the benchmark): which function, how long, outcome."""
 
     function: str
-    queue: QueueKey
+    queue: QueueKey | None  # None for a timer
     messages: int
     failed: int
     seconds: float
@@ -168,3 +174,66 @@ class ConsumerPool:
             outcome,
             exc_info=level == logging.ERROR,
         )
+
+
+class TimerPool:
+    """Runs each timer-triggered Azure function every ``interval_s`` seconds until :meth:`stop`."""
+
+    def __init__(
+        self,
+        broker: DurableBroker,
+        functions: tuple[AzureFunction, ...],
+        *,
+        interval_s: float,
+        on_invocation: Callable[[InvocationRecord], None] | None = None,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError("a timer's interval must be positive")
+        self.broker = broker
+        self.functions = functions
+        self.interval_s = interval_s
+        self.on_invocation = on_invocation
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start one daemon thread per timer; the first run is one interval after start (no run on start)."""
+        for function in self.functions:
+            thread = threading.Thread(
+                target=self._run, args=(function,), name=f"timer-{function.name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop ticking and wait (up to ``timeout_s``) for a run in progress to finish."""
+        self._stopping.set()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+
+    def _run(self, function: AzureFunction) -> None:
+        while not self._stopping.wait(self.interval_s):
+            self.fire(function)
+
+    def fire(self, function: AzureFunction) -> bool:
+        """Run ``function`` once now, as its timer would; True when it succeeded."""
+        started = time.perf_counter()
+        failed = 0
+        try:
+            _, outgoing = call_azure_function(function, TimerRequest(past_due=False))
+            for message in outgoing:
+                self.broker.send(
+                    QueueKey("azure", message.queue), message.body, properties=message.properties
+                )
+        except Exception:  # noqa: BLE001 - a failed run is the timer's failure; the next tick runs again
+            _log.exception(
+                "timer function %s failed; it runs again in %.3g s", function.name, self.interval_s
+            )
+            failed = 1
+        if self.on_invocation is not None:
+            self.on_invocation(
+                InvocationRecord(function.name, None, 0, failed, time.perf_counter() - started)
+            )
+        return failed == 0

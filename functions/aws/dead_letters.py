@@ -1,0 +1,327 @@
+"""Lambda ``dead-letters``: the end of the AWS message path, where every dead letter gets an outcome.
+
+SQS moves a message to its queue's dead-letter queue after the queue's max receives
+(:mod:`agentcage.topology`); this Lambda consumes both DLQs, so the task a dead letter belongs to is
+never left waiting for a message that will never come:
+
+* ``tool-requests-dlq``: the executor failed on the request on every delivery. The coordinator is
+  sent a ``ToolResult`` with status ``error`` and code ``dead_lettered`` through the results queue
+  (it records it like any result, the model reads it and the task goes on), unless the executor ran
+  the call and stored its result before it could not send it: then that stored result is sent, as
+  the executor itself would on a retry. The message id is the one every answer to that request
+  carries, so the coordinator records the first answer only. The dead letter is audited on the task.
+* ``tool-results-dlq``: the bridge could not deliver the result to Service Bus on any delivery, so
+  the coordinator will never hear it. The task ends ``failed`` with the reason, directly in the
+  ledger (DynamoDB is reachable from here), and the dead letter is audited; a result the coordinator
+  had recorded after all (a send reported failed that did arrive) is only audited.
+
+A body that is not a valid envelope still ends its task when a ``task_id`` can be salvaged from it
+(and, for a request, an SQS ``SenderId`` that is a role session is that task's): ``failed``, with the
+envelope error as the reason. A message that names no task cannot be attributed: it is logged and
+left in the DLQ (a batch item failure), where the queue's age alarm and a person find it. A failure
+to record an outcome (the ledger or the results queue unreachable) is a batch item failure too, so
+the message comes back after the DLQ's visibility timeout. A child task failed here is not reported
+to its parent (that takes the coordinator, which is what cannot be reached): the parent's own step
+or approval expiry moves it on.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+from agentcage.constants import LOG_LEVEL_ENV, METRICS_NAMESPACE, TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
+from agentcage.errors import AgentcageError, InvalidInputError, InvalidTransitionError, SenderMismatchError
+from agentcage.topology import dead_letter_queue
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from agentcage.envelopes import ToolRequest, ToolResult
+    from agentcage.ledger import Ledger
+    from functions.aws.executor import ResultPublisher
+
+__all__ = [
+    "DEAD_LETTERED",
+    "Outcome",
+    "SERVICE",
+    "handle_record",
+    "handler",
+    "ledger",
+    "logger",
+    "metrics",
+    "process_batch",
+    "publisher",
+    "tracer",
+]
+
+SERVICE = "dead_letters"
+DEAD_LETTERED: Final = "dead_lettered"
+"""The error code of the answer to a dead-lettered request, and the audit event of every dead letter."""
+
+Outcome = Literal["answered", "resent_stored", "task_failed", "already_recorded", "already_ended"]
+
+_METRIC_OF: Final[dict[str, str]] = {
+    "answered": "DeadLetteredRequestsAnswered",
+    "resent_stored": "DeadLetteredRequestsResent",
+    "task_failed": "DeadLettersFailedTask",
+    "already_recorded": "DeadLettersAlreadyRecorded",
+    "already_ended": "DeadLettersTaskAlreadyEnded",
+}
+
+logger = Logger(service=SERVICE, level=os.environ.get(LOG_LEVEL_ENV))
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+
+@functools.cache
+def ledger() -> Ledger:
+    """The container's ledger (``AGENTCAGE_LEDGER_BACKEND`` / ``AGENTCAGE_LEDGER_TABLE``), opened once."""
+    from agentcage.ledger import open_ledger
+
+    return open_ledger()
+
+
+@functools.cache
+def publisher() -> ResultPublisher:
+    """The container's results-queue sender (``AGENTCAGE_TOOL_RESULTS_QUEUE_URL``), made on first use."""
+    from functions.aws.executor import SqsResultPublisher
+
+    return SqsResultPublisher()
+
+
+def _source(record: Mapping[str, Any]) -> str:
+    """The work queue a record was dead-lettered from (by its DLQ's name, prefix or not)."""
+    arn = str(record.get("eventSourceARN") or "")
+    queue_name = arn.rpartition(":")[2]
+    for work_queue in (TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE):
+        dlq = dead_letter_queue(work_queue).name
+        if queue_name == dlq or queue_name.endswith(f"-{dlq}"):
+            return work_queue
+    raise InvalidInputError(
+        f"{queue_name or 'an unnamed queue'} is not a dead-letter queue this Lambda drains"
+    )
+
+
+def _facts(record: Mapping[str, Any], source: str) -> dict[str, Any]:
+    attributes = record.get("attributes") if isinstance(record.get("attributes"), Mapping) else {}
+    return {
+        "queue": dead_letter_queue(source).name,
+        "sqs_message_id": record.get("messageId"),
+        "receive_count": attributes.get("ApproximateReceiveCount") if attributes else None,
+    }
+
+
+def handle_record(
+    record: Mapping[str, Any],
+    *,
+    store: Ledger,
+    results: ResultPublisher,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Outcome:
+    """Record the outcome of one dead letter; raises when it cannot (the record stays in the DLQ)."""
+    from agentcage.envelopes import ToolRequest, ToolResult, parse_envelope
+    from agentcage.trace import bound_context, set_powertools_correlation
+
+    source = _source(record)
+    body = record.get("body")
+    text = body if isinstance(body, str) else ""
+    model: type[ToolRequest] | type[ToolResult] = ToolRequest if source == TOOL_REQUESTS_QUEUE else ToolResult
+    try:
+        envelope = parse_envelope(model, text or b"\xff")
+    except AgentcageError as error:
+        return _unreadable(record, source, error, store)
+    with bound_context(trace=envelope.trace, task_id=envelope.task_id, step=envelope.step):
+        set_powertools_correlation(logger)
+        if isinstance(envelope, ToolRequest):
+            return _dead_request(record, envelope, store, results, now)
+        return _dead_result(record, envelope, store)
+
+
+def _dead_request(
+    record: Mapping[str, Any],
+    request: ToolRequest,
+    store: Ledger,
+    results: ResultPublisher,
+    now: Callable[[], datetime],
+) -> Outcome:
+    """Answer a request the executor failed on every delivery (its stored result, or dead_lettered)."""
+    from agentcage.envelopes import ToolError, ToolResult
+    from functions.aws.executor import deliverable, find_stored_result, result_message_id
+
+    _check_sender(record, request.task_id)
+    stored = find_stored_result(store, request)
+    outcome: Outcome
+    if stored is not None:
+        answer, outcome = stored, "resent_stored"
+    else:
+        message = (
+            f"the executor could not process this call of {request.tool} on any of its deliveries; "
+            "it was dead-lettered and did not run"
+        )
+        answer = ToolResult(
+            message_id=result_message_id(request.message_id),
+            request_id=request.message_id,
+            task_id=request.task_id,
+            step=request.step,
+            tool=request.tool,
+            status="error",
+            error=ToolError(code=DEAD_LETTERED, message=message),
+            traceparent=request.trace.child().traceparent,
+            completed_at=now(),
+        )
+        outcome = "answered"
+    results.publish(deliverable(answer))
+    data = {
+        **_facts(record, TOOL_REQUESTS_QUEUE),
+        "request_id": request.message_id,
+        "tool": request.tool,
+        "reservation_id": request.reservation_id,
+        "answer": answer.summary(),
+        "outcome": outcome,
+    }
+    _audit(store, request.task_id, data, step=request.step, agent_id=request.agent_id)
+    logger.warning("dead-lettered tool request answered", extra=data)
+    return outcome
+
+
+def _dead_result(record: Mapping[str, Any], result: ToolResult, store: Ledger) -> Outcome:
+    """End the task of a result Azure can never hear (unless the coordinator recorded it after all)."""
+    data = {**_facts(record, TOOL_RESULTS_QUEUE), **result.summary()}
+    if any(r.request_id == result.request_id for r in store.tool_results(result.task_id)):
+        _audit(store, result.task_id, {**data, "outcome": "already_recorded"}, step=result.step)
+        logger.info("dead-lettered result was recorded by the coordinator after all", extra=data)
+        return "already_recorded"
+    reason = (
+        f"the result of {result.tool} (request {result.request_id}) could not be delivered to the "
+        "coordinator on any attempt; it was dead-lettered"
+    )
+    outcome = _fail(store, result.task_id, reason, data, step=result.step)
+    logger.error("dead-lettered tool result: the task cannot go on", extra={**data, "outcome": outcome})
+    return outcome
+
+
+def _unreadable(record: Mapping[str, Any], source: str, error: AgentcageError, store: Ledger) -> Outcome:
+    """A body that is not a valid envelope: end the task it names, else leave it for a person."""
+    task_id = _salvage_task_id(record.get("body"))
+    facts = {**_facts(record, source), "error": error.code}
+    if task_id is None:
+        logger.error("dead letter names no task; left in the dead-letter queue", extra=facts)
+        raise error
+    if source == TOOL_REQUESTS_QUEUE:
+        _check_sender(record, task_id)
+    kind = "tool request" if source == TOOL_REQUESTS_QUEUE else "tool result"
+    reason = (
+        f"a {kind} of this task was dead-lettered and cannot be read ({error.code}: {error.message[:500]})"
+    )
+    outcome = _fail(store, task_id, reason, facts, step=None)
+    logger.error("unreadable dead letter: its task ended", extra={**facts, "outcome": outcome})
+    return outcome
+
+
+def _fail(store: Ledger, task_id: str, reason: str, data: Mapping[str, Any], *, step: int | None) -> Outcome:
+    """End the task ``failed`` (as ``Coordinator.fail_task`` does) and audit the dead letter."""
+    from agentcage.ledger import TaskState
+
+    task = store.get_task(task_id)
+    outcome: Outcome = "already_ended"
+    if not task.state.is_final:
+        try:
+            store.transition(
+                task_id, TaskState.FAILED, reason=reason, error={"code": DEAD_LETTERED, "message": reason}
+            )
+            outcome = "task_failed"
+        except InvalidTransitionError:  # it ended meanwhile: that outcome stands
+            pass
+    _audit(store, task_id, {**data, "reason": reason, "outcome": outcome}, step=step, agent_id=task.agent_id)
+    return outcome
+
+
+def _audit(
+    store: Ledger, task_id: str, data: Mapping[str, Any], *, step: int | None, agent_id: str | None = None
+) -> None:
+    from agentcage.trace import current_context
+
+    store.append_audit(
+        task_id, DEAD_LETTERED, data, trace_id=current_context().trace_id, step=step, agent_id=agent_id
+    )
+
+
+def _check_sender(record: Mapping[str, Any], task_id: str) -> None:
+    """A request's sender, when a role session, must be its task's (as the executor checks on receipt)."""
+    from agentcage.federation import session_name_from_sender_id, session_name_matches
+
+    session = session_name_from_sender_id(_sender_id(record))
+    if session is not None and not session_name_matches(session, task_id):
+        logger.error("a dead letter for task %s was sent by another session; left in the DLQ", task_id)
+        raise SenderMismatchError(f"the sender of this dead letter is not task {task_id}'s session")
+
+
+def _sender_id(record: Mapping[str, Any]) -> str | None:
+    attributes = record.get("attributes")
+    sender = attributes.get("SenderId") if isinstance(attributes, Mapping) else None
+    return sender if isinstance(sender, str) else None
+
+
+def _salvage_task_id(body: object) -> str | None:
+    import json
+
+    if not isinstance(body, str):
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    task_id = data.get("task_id") if isinstance(data, dict) else None
+    return task_id if isinstance(task_id, str) and task_id else None
+
+
+def record_handler(
+    record: SQSRecord, store: Ledger | None = None, results: ResultPublisher | None = None
+) -> str:
+    """Handle one record (Powertools' record handler); returns its outcome."""
+    with tracer.provider.in_subsegment("## dead_letter") as subsegment:
+        outcome = handle_record(record.raw_event, store=store or ledger(), results=results or publisher())
+        subsegment.put_annotation("outcome", outcome)
+        metrics.add_metric(name=_METRIC_OF[outcome], unit=MetricUnit.Count, value=1)
+        return outcome
+
+
+def process_batch(
+    event: dict[str, Any],
+    context: LambdaContext | None = None,
+    *,
+    store: Ledger | None = None,
+    results: ResultPublisher | None = None,
+) -> PartialItemFailureResponse:
+    """Handle a Lambda SQS event from the DLQs with partial-batch responses (ledger, sender injectable)."""
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    records = event.get("Records") if isinstance(event, dict) else None
+    metrics.add_metric(name="DeadLettersReceived", unit=MetricUnit.Count, value=len(records or ()))
+    response = process_partial_response(
+        event=event,
+        record_handler=functools.partial(record_handler, store=store, results=results),
+        processor=processor,
+        context=context,
+    )
+    failed = len(response.get("batchItemFailures", []))
+    if failed:
+        metrics.add_metric(name="DeadLettersLeft", unit=MetricUnit.Count, value=failed)
+    return response
+
+
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Lambda entry point (``functions.aws.dead_letters.handler``)."""
+    return process_batch(event, context)

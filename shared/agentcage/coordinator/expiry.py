@@ -1,0 +1,112 @@
+"""Approvals nobody decided: expired by a timer, so the task moves on instead of waiting for ever.
+
+Before this, an approval only expired when someone POSTed a decision after its expiry (410). A timer
+(the Function App's ``approval_expiry``, the local host's timer loop) now calls
+:meth:`ExpiryMixin.expire_overdue_approvals` every few minutes. For every task awaiting approval it
+marks each pending approval past its ``expires_at`` ``expired`` (one conditional write: a decision
+that lands first wins) and does what a late POST does: the call's result says ``approval_expired``,
+the model hears it at the task's next step.
+
+Finding them reads every task (``Ledger.list_tasks``: a DynamoDB Scan of the ledger table, the same
+read the sweeper does). That is fine at this scale (a scan per five minutes); a large deployment adds
+a sparse index on pending approvals' expiry.
+
+The next step is returned to send, and a send can fail after the task has moved on. So the same pass
+also re-emits the next step for a running task whose current step was advanced by an expired
+approval (by this timer or a late POST) but whose next step never ran, once that claim is older than
+``resend_after_seconds``; the message id is the step's own, so Service Bus duplicate detection drops a
+copy that did arrive, and a step already checkpointed re-runs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Final
+
+from agentcage.coordinator.decisions import DecisionMixin
+from agentcage.coordinator.messages import Outbox
+from agentcage.coordinator.state import advance_slot
+from agentcage.errors import AgentcageError
+from agentcage.ledger.models import ApprovalStatus, TaskRecord, TaskState
+
+__all__ = ["DEFAULT_RESEND_AFTER_SECONDS", "ExpiryMixin"]
+
+_log = logging.getLogger("agentcage.coordinator")
+
+DEFAULT_RESEND_AFTER_SECONDS: Final = 900.0
+"""How long an expiry's next step may stay unrun before the sweep sends it again (longer than the
+``agent-steps`` lock, so a step that is merely slow is not sent twice)."""
+
+_EVERY_TASK: Final = 1_000_000  # list_tasks returns the newest first: read them all, the oldest matter most
+
+
+class ExpiryMixin(DecisionMixin):
+    """``expire_overdue_approvals``."""
+
+    def expire_overdue_approvals(
+        self, now: datetime | None = None, *, resend_after_seconds: float = DEFAULT_RESEND_AFTER_SECONDS
+    ) -> Outbox:
+        """Expire every pending approval past its expiry and return what to send (the tasks' next steps).
+
+        A task whose expiry fails (its ledger item is unreadable, say) is logged and left for the next
+        run; the others go on.
+        """
+        at = now or self.ledger.now()
+        outbox = Outbox()
+        for task in self.ledger.list_tasks(limit=_EVERY_TASK):
+            try:
+                if task.state is TaskState.AWAITING_APPROVAL:
+                    outbox.extend(self._expire_task_approvals(task, at))
+                elif task.state is TaskState.RUNNING:
+                    outbox.extend(self._resend_after_expiry(task, at, resend_after_seconds))
+            except AgentcageError as error:
+                _log.warning("approvals of task %s not expired now: %s", task.task_id, error.message)
+        return outbox
+
+    def _expire_task_approvals(self, task: TaskRecord, at: datetime) -> Outbox:
+        """Expire the due approvals of the task's current step; finish any expiry a crash left half done."""
+        _, checkpoint = self._checkpoint(task.task_id)
+        turn = checkpoint.last
+        outbox = Outbox()
+        for call in turn.calls if turn is not None else ():
+            if call.approval_id is None:
+                continue
+            approval = self.ledger.get_approval(call.approval_id)
+            if approval.status is ApprovalStatus.PENDING:
+                if approval.expires_at > at or not self.ledger.expire_approval(approval.approval_id, at):
+                    continue  # not due, or decided meanwhile: the decision stands
+                self._audit(
+                    task,
+                    "approval_expiry_sweep",
+                    {"approval_id": approval.approval_id, "expires_at": approval.expires_at.isoformat()},
+                    step=approval.step,
+                )
+            elif approval.status is not ApprovalStatus.EXPIRED:
+                continue
+            # Records the call's result once (a second pass records nothing) and resumes the task.
+            outbox.extend(self.expire_approval(approval.approval_id))
+        return outbox
+
+    def _resend_after_expiry(self, task: TaskRecord, at: datetime, resend_after_seconds: float) -> Outbox:
+        """The next step of a task an expiry advanced, when that step has not run for a long while."""
+        step, checkpoint = self._checkpoint(task.task_id)
+        turn = checkpoint.last
+        if turn is None or turn.final:
+            return Outbox()
+        claim = next(
+            (r for r in self.ledger.tool_results(task.task_id) if r.request_id == advance_slot(step)), None
+        )
+        if claim is None or at - claim.recorded_at < timedelta(seconds=resend_after_seconds):
+            return Outbox()
+        claimant = claim.result.get("claimant")
+        call = next((c for c in turn.calls if c.approval_id and c.approval_id == claimant), None)
+        if (
+            call is None
+            or self.ledger.get_approval(str(call.approval_id)).status is not ApprovalStatus.EXPIRED
+        ):
+            return Outbox()
+        outbox = self.expire_approval(str(call.approval_id))  # records nothing new; re-emits the step
+        if outbox.agent_steps:
+            self._audit(task, "step_resent", {"to_step": step + 1, "by": claimant}, step=step)
+        return outbox

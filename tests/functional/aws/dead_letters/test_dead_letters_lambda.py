@@ -1,0 +1,333 @@
+"""Lambda dead-letters against DynamoDB and SQS in moto: every dead letter ends with a recorded outcome.
+
+A dead-lettered request is answered ``dead_lettered`` through the results queue (or with the result
+the executor stored before it could not send it); a dead-lettered result ends its task ``failed``; an
+unreadable body ends the task it names; a body naming no task stays in the DLQ. The handler uses
+exactly the DynamoDB actions infra grants its role.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from agentcage.budget.limits import BudgetLimits, Usage
+from agentcage.constants import LEDGER_BACKEND_ENV, LEDGER_TABLE_ENV, TOOL_RESULTS_QUEUE_URL_ENV
+from agentcage.envelopes import ToolRequest, ToolResult, args_digest, dump_envelope, parse_envelope
+from agentcage.federation import role_session_name
+from agentcage.ledger import TaskState
+from agentcage.ledger.dynamodb import DynamoDBLedger
+from agentcage.ledger.dynamodb_items import create_ledger_table
+from agentcage.ledger.testing import dynamodb_client, serialize_moto_dynamodb
+from agentcage.trace import TraceContext
+from functions.aws import dead_letters
+from functions.aws.executor import SENT_EVENT, SqsResultPublisher, result_message_id
+from functions.aws.executor.transport import LocalLambdaContext
+from infra.iam import DEAD_LETTERS_LEDGER_ACTIONS
+
+TABLE = "agentcage-test-ledger"
+PREFIX = "agentcage-test"
+TRACE = TraceContext.new()
+
+
+@dataclass
+class World:
+    ledger: DynamoDBLedger
+    sqs: Any
+    results_url: str
+
+    def results(self) -> list[ToolResult]:
+        found = self.sqs.receive_message(QueueUrl=self.results_url, MaxNumberOfMessages=10)
+        return [parse_envelope(ToolResult, m["Body"]) for m in found.get("Messages", [])]
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The ledger table and the results queue in moto, and the environment infra gives the Lambda."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(LEDGER_BACKEND_ENV, "dynamodb")
+    monkeypatch.setenv(LEDGER_TABLE_ENV, TABLE)
+    dead_letters.ledger.cache_clear()
+    dead_letters.publisher.cache_clear()
+    with mock_aws(), serialize_moto_dynamodb():
+        create_ledger_table(dynamodb_client(), TABLE)
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName=f"{PREFIX}-tool-results")["QueueUrl"]
+        monkeypatch.setenv(TOOL_RESULTS_QUEUE_URL_ENV, url)
+        yield World(DynamoDBLedger(TABLE, client=dynamodb_client()), sqs, url)
+    dead_letters.ledger.cache_clear()
+    dead_letters.publisher.cache_clear()
+
+
+def new_task(ledger: DynamoDBLedger) -> str:
+    now = datetime.now(UTC)
+    task = ledger.create_task(
+        agent_id="returns-agent",
+        environment="dev",
+        request="refund order O-1001",
+        limits=BudgetLimits(
+            tokens=10_000,
+            cost_micro_usd=50_000,
+            model_steps=10,
+            tool_calls=10,
+            deadline=now + timedelta(hours=1),
+        ),
+        traceparent=TRACE.traceparent,
+    )
+    ledger.transition(task.task_id, TaskState.RUNNING)
+    return task.task_id
+
+
+def tool_request(ledger: DynamoDBLedger, task_id: str) -> ToolRequest:
+    args = {"customer_id": "C-1001"}
+    reservation = ledger.reserve(task_id, Usage(tool_calls=1), kind="tool", tool="getCustomer")
+    return ToolRequest(
+        message_id=f"{task_id}.req-1",
+        task_id=task_id,
+        step=1,
+        agent_id="returns-agent",
+        tool="getCustomer",
+        args=args,
+        args_digest=args_digest(args),
+        reservation_id=reservation.reservation_id,
+        traceparent=TRACE.child().traceparent,
+        issued_at=reservation.created_at,
+        expires_at=reservation.expires_at,
+    )
+
+
+def tool_result(task_id: str, request_id: str = "req-9") -> ToolResult:
+    return ToolResult(
+        message_id=result_message_id(request_id),
+        request_id=request_id,
+        task_id=task_id,
+        step=1,
+        tool="getCustomer",
+        status="ok",
+        result={"customer_id": "C-1001"},
+        traceparent=TRACE.child().traceparent,
+        completed_at=datetime.now(UTC),
+    )
+
+
+def record(body: str, dlq: str, *, message_id: str = "sqs-1", sender: str | None = None) -> dict[str, Any]:
+    """An SQS record as the event source mapping of a DLQ hands it over; by default sent by the session
+    of the task its body names (as the coordinator's bridge sends requests)."""
+    if sender is None:
+        try:
+            sender = f"AROAEXAMPLE:{role_session_name(json.loads(body)['task_id'])}"
+        except (ValueError, KeyError, TypeError):
+            sender = "AROAEXAMPLE:unknown"
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"rh-{message_id}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1700000000000",
+            "SenderId": sender,
+            "ApproximateFirstReceiveTimestamp": "1700000000000",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{PREFIX}-{dlq}",
+        "awsRegion": "us-east-1",
+    }
+
+
+def run(*records: dict[str, Any]) -> dict[str, Any]:
+    """The Lambda entry point, as the event source mapping calls it."""
+    response = dead_letters.handler({"Records": list(records)}, LocalLambdaContext("dead-letters", 30_000))
+    return dict(response)
+
+
+def dead_letter_events(ledger: DynamoDBLedger, task_id: str) -> list[dict[str, Any]]:
+    return [e.data for e in ledger.audit(task_id) if e.kind == "dead_lettered"]
+
+
+def test_a_dead_lettered_request_is_answered_dead_lettered_and_audited(world: World) -> None:
+    # GIVEN a request the executor failed on every delivery (nothing ran, nothing stored)
+    task_id = new_task(world.ledger)
+    request = tool_request(world.ledger, task_id)
+
+    # WHEN its DLQ hands it to the Lambda
+    response = run(
+        record(dump_envelope(request), "tool-requests-dlq", sender=f"AROAX:{role_session_name(task_id)}")
+    )
+
+    # THEN the coordinator is sent an error result for exactly that request, on the task's trace
+    assert response == {"batchItemFailures": []}
+    [answer] = world.results()
+    assert (answer.request_id, answer.task_id, answer.step, answer.tool) == (
+        request.message_id,
+        task_id,
+        1,
+        "getCustomer",
+    )
+    assert answer.message_id == result_message_id(request.message_id)  # the id every answer carries
+    assert answer.status == "error"
+    assert answer.error is not None
+    assert answer.error.code == "dead_lettered"
+    assert answer.trace.trace_id == TRACE.trace_id
+    # AND the dead letter is in the task's audit log; the task itself goes on (the model decides)
+    [event] = dead_letter_events(world.ledger, task_id)
+    assert event["outcome"] == "answered"
+    assert event["request_id"] == request.message_id
+    assert event["queue"] == "tool-requests-dlq"
+    assert world.ledger.get_task(task_id).state is TaskState.RUNNING
+
+
+def test_a_dead_lettered_request_whose_result_was_stored_sends_that_result(world: World) -> None:
+    # GIVEN a request the executor ran, storing its result before the results queue refused it
+    task_id = new_task(world.ledger)
+    request = tool_request(world.ledger, task_id)
+    stored = tool_result(task_id, request.message_id).model_copy(update={"step": request.step})
+    world.ledger.append_audit(
+        task_id,
+        SENT_EVENT,
+        {
+            "request_id": request.message_id,
+            "reservation_id": request.reservation_id,
+            "message_id": stored.message_id,
+            "status": stored.status,
+            "envelope": stored.model_dump(mode="json"),
+        },
+    )
+
+    # WHEN the request is dead-lettered
+    assert run(record(dump_envelope(request), "tool-requests-dlq")) == {"batchItemFailures": []}
+
+    # THEN the real result goes to the coordinator, not a made-up error
+    [answer] = world.results()
+    assert answer == stored
+    assert dead_letter_events(world.ledger, task_id)[0]["outcome"] == "resent_stored"
+
+
+def test_a_dead_lettered_result_ends_its_task_failed_once(world: World) -> None:
+    # GIVEN a result the bridge could not deliver to Service Bus on any attempt
+    task_id = new_task(world.ledger)
+    body = dump_envelope(tool_result(task_id))
+
+    # WHEN its DLQ hands it to the Lambda, and (at least once delivery) hands it over again
+    assert run(record(body, "tool-results-dlq")) == {"batchItemFailures": []}
+    assert run(record(body, "tool-results-dlq")) == {"batchItemFailures": []}
+
+    # THEN the task failed with the reason, once; both deliveries are audited with their outcome
+    task = world.ledger.get_task(task_id)
+    assert task.state is TaskState.FAILED
+    assert task.error is not None
+    assert task.error["code"] == "dead_lettered"
+    assert "could not be delivered to the coordinator" in task.error["message"]
+    assert [e["outcome"] for e in dead_letter_events(world.ledger, task_id)] == [
+        "task_failed",
+        "already_ended",
+    ]
+    transitions = [e.data for e in world.ledger.audit(task_id) if e.kind == "state"]
+    assert [t["to"] for t in transitions] == ["running", "failed"]
+    assert world.results() == []  # nothing is sent anywhere
+
+
+def test_a_dead_lettered_result_the_coordinator_recorded_after_all_changes_nothing(world: World) -> None:
+    task_id = new_task(world.ledger)
+    result = tool_result(task_id)
+    world.ledger.record_tool_result(task_id, result.request_id, {"status": "ok"})  # it did arrive
+
+    assert run(record(dump_envelope(result), "tool-results-dlq")) == {"batchItemFailures": []}
+
+    assert world.ledger.get_task(task_id).state is TaskState.RUNNING
+    assert dead_letter_events(world.ledger, task_id)[0]["outcome"] == "already_recorded"
+
+
+@pytest.mark.parametrize("dlq", ["tool-requests-dlq", "tool-results-dlq"])
+def test_an_unreadable_dead_letter_ends_the_task_it_names(world: World, dlq: str) -> None:
+    # GIVEN a body that is no valid envelope but names its task
+    task_id = new_task(world.ledger)
+    body = json.dumps({"task_id": task_id, "tool": "getCustomer", "schema_version": 1})
+
+    assert run(record(body, dlq)) == {"batchItemFailures": []}
+
+    task = world.ledger.get_task(task_id)
+    assert task.state is TaskState.FAILED
+    assert task.error is not None
+    assert "cannot be read (invalid_envelope" in task.error["message"]
+    [event] = dead_letter_events(world.ledger, task_id)
+    assert (event["outcome"], event["error"], event["queue"]) == ("task_failed", "invalid_envelope", dlq)
+
+
+def test_a_dead_letter_naming_no_task_or_sent_by_another_task_stays_in_the_dlq(world: World) -> None:
+    # GIVEN in one batch: a readable result, a body naming no task, and a request that names a task
+    # while its sender is another task's session
+    task_id, victim = new_task(world.ledger), new_task(world.ledger)
+    good = record(dump_envelope(tool_result(task_id)), "tool-results-dlq", message_id="good")
+    nameless = record("not json at all", "tool-requests-dlq", message_id="nameless")
+    foreign = record(
+        json.dumps({"task_id": victim}),
+        "tool-requests-dlq",
+        message_id="foreign",
+        sender=f"AROAX:{role_session_name(task_id)}",
+    )
+
+    response = run(good, nameless, foreign)
+
+    # THEN only the unattributable ones are batch item failures (they stay for a person)
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["foreign", "nameless"]
+    assert world.ledger.get_task(task_id).state is TaskState.FAILED
+    assert world.ledger.get_task(victim).state is TaskState.RUNNING
+    assert dead_letter_events(world.ledger, victim) == []
+
+
+def test_a_record_from_another_queue_is_refused_not_guessed(world: World) -> None:
+    task_id = new_task(world.ledger)
+    response = run(record(dump_envelope(tool_result(task_id)), "tool-results", message_id="x"))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "x"}]}
+    assert world.ledger.get_task(task_id).state is TaskState.RUNNING
+
+
+def iam_actions_of(operation: str, params: dict[str, Any]) -> set[str]:
+    """The IAM actions one DynamoDB API call is authorised with (a transaction: per item)."""
+    if operation == "TransactWriteItems":
+        kinds = {
+            "Put": "PutItem",
+            "Update": "UpdateItem",
+            "Delete": "DeleteItem",
+            "ConditionCheck": "ConditionCheckItem",
+        }
+        return {f"dynamodb:{kinds[kind]}" for item in params["TransactItems"] for kind in item}
+    return {f"dynamodb:{operation}"}
+
+
+def test_the_lambda_needs_no_dynamodb_action_beyond_the_role_infra_grants(world: World) -> None:
+    # GIVEN the handler's own ledger client, recording every call it makes
+    task_id, other = new_task(world.ledger), new_task(world.ledger)
+    request = tool_request(world.ledger, task_id)
+    used: set[str] = set()
+    ledger = dead_letters.ledger()
+    assert isinstance(ledger, DynamoDBLedger)
+
+    def note(model: Any, params: dict[str, Any], **_: Any) -> None:
+        used.update(iam_actions_of(model.name, params))
+
+    ledger.client.meta.events.register("provide-client-params.dynamodb", note)
+
+    # WHEN it answers a request and ends a task
+    run(
+        record(dump_envelope(request), "tool-requests-dlq", message_id="a"),
+        record(dump_envelope(tool_result(other)), "tool-results-dlq", message_id="b"),
+    )
+
+    # THEN every action it used is granted, and every granted action is used (nothing to spare)
+    assert world.ledger.get_task(other).state is TaskState.FAILED
+    assert used == set(DEAD_LETTERS_LEDGER_ACTIONS)
+    assert isinstance(dead_letters.publisher(), SqsResultPublisher)

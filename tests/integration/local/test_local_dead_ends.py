@@ -1,0 +1,96 @@
+"""The local runtime end to end: approvals nobody decides expire on the host's timer, and a tool request
+the executor fails on every delivery reaches the dead-letters Lambda, which ends its task."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from agentcage.federation import role_session_name
+from agentcage.local import LocalConfig, LocalHost, QueueKey
+from agentcage.local.client import FINAL_STATES, AgentcageClient
+from agentcage.local.demo import RETURN_REQUEST
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
+    """A host whose timers tick every 100 ms, and whose approvals expire after one second."""
+    state = tmp_path_factory.mktemp("agentcage-dead-ends")
+    started = LocalHost(LocalConfig(state_dir=state, port=0, retry_delay_s=0.02), timer_interval_s=0.1)
+    started.start()
+    try:
+        runtime = importlib.import_module("runtime").get_runtime()  # the coordinator the host installed
+        settings = runtime.coordinator.settings
+        runtime.coordinator.settings = dataclasses.replace(settings, approval_ttl_seconds=1)
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def client(host: LocalHost) -> AgentcageClient:
+    return AgentcageClient(host.url)
+
+
+def test_the_host_timer_expires_an_approval_nobody_decides(host: LocalHost, client: AgentcageClient) -> None:
+    # GIVEN a refund waiting for a person who never comes
+    task_id = client.start_task(RETURN_REQUEST, context={"scenario": "return_exception"})["task_id"]
+    waiting = client.wait_settled(task_id)
+    assert waiting["state"] == "awaiting_approval"
+    [approval] = waiting["pending_approvals"]
+
+    # WHEN its expiry passes and the host's timer runs
+    task = client.wait_for(task_id, lambda t: t["state"] in FINAL_STATES, timeout_s=20)
+
+    # THEN the approval expired, the model heard it, and the task finished without the refund
+    assert task["state"] == "completed", task
+    assert client.get_approval(approval["approval_id"])["status"] == "expired"
+    refund = next(c for s in task["steps"] for c in s["calls"] if c["approval_id"] == approval["approval_id"])
+    assert refund["result"]["content"]["error"]["code"] == "approval_expired"
+    audit = host.ledger().audit(task_id)
+    assert "approval_expiry_sweep" in [e.kind for e in audit]
+    executed = [e.data["tool"] for e in audit if e.kind == "tool_executed"]
+    assert executed  # the lookups ran
+    assert "createRefund" not in executed
+    assert host.health()["invocations"]["expire_approvals"]["invocations"] >= 1
+
+
+def test_a_request_the_executor_fails_every_time_reaches_the_dead_letters_lambda(
+    host: LocalHost, client: AgentcageClient
+) -> None:
+    # GIVEN a running task, and a request for it, sent by its own session, that the executor cannot
+    # read nor answer (it names no call): every delivery fails
+    task_id = client.start_task(RETURN_REQUEST, context={"scenario": "return_exception"})["task_id"]
+    assert client.wait_settled(task_id)["state"] == "awaiting_approval"
+    assert host.broker is not None
+    sender = {"attributes": {"SenderId": f"AROA000000000000LOCAL:{role_session_name(task_id)}"}}
+    host.broker.send(
+        QueueKey("aws", "tool-requests"),
+        json.dumps({"task_id": task_id, "schema_version": 1}),
+        properties=sender,
+    )
+
+    # WHEN SQS gives up on it
+    task = client.wait_for(task_id, lambda t: t["state"] in FINAL_STATES, timeout_s=20)
+
+    # THEN it was dead-lettered after its deliveries, moved to the DLQ, and the Lambda ended the task
+    [dead] = [
+        m for m in host.broker.messages(QueueKey("aws", "tool-requests"), state="dead") if task_id in m.body
+    ]
+    assert dead.attempts == 5
+    deadline = time.monotonic() + 5
+    while not host.broker.messages(QueueKey("aws", "tool-requests-dlq"), state="completed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert task["state"] == "failed"
+    assert task["error"]["code"] == "dead_lettered"
+    events = [e.data for e in host.ledger().audit(task_id) if e.kind == "dead_lettered"]
+    assert [(e["queue"], e["outcome"]) for e in events] == [("tool-requests-dlq", "task_failed")]
+    assert host.health()["invocations"]["dead-letters"]["invocations"] >= 1
