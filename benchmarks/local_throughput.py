@@ -10,7 +10,8 @@ For 1, 10 and 50 concurrent tasks (the ``hallucinate`` scenario: three model ste
 read-only, no approval) it reports the step time (between consecutive thought records of one task:
 one full model step -> tool call -> result -> next step cycle) at p50 and p99, and completed tasks per
 second. ``--profile`` runs the 10-task level under cProfile and prints the top costs to stderr.
-The last line of stdout is one JSON object.
+The last line of stdout is one JSON object; the run exits 1 (``"all_completed": false``, with the
+states in ``not_completed``) when any task ended in a state other than ``completed``.
 
     .venv/bin/python benchmarks/local_throughput.py [--levels 1,10,50] [--profile]
 """
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="agentcage-bench-") as scratch:
         config = LocalConfig(state_dir=Path(scratch), port=0, threads_per_queue=args.workers)
         with LocalHost(config) as host:
-            run_level(host, 1)  # warm up: imports, first clients, Cedar policies, moto tables
+            warm_up = run_level(host, 1)  # imports, first clients, Cedar policies, moto tables
             results: dict[str, Any] = {}
             invocations: dict[str, Any] = {}
             for level in levels:
@@ -127,17 +128,29 @@ def main(argv: list[str] | None = None) -> int:
                     for name, summary in host.stats.summary().items()
                 }
                 print(f"{level:>3} tasks: {json.dumps(results[str(level)])}", file=sys.stderr)
+    # A task that halted or failed did not do the work being timed: the numbers would flatter the
+    # runtime, so the run fails and says which levels had such tasks.
+    unfinished = {
+        level: {state: count for state, count in result["states"].items() if state != "completed"}
+        for level, result in {"warm-up": warm_up, **results}.items()
+    }
+    unfinished = {level: states for level, states in unfinished.items() if states}
     print(
         json.dumps(
             {
                 "benchmark": "local_throughput",
                 "model": "scripted (zero latency)",
                 "workers_per_queue": args.workers,
+                "all_completed": not unfinished,
+                "not_completed": unfinished,
                 "levels": results,
                 "mean_invocation_ms": invocations,
             }
         )
     )
+    if unfinished:
+        print(f"tasks did not complete: {json.dumps(unfinished)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -40,6 +40,7 @@ from agentcage.errors import (
     ModelRateLimitError,
     OverspendError,
 )
+from agentcage.trace.w3c import trace_id_of
 
 if TYPE_CHECKING:
     from agentcage.budget.breaker import Admission
@@ -334,10 +335,15 @@ class BudgetGuard:
             self.ledger.transition(task_id, "halted", reason=reason)
         except InvalidTransitionError:
             logger.info("task %s already final; breaker %s recorded only", task_id, error.code)
+        task = self.ledger.get_task(task_id)
         self.ledger.append_audit(
             task_id,
             "breaker_tripped",
             {"code": error.code, "message": error.message, "details": error.details},
+            # on the task's trace like every other event of it (the timeline and the demo rely on it)
+            trace_id=trace_id_of(task.traceparent),
+            step=task.step,
+            agent_id=task.agent_id,
         )
         logger.warning("breaker tripped for task %s: %s", task_id, reason)
         dimensions = {METRIC_DIMENSION_REASON: error.code}

@@ -21,6 +21,7 @@ _STYLES = {
     "thought": "cyan",
     "decision": "magenta",
     "tool_request": "blue",
+    "tool_executed": "green",
     "tool_result": "green",
     "tool_denied": "red",
     "tool_circuit_open": "red",
@@ -83,10 +84,18 @@ def summarize_event(kind: str, data: dict[str, Any]) -> str:
         policies = _first(data, "policies") or []
         reasons = _first(data, "reasons", "reason", "error") or ""
         return _short(f"{tool}: {decision} {policies if policies else ''} {reasons}", 160)
-    if kind in ("tool_request", "tool_result", "tool_denied", "tool_circuit_open", "duplicate_result"):
+    if kind in (
+        "tool_request",
+        "tool_executed",
+        "tool_recovered",
+        "tool_result",
+        "tool_denied",
+        "tool_circuit_open",
+        "duplicate_result",
+    ):
         tool = _first(data, "tool")
-        status = _first(data, "status")
-        detail = _first(data, "error", "code", "reservation_id", "args_digest", "approval_id")
+        status = _first(data, "status", "http_status")
+        detail = _first(data, "error", "code", "reservation_id", "approval_id", "args_digest")
         return _short(f"{tool} {status or ''} {detail if detail is not None else ''}", 160)
     if kind in ("dead_lettered", "task_failed", "breaker_tripped", "circuit_open"):
         return _short(_first(data, "reason", "message", "tool") or data, 160)

@@ -30,6 +30,7 @@ from agentcage.trace.w3c import (
     new_trace_id,
     parse_traceparent,
     parse_tracestate,
+    trace_id_of,
 )
 from agentcage.trace.xray import from_xray_header, to_xray_header
 
@@ -39,6 +40,7 @@ __all__ = [
     "parse_traceparent",
     "parse_tracestate",
     "continue_or_start",
+    "trace_id_of",
     "new_trace_id",
     "new_span_id",
     # X-Ray

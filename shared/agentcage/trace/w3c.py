@@ -22,6 +22,7 @@ __all__ = [
     "new_trace_id",
     "parse_traceparent",
     "parse_tracestate",
+    "trace_id_of",
 ]
 
 _log = logging.getLogger("agentcage.trace")
@@ -151,3 +152,13 @@ def continue_or_start(value: str | None, tracestate: str | None = None) -> Trace
         )
         return fresh
     return incoming.child()
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id of a stored ``traceparent``, or ``None`` when there is none or it is invalid."""
+    if not traceparent:
+        return None
+    try:
+        return parse_traceparent(traceparent).trace_id
+    except TraceContextError:
+        return None

@@ -1,10 +1,21 @@
-"""Kill -9 ``agentcage dev`` mid-task, start it again on the same state: the task resumes, nothing lost."""
+"""Kill -9 ``agentcage dev`` mid-task, start it again on the same state: the task resumes, nothing lost.
+
+The kill point is arranged, not raced: the first process reaches DynamoDB through a proxy in this test
+that holds every request naming customer C-1001 once armed. So when the process is killed, the approved
+refund's executor is inside its call (the refund not written) and the lookup task is waiting on its read,
+both tasks provably unfinished (the ledger after a SIGKILL is exactly the ledger at the kill). The held
+requests are dropped, never forwarded, so only the restarted process can issue the refund.
+"""
 
 from __future__ import annotations
 
+import http.client
+import threading
 from collections import Counter
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,12 +26,97 @@ from agentcage.local.config import DOMAIN_TABLE
 from agentcage.local.demo import RETURN_REQUEST
 from tests.integration.local.conftest import DevProcess, dev_environment
 
+# The Lambdas' powertools logs go to stdout, where the dev process prints its URL line: the restarted
+# process logs the recovery of the killed call (a warning) as it starts, so warnings are kept out.
+QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR"}
+HELD_MARKER = b"C-1001"  # in the refund's transaction and order read, and in the lookup's read
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"})
+
+
+class HoldingProxy(ThreadingHTTPServer):
+    """An HTTP relay to DynamoDB that, once armed, holds matching requests until released, then drops them."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Relay)
+        split = urlsplit(upstream)
+        self.upstream = (split.hostname or "127.0.0.1", split.port or 80)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.marker: bytes | None = None
+        self.held = 0
+        self._changed = threading.Condition()
+        self._released = threading.Event()
+
+    def arm(self, marker: bytes) -> None:
+        with self._changed:
+            self.marker = marker
+
+    def holds(self, body: bytes) -> bool:
+        """Hold a matching request until :meth:`release`; True: it is dropped, not relayed."""
+        with self._changed:
+            if self.marker is None or self.marker not in body:
+                return False
+            self.held += 1
+            self._changed.notify_all()
+        self._released.wait(60)
+        return True
+
+    def wait_held(self, count: int, timeout_s: float = 20.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.held >= count, timeout_s):
+                raise TimeoutError(f"{self.held} requests held, expected {count}")
+
+    def release(self) -> None:
+        self._released.set()
+
+
+class _Relay(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # botocore keeps its connections alive
+    server: HoldingProxy
+
+    def do_POST(self) -> None:  # DynamoDB's JSON protocol is POST only
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.server.holds(body):
+            self.close_connection = True
+            return
+        upstream = http.client.HTTPConnection(*self.server.upstream, timeout=30)
+        try:
+            upstream.request(self.command, self.path, body, dict(self.headers.items()))
+            response = upstream.getresponse()
+            data = response.read()
+        finally:
+            upstream.close()
+        self.send_response(response.status)
+        for name, value in response.getheaders():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
 
 @pytest.fixture(scope="module")
 def dynamodb_endpoint() -> Iterator[str]:
     # The data services' tables outlive the dev process, as DynamoDB outlives a Lambda.
     with moto_server() as endpoint:
         yield endpoint
+
+
+@pytest.fixture
+def proxy(dynamodb_endpoint: str) -> Iterator[HoldingProxy]:
+    server = HoldingProxy(dynamodb_endpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.release()
+        server.shutdown()
+        server.server_close()
 
 
 def refunds_for(endpoint: str, order_id: str) -> int:
@@ -32,39 +128,57 @@ def refunds_for(endpoint: str, order_id: str) -> int:
     return int(response["Count"])
 
 
+@pytest.mark.parametrize("attempt", range(5))
 def test_a_killed_host_resumes_its_tasks_from_sqlite_with_nothing_executed_twice(
-    tmp_path: Path, dynamodb_endpoint: str
+    tmp_path: Path, dynamodb_endpoint: str, proxy: HoldingProxy, attempt: int
 ) -> None:
     state = tmp_path / "state"
-    arguments = ["--dynamodb-endpoint", dynamodb_endpoint]
-    first = DevProcess(state, dev_environment(), arguments)
+    # (One DynamoDB for all attempts: the seed is restored so the order can be refunded again.)
+    first = DevProcess(state, dev_environment(**QUIET), ["--dynamodb-endpoint", proxy.url, "--reset-seed"])
     try:
         client = AgentcageClient(first.url)
-        # GIVEN a refund task waiting for its approval, and a second task just started
+        issued_before = refunds_for(dynamodb_endpoint, "O-50001")
+        # GIVEN a refund task waiting for its approval
         refund_task = client.start_task(RETURN_REQUEST, context={"scenario": "return_exception"})["task_id"]
         pending = client.wait_settled(refund_task)
         assert pending["state"] == "awaiting_approval"
+        # WHEN it is approved, its executor is held inside the refund's call, a second task is held
+        # inside its lookup, and the process is killed there without any chance to clean up
+        proxy.arm(HELD_MARKER)
         client.decide(pending["pending_approvals"][0]["approval_id"], "approve")
+        proxy.wait_held(1)
         lookup_task = client.start_task("Fetch customer C-1001.", context={"scenario": "hallucinate"})[
             "task_id"
         ]
-        # WHEN the process is killed without any chance to clean up (messages queued and in flight)
+        proxy.wait_held(2)
         first.kill()
     finally:
         first.stop()
-    second = DevProcess(state, dev_environment(), arguments)
+        proxy.release()  # the held requests are dropped: the dead process's calls never land
+    # THEN at the kill both tasks were unfinished: the refund requested, not executed, not issued
+    at_kill = open_ledger("sqlite", path=state / "ledger.db")
+    assert at_kill.get_task(refund_task).state.value == "running"
+    assert at_kill.get_task(lookup_task).state.value == "running"
+    killed_audit = at_kill.audit(refund_task)
+    assert [e for e in killed_audit if e.kind == "tool_request" and e.data.get("tool") == "createRefund"]
+    assert not [e for e in killed_audit if e.kind == "tool_executed" and e.data.get("tool") == "createRefund"]
+    assert not [
+        e for e in at_kill.audit(lookup_task) if e.kind == "tool_executed" and e.data.get("status") == "ok"
+    ]
+    assert refunds_for(dynamodb_endpoint, "O-50001") == issued_before
+    second = DevProcess(state, dev_environment(**QUIET), ["--dynamodb-endpoint", dynamodb_endpoint])
     try:
         client = AgentcageClient(second.url)
-        # THEN both tasks finish after the restart
+        # AND both tasks finish after the restart
         done = client.wait_settled(refund_task)
         assert done["state"] == "completed", done
         assert client.wait_settled(lookup_task)["state"] == "completed"
     finally:
         second.stop()
-    # AND the approved refund was issued exactly once, and the task says so. (A kill between the
-    # executor consuming the reservation and storing the result is recovered on redelivery: locally
-    # the executor's lease is the retry delay, and a restart takes longer than that.)
-    assert refunds_for(dynamodb_endpoint, "O-50001") == 1
+    # AND the approved refund was issued exactly once, and the task says so. (The killed attempt had
+    # consumed the reservation and stored no result: it is recovered on redelivery, since locally the
+    # executor's lease is the retry delay, and a restart takes longer than that.)
+    assert refunds_for(dynamodb_endpoint, "O-50001") == issued_before + 1
     assert "was issued" in str(done["final_answer"]), done["final_answer"]
     assert "replay" not in str(done["final_answer"]), done["final_answer"]
     ledger = open_ledger("sqlite", path=state / "ledger.db")
@@ -72,13 +186,13 @@ def test_a_killed_host_resumes_its_tasks_from_sqlite_with_nothing_executed_twice
         events = ledger.audit(task_id)
         executed = Counter(str(e.data.get("request_id")) for e in events if e.kind == "tool_executed")
         recovered = Counter(str(e.data.get("request_id")) for e in events if e.kind == "tool_recovered")
-        assert executed, events
+        # The held call was killed after its reservation was consumed, so its redelivery was recovered
+        # (once); it had not reached the service, so every request executed exactly once.
+        assert recovered, events
         assert all(count == 1 for count in recovered.values()), recovered
-        # Once, unless the kill landed after the call and before its result was stored: then the
-        # recovery ran it once more (a read, or the refund under its idempotency key), never a third time.
-        twice = {request for request, count in executed.items() if count > 1}
-        assert all(executed[request] == 2 for request in twice), executed
-        assert twice <= set(recovered), (executed, recovered)
+        assert executed, events
+        assert all(count == 1 for count in executed.values()), executed
+        assert set(recovered) <= set(executed), (recovered, executed)
     # ... and the refund's request was never answered `replay` (its one copy was recovered, if need be)
     denied = [e.data for e in ledger.audit(refund_task) if e.kind == "tool_denied"]
     assert all(d.get("error") != "replay" for d in denied), denied
