@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,25 @@ class DevProcess:
             command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"agentcage dev exited with {self.process.wait(10)}")
-        self.info: dict[str, Any] = json.loads(line)
+        self.info: dict[str, Any] = self._started(self.process.stdout)
         self.url: str = self.info["url"]
+        # The Lambdas' Powertools loggers write to stdout too: keep the pipe drained, or a full pipe
+        # buffer would block the server mid-test.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
+
+    def _started(self, stdout: Any) -> dict[str, Any]:
+        """The ``--json`` start-up line (with the URL), skipping any log lines printed before it."""
+        for _ in range(500):
+            line = stdout.readline()
+            if not line:
+                raise RuntimeError(f"agentcage dev exited with {self.process.wait(10)}")
+            try:
+                info = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(info, dict) and "url" in info:
+                return info
+        raise RuntimeError("agentcage dev printed no start-up line with its URL")
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, locks and in-flight messages left behind."""
