@@ -244,6 +244,7 @@ executor = lambda_function(
         env.LEDGER_TABLE_ENV: state.ledger.name,
         env.TOOL_RESULTS_QUEUE_URL_ENV: state.tool_results.queue.url,
         env.API_BASE_URL_ENV: api.stage.invoke_url,
+        env.COORDINATOR_PRINCIPAL_ID_ENV: platform.identity.principal_id,  # may never approve
         "POWERTOOLS_METRICS_NAMESPACE": env.METRICS_NAMESPACE,
     },
     statements=[

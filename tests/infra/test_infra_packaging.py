@@ -93,7 +93,7 @@ def test_the_lambda_package_holds_code_library_policies_catalog_and_dependencies
     assert target.platform == "aarch64-manylinux_2_28"
     built = build_package(target, tmp_path / "out", PrebuiltDependencies(tmp_path / "deps"))
     names = zipfile.ZipFile(built.path).namelist()
-    assert "agentcage/errors.py" in names
+    assert "agentcage/errors/__init__.py" in names
     assert "catalog/return_exceptions.openapi.yaml" in names
     assert "somewheel/__init__.py" in names  # dependencies at the archive root, as Lambda expects
     assert any(n.startswith("functions/aws/") for n in names)

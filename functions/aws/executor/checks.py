@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from agentcage.approvals import check_approval
-from agentcage.constants import ENVIRONMENT_ENV
+from agentcage.constants import COORDINATOR_PRINCIPAL_ID_ENV, ENVIRONMENT_ENV
 from agentcage.errors import (
     AgentcageError,
     ApprovalRequiredError,
@@ -95,6 +95,10 @@ class ExecutionGate:
         self.ledger = ledger
         self.transport = transport
         self.environment = environment or os.environ.get(ENVIRONMENT_ENV) or None
+        # The coordinator's own managed identity must never count as an approver (defense in depth:
+        # the coordinator refuses it too); set by infra from the identity's object id.
+        principal = (os.environ.get(COORDINATOR_PRINCIPAL_ID_ENV) or "").strip()
+        self.excluded_approvers: tuple[str, ...] = (principal,) if principal else ()
 
     def check(
         self,
@@ -192,6 +196,7 @@ class ExecutionGate:
             tool=request.tool,
             args_digest=request.args_digest,
             now=now,
+            excluded_approvers=self.excluded_approvers,
         )
         return approval
 

@@ -279,6 +279,7 @@ class CrashRecovery:
             tool=request.tool,
             args_digest=request.args_digest,
             now=used_at or now,
+            excluded_approvers=self.gate.excluded_approvers,
         )
         return approval, used_at is not None
 

@@ -211,3 +211,17 @@ def test_a_tool_outside_the_agents_toolset_is_denied(world: ExecutorWorld) -> No
     record = world.prepare(template, tool="getCustomer", args={"customer_id": "C-1001"})
     _denied(world, record, "tool_not_allowed")
     assert world.transport.calls == []
+
+
+def test_an_approval_decided_by_the_coordinators_own_identity_is_denied(world: ExecutorWorld) -> None:
+    # GIVEN the executor knows the coordinator's managed identity (infra sets its object id)
+    world.executor.gate.excluded_approvers = ("coordinator-object-id",)
+    template = record_for(RETURNS, "createRefund")
+    body = body_of(template)
+    world.ensure_task(body["task_id"])
+    by_machine = world.approval(body, approver="coordinator-object-id")
+    record = world.prepare(template, approval_id=by_machine.approval_id)
+    # THEN the refund is refused as a self-approval and nothing is called or spent
+    _denied(world, record, "self_approval")
+    assert world.transport.calls == []
+    assert world.ledger.get_approval(by_machine.approval_id).used_at is None
