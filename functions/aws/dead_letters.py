@@ -37,7 +37,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from agentcage.constants import LOG_LEVEL_ENV, METRICS_NAMESPACE, TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
+from agentcage.constants import (
+    LOG_LEVEL_ENV,
+    METRIC_DEAD_LETTERS_LEFT,
+    METRIC_DEAD_LETTERS_RECEIVED,
+    METRICS_NAMESPACE,
+    TOOL_REQUESTS_QUEUE,
+    TOOL_RESULTS_QUEUE,
+)
 from agentcage.errors import AgentcageError, InvalidInputError, InvalidTransitionError, SenderMismatchError
 from agentcage.topology import dead_letter_queue
 
@@ -306,7 +313,7 @@ def process_batch(
     """Handle a Lambda SQS event from the DLQs with partial-batch responses (ledger, sender injectable)."""
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     records = event.get("Records") if isinstance(event, dict) else None
-    metrics.add_metric(name="DeadLettersReceived", unit=MetricUnit.Count, value=len(records or ()))
+    metrics.add_metric(name=METRIC_DEAD_LETTERS_RECEIVED, unit=MetricUnit.Count, value=len(records or ()))
     response = process_partial_response(
         event=event,
         record_handler=functools.partial(record_handler, store=store, results=results),
@@ -315,7 +322,7 @@ def process_batch(
     )
     failed = len(response.get("batchItemFailures", []))
     if failed:
-        metrics.add_metric(name="DeadLettersLeft", unit=MetricUnit.Count, value=failed)
+        metrics.add_metric(name=METRIC_DEAD_LETTERS_LEFT, unit=MetricUnit.Count, value=failed)
     return response
 
 

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 from agentcage.constants import (
     METRIC_BREAKER_TRIPS,
     METRIC_COST_MICRO_USD,
+    METRIC_DEAD_LETTERS_RECEIVED,
     METRIC_DIMENSION_REASON,
     METRIC_DIMENSION_TOOL,
     METRIC_RESERVATIONS_EXPIRED,
@@ -191,6 +192,28 @@ class AwsMonitoring(pulumi.ComponentResource):
                 ok_actions=actions,
                 opts=child,
             )
+        # The dead-letters Lambda drains the DLQs, so their depth rarely stays up: alarm on every
+        # message that reached one (a tool failed every retry, or a result could not reach Azure).
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-dead-letters",
+            name=f"{args.prefix}-dead-letters",
+            alarm_description="A message failed every retry and was dead-lettered",
+            metric_queries=[
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="deadletters",
+                    expression=_total(METRIC_DEAD_LETTERS_RECEIVED),
+                    period=_PERIOD,
+                    return_data=True,
+                )
+            ],
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=actions,
+            ok_actions=actions,
+            opts=child,
+        )
         aws.cloudwatch.MetricAlarm(
             f"{name}-breaker-trips",
             name=f"{args.prefix}-breaker-trips",

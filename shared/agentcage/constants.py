@@ -79,6 +79,8 @@ METRIC_TOOL_LATENCY: Final = "ToolLatency"  # Milliseconds, per tool
 METRIC_BREAKER_TRIPS: Final = "BreakerTrips"  # Count, per reason: circuit_open, loop_detected, budget
 METRIC_TOKENS_USED: Final = "TokensUsed"  # Count: model tokens settled
 METRIC_COST_MICRO_USD: Final = "CostMicroUsd"  # Count: micro-dollars settled
+METRIC_DEAD_LETTERS_RECEIVED: Final = "DeadLettersReceived"  # Count: messages that failed every retry
+METRIC_DEAD_LETTERS_LEFT: Final = "DeadLettersLeft"  # Count: of those, the ones that stay in the DLQ
 METRIC_RESERVATIONS_EXPIRED: Final = (
     "ReservationsExpired"  # Count: abandoned reservations the sweeper returned
 )

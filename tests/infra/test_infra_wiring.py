@@ -250,6 +250,7 @@ def test_prod_differs_from_dev_where_it_should(program_runs: dict[str, StackRun]
         "agentcage-prod-tool-requests-dlq-not-empty",
         "agentcage-prod-tool-results-dlq-not-empty",
         "agentcage-prod-breaker-trips",
+        "agentcage-prod-dead-letters",
     }
     assert all(a["alarmActions"] == [topic.outputs["arn"]] for a in alarms.values())
     assert len(prod.of_type("azure-native:monitor:ScheduledQueryRule")) == 2
