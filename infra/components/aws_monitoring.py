@@ -194,35 +194,34 @@ class AwsMonitoring(pulumi.ComponentResource):
             )
         # The dead-letters Lambda drains the DLQs, so their depth rarely stays up: alarm on every
         # message that reached one (a tool failed every retry, or a result could not reach Azure).
-        aws.cloudwatch.MetricAlarm(
+        self._total_alarm(
             f"{name}-dead-letters",
-            name=f"{args.prefix}-dead-letters",
-            alarm_description="A message failed every retry and was dead-lettered",
-            metric_queries=[
-                aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                    id="deadletters",
-                    expression=_total(METRIC_DEAD_LETTERS_RECEIVED),
-                    period=_PERIOD,
-                    return_data=True,
-                )
-            ],
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=actions,
-            ok_actions=actions,
-            opts=child,
+            f"{args.prefix}-dead-letters",
+            "A message failed every retry and was dead-lettered",
+            METRIC_DEAD_LETTERS_RECEIVED,
+            actions,
         )
-        aws.cloudwatch.MetricAlarm(
+        self._total_alarm(
             f"{name}-breaker-trips",
-            name=f"{args.prefix}-breaker-trips",
-            alarm_description="A breaker tripped: a tool's circuit opened, or a task halted (loop, budget)",
+            f"{args.prefix}-breaker-trips",
+            "A breaker tripped: a tool's circuit opened, or a task halted (loop, budget)",
+            METRIC_BREAKER_TRIPS,
+            actions,
+        )
+
+    def _total_alarm(
+        self, resource: str, alarm: str, description: str, metric: str, actions: list[pulumi.Output[str]]
+    ) -> None:
+        """Alarm when ``metric`` summed over every dimension (tool, reason, service) is 1 or more."""
+        aws.cloudwatch.MetricAlarm(
+            resource,
+            name=alarm,
+            alarm_description=description,
             metric_queries=[
                 aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                    id="trips",
-                    # Metrics Insights sums across every tool and reason, so new tools are covered.
-                    expression=_total(METRIC_BREAKER_TRIPS),
+                    # Metrics Insights sums across every dimension, so new tools are covered.
+                    id="total",
+                    expression=_total(metric),
                     period=_PERIOD,
                     return_data=True,
                 )
@@ -233,5 +232,5 @@ class AwsMonitoring(pulumi.ComponentResource):
             treat_missing_data="notBreaching",
             alarm_actions=actions,
             ok_actions=actions,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )

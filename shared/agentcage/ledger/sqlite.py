@@ -23,6 +23,7 @@ from agentcage.constants import LEDGER_SQLITE_PATH_ENV
 from agentcage.errors import LedgerUnavailableError
 from agentcage.ledger.hooks import Clock
 from agentcage.ledger.serializable import ItemStore, SerializableLedger, decode, encode
+from agentcage.sqlite_connections import ThreadConnections
 
 __all__ = ["DEFAULT_SQLITE_PATH", "SQLiteLedger"]
 
@@ -108,30 +109,15 @@ class SQLiteLedger(SerializableLedger):
         super().__init__(breaker=breaker, clock=clock)
         self.path = Path(path or os.environ.get(LEDGER_SQLITE_PATH_ENV) or DEFAULT_SQLITE_PATH)
         self.busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
         self._writer = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = self._connection()
         with self._guard():
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
+            # FULL: a committed reservation survives a power cut, so spend is never forgotten.
+            self._connections = ThreadConnections(
+                self.path, busy_timeout_ms=busy_timeout_ms, synchronous="FULL", schema=_SCHEMA
+            )
 
     def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            # isolation_level=None: the module starts no transactions of its own; we BEGIN explicitly.
-            connection = sqlite3.connect(
-                self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000, check_same_thread=False
-            )
-            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            # FULL: a committed reservation survives a power cut, so spend is never forgotten.
-            connection.execute("PRAGMA synchronous = FULL")
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.append(connection)
-        return connection
+        return self._connections.get()
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -160,8 +146,4 @@ class SQLiteLedger(SerializableLedger):
 
     def close(self) -> None:
         """Close every connection this ledger opened (from any thread)."""
-        with self._connections_lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close()

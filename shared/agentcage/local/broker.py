@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agentcage.errors import LedgerUnavailableError
+from agentcage.sqlite_connections import ThreadConnections
 
 __all__ = ["Delivery", "DurableBroker", "FailureOutcome", "QueueKey", "StoredMessage"]
 
@@ -129,31 +130,16 @@ class DurableBroker:
         self.lock_seconds = dict(lock_seconds)
         self.retry_delay_s = retry_delay_s
         self.on_dead_letter = on_dead_letter
-        self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
         self._arrivals = threading.Condition()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = self._connection()
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(_SCHEMA)
+        # NORMAL in WAL mode: a commit survives a killed process (only a power cut may lose the last).
+        self._connections = ThreadConnections(
+            self.path, busy_timeout_ms=busy_timeout_ms, synchronous="NORMAL", schema=_SCHEMA
+        )
 
     # --- connections ------------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(
-                self.path, isolation_level=None, timeout=self._busy_timeout_ms / 1000, check_same_thread=False
-            )
-            connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            # NORMAL in WAL mode: a commit survives a killed process (only a power cut may lose the last).
-            connection.execute("PRAGMA synchronous = NORMAL")
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.append(connection)
-        return connection
+        return self._connections.get()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -171,11 +157,7 @@ class DurableBroker:
 
     def close(self) -> None:
         """Close every connection this broker opened (any thread's)."""
-        with self._connections_lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     # --- sending ----------------------------------------------------------------------------------
     def send(
