@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentcage.errors import FederationError
-from agentcage.federation import entra_scope
-
 __all__ = ["federated_client"]
 
 _SESSION_NAME = "agentcage-coordinator"
@@ -25,36 +22,28 @@ def federated_client(
     """A boto3 client for ``service`` acting as ``role_arn`` with the managed identity's Entra token."""
     import boto3
     import botocore.session
-    from botocore.credentials import (
-        AssumeRoleWithWebIdentityCredentialFetcher,
-        CredentialProvider,
-        DeferredRefreshableCredentials,
-    )
+    from botocore.credentials import CredentialProvider
 
-    def token() -> str:
-        from azure.core.exceptions import AzureError
-
-        try:
-            return str(credential.get_token(entra_scope(audience)).token)
-        except AzureError as error:
-            raise FederationError(f"could not get an Entra token for {audience}: {error.message}") from error
+    from agentcage.federation import web_identity_credentials
 
     core = botocore.session.get_session()
     if region:
         core.set_config_variable("region", region)
-    fetcher = AssumeRoleWithWebIdentityCredentialFetcher(
-        client_creator=core.create_client,
-        web_identity_token_loader=token,
+    credentials = web_identity_credentials(
         role_arn=role_arn,
-        extra_args={"RoleSessionName": _SESSION_NAME},
+        audience=audience,
+        credential=credential,
+        session_name=_SESSION_NAME,
+        region=region,
+        client_creator=core.create_client,
     )
 
     class _WebIdentityProvider(CredentialProvider):
         METHOD = "assume-role-with-web-identity"
         CANONICAL_NAME = "agentcage-entra-web-identity"
 
-        def load(self) -> DeferredRefreshableCredentials:
-            return DeferredRefreshableCredentials(method=self.METHOD, refresh_using=fetcher.fetch_credentials)
+        def load(self) -> Any:
+            return credentials
 
     core.get_component("credential_provider").insert_before("env", _WebIdentityProvider())
     return boto3.Session(botocore_session=core).client(service)  # type: ignore[call-overload]

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["web_identity_credentials"]
 
+_MIN_DURATION_SECONDS = 1800
+
 
 def web_identity_credentials(
     *,
@@ -29,7 +31,7 @@ def web_identity_credentials(
     credential: TokenCredential,
     session_name: str,
     region: str | None = None,
-    duration_seconds: int = 900,
+    duration_seconds: int = 3600,
     client_creator: Callable[..., Any] | None = None,
 ) -> Credentials:
     """Refreshable credentials of ``role_arn`` for the Entra identity behind ``credential``.
@@ -41,8 +43,13 @@ def web_identity_credentials(
     """
     if not role_arn or not audience:
         raise ConfigurationError("web identity credentials need role_arn and audience")
-    if not 900 <= duration_seconds <= 43200:
-        raise ConfigurationError("duration_seconds must be 900-43200 (the STS limits)")
+    # botocore refreshes refreshable credentials from 15 minutes before they expire: a session shorter
+    # than ~30 minutes would be re-fetched (an Entra token and an STS call) on nearly every request.
+    if not _MIN_DURATION_SECONDS <= duration_seconds <= 43200:
+        raise ConfigurationError(
+            f"duration_seconds must be {_MIN_DURATION_SECONDS}-43200: botocore refreshes 15 minutes "
+            "before expiry, so a shorter session would be re-fetched on nearly every request"
+        )
     import botocore.session
     from botocore.credentials import (
         AssumeRoleWithWebIdentityCredentialFetcher,

@@ -134,7 +134,7 @@ def sts(target_reader: Any) -> Iterator[tuple[Any, Stubber]]:
             "RoleArn": ROLE_ARN,
             "RoleSessionName": target_reader.SESSION_NAME,
             "WebIdentityToken": "entra-token-for-the-coordinator",
-            "DurationSeconds": 900,
+            "DurationSeconds": 3600,
         },
     )
     with stubber:
