@@ -27,7 +27,7 @@ from typing import Final
 from agentcage.coordinator.decisions import DecisionMixin
 from agentcage.coordinator.messages import Outbox
 from agentcage.coordinator.state import advance_slot
-from agentcage.errors import AgentcageError
+from agentcage.errors import AgentcageError, TaskNotFoundError
 from agentcage.ledger.models import ApprovalStatus, TaskRecord, TaskState
 
 __all__ = ["DEFAULT_RESEND_AFTER_SECONDS", "ExpiryMixin"]
@@ -60,9 +60,32 @@ class ExpiryMixin(DecisionMixin):
                     outbox.extend(self._expire_task_approvals(task, at))
                 elif task.state is TaskState.RUNNING:
                     outbox.extend(self._resend_after_expiry(task, at, resend_after_seconds))
+                elif task.state.is_final:
+                    outbox.extend(self._report_unreported_child(task))
             except AgentcageError as error:
                 _log.warning("approvals of task %s not expired now: %s", task.task_id, error.message)
         return outbox
+
+    def _report_unreported_child(self, task: TaskRecord) -> Outbox:
+        """Hand a child's end to a parent still waiting on it.
+
+        A child the AWS dead-letters Lambda (or the local host) failed directly in the ledger never went
+        through :meth:`fail_task`, so its parent's ``delegate`` call was never answered and the parent,
+        running with nothing in flight, would wait forever. Reporting records the answer once.
+        """
+        parent_id = task.context.get("parent_task_id")
+        if not isinstance(parent_id, str):
+            return Outbox()
+        try:
+            parent = self.ledger.get_task(parent_id)
+        except TaskNotFoundError:
+            return Outbox()
+        if parent.state is not TaskState.RUNNING:
+            return Outbox()
+        request_id = task.context.get("parent_request_id")
+        if any(record.request_id == request_id for record in self.ledger.tool_results(parent_id)):
+            return Outbox()  # answered already: the parent's own messages carry it on
+        return self._report_to_parent(task.task_id)
 
     def _expire_task_approvals(self, task: TaskRecord, at: datetime) -> Outbox:
         """Expire the due approvals of the task's current step; finish any expiry a crash left half done."""

@@ -100,3 +100,25 @@ def test_a_delegation_to_an_agent_that_is_not_a_specialist_is_refused_to_the_mod
     assert [t["agent"] for t in map(coordinator.task_view, [accepted["child_task_id"]])] == [
         "legal-risk-analyst"
     ]
+
+
+def test_a_child_failed_outside_the_coordinator_is_still_reported_to_its_waiting_parent() -> None:
+    # GIVEN a parent that delegated, and its child failed straight in the ledger before its first step
+    # (as the AWS dead-letters Lambda does when the child's result can never reach Azure)
+    clock = FakeClock()
+    ledger = MemoryLedger(clock=clock)
+    model = HubModel(first_arguments={"agent": "legal-risk-analyst", "request": "Is a 45-day refund risky?"})
+    coordinator = make_coordinator(ledger, model=model)
+    started = coordinator.start_task({"request": "Should we refund order O-50001?"})
+    outbox = coordinator.run_step(started.step)
+    [child_step] = [s for s in outbox.agent_steps if s.task_id != started.task.task_id]
+    ledger.transition(child_step.task_id, "failed", reason="dead_lettered: its result never reached Azure")
+    # WHEN the coordinator's periodic sweep runs
+    swept = coordinator.expire_overdue_approvals(clock.advance(60))
+    # THEN the parent's delegate call is answered with the failure and the parent's next step is sent
+    assert [s.task_id for s in swept.agent_steps] == [started.task.task_id]
+    call = coordinator.task_view(started.task.task_id)["steps"][0]["calls"][0]
+    assert call["result"]["status"] == "error"
+    assert call["result"]["content"]["error"]["code"] == "delegate_failed"
+    # AND a second sweep sends nothing more
+    assert coordinator.expire_overdue_approvals(clock.advance(60)).agent_steps == []
