@@ -79,6 +79,14 @@ class ResultMixin(DecisionMixin):
             except ReservationStateError as error:  # settled already (a sweep charged it): count once
                 _log.info("reservation %s not settled again: %s", reservation_id, error.message)
         if result.status == "circuit_open":
+            # As when the coordinator itself finds the circuit open: the model hears it once (another
+            # task may hold the half-open probe, or the circuit opened after the coordinator looked),
+            # and a task that meets the open circuit again halts.
+            if not self._circuit_refusals(task.task_id, result.tool):
+                self._audit(
+                    task, "circuit_open", {"tool": result.tool, "source": "executor"}, step=result.step
+                )
+                return
             message = result.error.message if result.error else f"the circuit of {result.tool} is open"
             self.guard.trip(
                 task.task_id,

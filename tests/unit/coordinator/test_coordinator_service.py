@@ -324,3 +324,31 @@ def test_an_overspending_model_call_is_counted_in_full_and_the_step_goes_on(ledg
     assert task.used.tokens > 5_000
     assert task.reserved.model_steps == 0
     assert "overspend" in [e.kind for e in ledger.audit(task.task_id)]
+
+
+def test_an_executor_circuit_open_is_told_once_then_halts_the_task(
+    coordinator: Coordinator, driver: Driver, ledger: MemoryLedger
+) -> None:
+    # GIVEN a vendor call dispatched while its circuit was closed, and the circuit opening meanwhile
+    # (another task's failures), so the executor answers circuit_open
+    started = coordinator.start_task(
+        {"request": "Negotiate with vendor V-1042", "agent": "procurement-agent"}
+    )
+    outbox = coordinator.run_step(started.step)
+    [request] = outbox.tool_requests
+    for _ in range(ledger.breaker.failure_threshold):
+        ledger.record_tool_outcome(request.tool, ok=False)
+    result = driver.executor.execute(request)
+    assert result is not None
+    assert result.status == "circuit_open"
+    # WHEN the result comes back
+    driver.push(coordinator.record_result(result))
+    # THEN the task goes on (the model hears it once) ...
+    assert coordinator.task(started.task.task_id).state.value == "running"
+    # ... and when the agent asks for the tool again while the circuit is open, the task halts
+    driver.run()
+    task = coordinator.task(started.task.task_id)
+    assert task.state.value == "halted"
+    assert task.halt_reason is not None
+    assert "circuit_open" in task.halt_reason
+    assert driver.executor.executed == []
