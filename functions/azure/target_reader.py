@@ -15,7 +15,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from agentcage.constants import API_BASE_URL_ENV, FEDERATION_AUDIENCE_ENV, TARGET_READER_ROLE_ARN_ENV
+from agentcage.constants import (
+    API_BASE_URL_ENV,
+    ENVIRONMENT_ENV,
+    FEDERATION_AUDIENCE_ENV,
+    TARGET_READER_ROLE_ARN_ENV,
+)
 from agentcage.coordinator import NoTargetResolver, ReadToolTargetResolver, TargetResolver
 from agentcage.errors import ConfigurationError, ToolNotAllowedError, TransportError
 from agentcage.tools import Tool
@@ -70,7 +75,9 @@ def target_resolver_from_env(
     """
     role_arn, base_url = env.get(TARGET_READER_ROLE_ARN_ENV), env.get(API_BASE_URL_ENV)
     if not role_arn or not base_url:
-        _log.warning(
+        # The local runtime installs its own in-process resolver over this one: no need to warn there.
+        log = _log.info if env.get(ENVIRONMENT_ENV) == "local" else _log.warning
+        log(
             "%s or %s is not set: targets cannot be resolved and destructive calls will be refused",
             TARGET_READER_ROLE_ARN_ENV,
             API_BASE_URL_ENV,

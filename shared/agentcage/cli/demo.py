@@ -44,7 +44,9 @@ def _demo(args: argparse.Namespace) -> int:
     from agentcage.local import LocalHost
     from agentcage.local.demo import DemoRunner
 
-    configure_logging()
+    # The timelines show what the runtime's warnings would say (breakers, failing vendors): keep the
+    # console for them and the outcome; AGENTCAGE_LOG_LEVEL=WARNING brings the log lines back.
+    configure_logging("ERROR")
     console = Console(stderr=args.json)
     # With --json, stdout carries only the result: the functions' own log lines (Powertools writes
     # to stdout, as Lambda expects) go to stderr while the host runs.

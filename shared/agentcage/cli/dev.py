@@ -62,14 +62,17 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=_dev)
 
 
-def configure_logging() -> None:
-    """Warnings and errors of the runtime on stderr (``AGENTCAGE_LOG_LEVEL`` to see more)."""
+def configure_logging(default_level: str = "WARNING") -> None:
+    """Runtime log lines at ``default_level`` and above on stderr (``AGENTCAGE_LOG_LEVEL`` changes it)."""
     import os
 
-    level = os.environ.get(LOG_LEVEL_ENV, "WARNING").upper()
+    level = os.environ.get(LOG_LEVEL_ENV, default_level).upper()
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The Lambdas' Powertools loggers write JSON to stdout, as in Lambda; locally that would mix with
+    # the CLI's own output, so they follow the same level unless POWERTOOLS_LOG_LEVEL says otherwise.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", level)
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ Every audit event carries the trace id, the step and the agent; :func:`task_time
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,42 +65,81 @@ def _first(data: dict[str, Any], *names: str) -> Any:
     return None
 
 
+def _thought(data: dict[str, Any]) -> str:
+    calls = ", ".join(str(c.get("tool")) for c in data.get("calls", []) if isinstance(c, dict))
+    usage = data.get("usage") or {}
+    tokens = f"{usage.get('input_tokens', '?')}+{usage.get('output_tokens', '?')} tokens"
+    return f"{data.get('model', '?')} ({tokens}) → {calls or 'answer'}: {data.get('text', '')}"
+
+
+def _state(data: dict[str, Any]) -> str:
+    reason = f" ({data['reason']})" if data.get("reason") else ""
+    return f"{data.get('from')} → {data.get('to')}{reason}"
+
+
+def _decision(data: dict[str, Any]) -> str:
+    if isinstance(data.get("decision"), dict):
+        data = {**data["decision"], **{k: v for k, v in data.items() if k != "decision"}}
+    decision = _first(data, "decision", "outcome", "status")
+    tool = _first(data, "tool", "name")
+    policies = _first(data, "policies") or []
+    reasons = _first(data, "reasons", "reason", "error") or ""
+    return f"{tool}: {decision} {policies if policies else ''} {reasons}"
+
+
+def _tool_event(data: dict[str, Any]) -> str:
+    tool = _first(data, "tool")
+    status = _first(data, "status", "http_status")
+    detail = _first(data, "error", "code", "reservation_id", "approval_id", "args_digest")
+    return f"{tool} {status or ''} {detail if detail is not None else ''}"
+
+
+def _result_sent(data: dict[str, Any]) -> str:
+    raw = data.get("envelope")
+    envelope: dict[str, Any] = raw if isinstance(raw, dict) else data
+    raw_error = envelope.get("error")
+    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
+    return f"{envelope.get('tool')} {envelope.get('status')} {error.get('code') or ''}"
+
+
+def _task_created(data: dict[str, Any]) -> str:
+    raw = data.get("limits")
+    limits: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    shown = ", ".join(f"{k} {v}" for k, v in limits.items() if k != "deadline")
+    return f"{data.get('agent')}: {shown}"
+
+
+def _reason(data: dict[str, Any]) -> str:
+    return str(_first(data, "reason", "message", "tool") or data)
+
+
+_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "thought": _thought,
+    "state": _state,
+    "decision": _decision,
+    **dict.fromkeys(
+        (
+            "tool_request",
+            "tool_executed",
+            "tool_recovered",
+            "tool_result",
+            "tool_denied",
+            "tool_circuit_open",
+            "duplicate_result",
+        ),
+        _tool_event,
+    ),
+    "tool_result_sent": _result_sent,
+    "tool_result_resent": _result_sent,
+    "task_created": _task_created,
+    **dict.fromkeys(("dead_lettered", "task_failed", "breaker_tripped", "circuit_open"), _reason),
+}
+
+
 def summarize_event(kind: str, data: dict[str, Any]) -> str:
     """A one-line, human summary of an audit event's data."""
-    if kind == "thought":
-        calls = ", ".join(str(c.get("tool")) for c in data.get("calls", []) if isinstance(c, dict))
-        usage = data.get("usage") or {}
-        tokens = f"{usage.get('input_tokens', '?')}+{usage.get('output_tokens', '?')} tokens"
-        return _short(
-            f"{data.get('model', '?')} ({tokens}) → {calls or 'answer'}: {data.get('text', '')}", 160
-        )
-    if kind == "state":
-        reason = f" ({data['reason']})" if data.get("reason") else ""
-        return _short(f"{data.get('from')} → {data.get('to')}{reason}", 160)
-    if kind == "decision":
-        if isinstance(data.get("decision"), dict):
-            data = {**data["decision"], **{k: v for k, v in data.items() if k != "decision"}}
-        decision = _first(data, "decision", "outcome", "status")
-        tool = _first(data, "tool", "name")
-        policies = _first(data, "policies") or []
-        reasons = _first(data, "reasons", "reason", "error") or ""
-        return _short(f"{tool}: {decision} {policies if policies else ''} {reasons}", 160)
-    if kind in (
-        "tool_request",
-        "tool_executed",
-        "tool_recovered",
-        "tool_result",
-        "tool_denied",
-        "tool_circuit_open",
-        "duplicate_result",
-    ):
-        tool = _first(data, "tool")
-        status = _first(data, "status", "http_status")
-        detail = _first(data, "error", "code", "reservation_id", "approval_id", "args_digest")
-        return _short(f"{tool} {status or ''} {detail if detail is not None else ''}", 160)
-    if kind in ("dead_lettered", "task_failed", "breaker_tripped", "circuit_open"):
-        return _short(_first(data, "reason", "message", "tool") or data, 160)
-    return _short(data, 160)
+    summary = _SUMMARIES.get(kind)
+    return _short(summary(data) if summary is not None else data, 160)
 
 
 def _entry(event: AuditEvent) -> TimelineEntry:
