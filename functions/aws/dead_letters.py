@@ -9,7 +9,10 @@ never left waiting for a message that will never come:
   (it records it like any result, the model reads it and the task goes on), unless the executor ran
   the call and stored its result before it could not send it: then that stored result is sent, as
   the executor itself would on a retry. The message id is the one every answer to that request
-  carries, so the coordinator records the first answer only. The dead letter is audited on the task.
+  carries, so the coordinator records the first answer only. The error says the call did not run
+  only when nothing started it; once its reservation was consumed (or a recovery claimed), it says
+  the outcome is unknown, so the model does not ask for a refund again under a new approval. The
+  dead letter is audited on the task.
 * ``tool-results-dlq``: the bridge could not deliver the result to Service Bus on any delivery, so
   the coordinator will never hear it. The task ends ``failed`` with the reason, directly in the
   ledger (DynamoDB is reachable from here), and the dead letter is audited; a result the coordinator
@@ -45,7 +48,13 @@ from agentcage.constants import (
     TOOL_REQUESTS_QUEUE,
     TOOL_RESULTS_QUEUE,
 )
-from agentcage.errors import AgentcageError, InvalidInputError, InvalidTransitionError, SenderMismatchError
+from agentcage.errors import (
+    AgentcageError,
+    InvalidInputError,
+    InvalidTransitionError,
+    ReservationNotFoundError,
+    SenderMismatchError,
+)
 from agentcage.topology import dead_letter_queue
 
 if TYPE_CHECKING:
@@ -171,9 +180,11 @@ def _dead_request(
     if stored is not None:
         answer, outcome = stored, "resent_stored"
     else:
-        message = (
-            f"the executor could not process this call of {request.tool} on any of its deliveries; "
-            "it was dead-lettered and did not run"
+        message = f"the executor could not process this call of {request.tool} on any of its deliveries; " + (
+            "it was dead-lettered after it was started, so whether it ran is unknown: check its "
+            "effect before asking for it again"
+            if _may_have_run(store, request)
+            else "it was dead-lettered and did not run"
         )
         answer = ToolResult(
             message_id=result_message_id(request.message_id),
@@ -199,6 +210,22 @@ def _dead_request(
     _audit(store, request.task_id, data, step=request.step, agent_id=request.agent_id)
     logger.warning("dead-lettered tool request answered", extra=data)
     return outcome
+
+
+def _may_have_run(store: Ledger, request: ToolRequest) -> bool:
+    """Whether an attempt may have executed the request: its reservation was consumed at some time (the
+    executor consumes it right before the call; a sweep or a settle keeps ``consumed_at``), or a
+    recovery of it was claimed. Then "did not run" could make the model ask for it again (a second
+    refund under a new approval). A reservation that does not exist was never consumed."""
+    from functions.aws.executor import recovery_slot
+
+    try:
+        if store.get_reservation(request.reservation_id).consumed_at is not None:
+            return True
+    except (ReservationNotFoundError, InvalidInputError):  # no such reservation: nothing consumed it
+        pass
+    slot = recovery_slot(request.reservation_id)
+    return any(r.request_id == slot for r in store.tool_results(request.task_id))
 
 
 def _dead_result(record: Mapping[str, Any], result: ToolResult, store: Ledger) -> Outcome:

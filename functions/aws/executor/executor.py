@@ -41,6 +41,7 @@ from agentcage.errors import (
     InvalidInputError,
     NotFoundError,
     ReplayError,
+    RetryLaterError,
     TransportError,
 )
 from agentcage.inspect import find_injection, redact
@@ -55,7 +56,7 @@ from functions.aws.executor.logger import ExecutorLogger
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
 from functions.aws.executor.recovery import RECOVERED_EVENT, CrashRecovery, Recovery
 from functions.aws.executor.results import ResultPublisher, result_message_id
-from functions.aws.executor.sent import StoredResult, deliverable, resend_stored, store_result
+from functions.aws.executor.sent import StoredResult, deliverable, store_result
 from functions.aws.executor.transport import ServiceRequest, ServiceResponse
 
 if TYPE_CHECKING:
@@ -166,10 +167,13 @@ class ToolExecutor:
             )
             return self._refused(request, trace, circuit_open, status="circuit_open")
         try:
-            if recovery is None or not recovery.approval_spent:  # a dead attempt's spend was this call's
+            if recovery is None:
                 self.gate.spend_approval(authorization, request.args_digest, now)
-            if recovery is not None:  # claimed last, right before the call: one recovery per request
+            else:  # spends unless the dead attempt did; claims last, right before the call
                 self.recovery.claim(request, recovery, now)
+        except RetryLaterError:  # another delivery holds the recovery: stay queued, answer nothing
+            self._give_back_probe(tool.name, admission)
+            raise
         except REFUSALS as refusal:
             self._give_back_probe(tool.name, admission)  # never sent: the next caller may probe now
             return self._refused(request, trace, refusal)
@@ -194,19 +198,14 @@ class ToolExecutor:
         """The gate's checks on receipt; a replay is answered as before, or recovered, or refused."""
         try:
             return self.gate.check(request, sender_id=sender_id, now=now, headers=headers), None
-        except ReplayError as refusal:  # answered before, an attempt that died, or a copy still running
-            stored = resend_stored(self.ledger, request, trace, self.log)
-            if stored is not None:
-                return stored
+        except (ReplayError, EnvelopeExpiredError) as refusal:  # answered before? died? still running?
             try:
-                recovery = self.recovery.authorize(request, refusal, now=now, headers=headers)
+                replayed = self.recovery.replayed(
+                    request, refusal, now=now, headers=headers, trace=trace, log=self.log
+                )
             except REFUSALS as denied:
                 return self._refused(request, trace, denied)
-            return recovery.authorization, recovery
-        except EnvelopeExpiredError as refusal:  # a late retry after a send that failed?
-            return resend_stored(self.ledger, request, trace, self.log) or self._refused(
-                request, trace, refusal
-            )
+            return replayed if isinstance(replayed, StoredResult) else (replayed.authorization, replayed)
         except REFUSALS as refusal:
             return self._refused(request, trace, refusal)
 

@@ -24,17 +24,25 @@ result stored. Without this module that delivery is answered ``denied: replay`` 
   stated unknown: executing it blindly twice is worse than asking a person. (Every write and
   destructive tool of today's catalog is in :data:`RETRY_SAFE`; a test keeps it so.)
 
-The recovery is claimed once, with a put-if-absent slot ``recover-<request message id>`` in the
-task's tool-result records (:meth:`Ledger.record_tool_result`), written right before the call: of two
-redeliveries only one executes, the other is answered ``replay``. The audit log gets a
-``tool_recovered`` event with the reason. The approval was spent by the first attempt (single use),
-so it is not spent again; instead it must be the one this request carries, approved for this task,
-tool and argument digest by someone other than the agent, valid when it was spent, and spent after
-this request's reservation was made. If the first attempt died before spending it, it is spent now.
+The recovery is claimed once per RESERVATION, with a put-if-absent slot ``recover-<reservation id>`` in
+the task's tool-result records (:meth:`Ledger.record_tool_result`), written right before the call
+(a reservation pays for one call, whatever message ids carry it). Of two deliveries that both find
+the attempt dead (an SQS duplicate, or two messages for one request), only one takes the slot and
+executes. The other must not answer ``replay`` at once: the winner may still be running, and a
+``denied`` published under the same result message id could reach the coordinator first, which keeps
+the first result per request. So the loser reads when the slot was claimed: claimed LESS than the
+lease ago, it raises :class:`~agentcage.errors.RetryLaterError` (it stays queued and, next time, finds
+the winner's stored result and re-sends it); claimed MORE than the lease ago, the recovery itself
+died, and only then is it answered ``replay``. The same holds when the loser fails to spend an
+approval the winner spent first. The audit log gets a ``tool_recovered`` event with the reason. The
+approval was spent by the first attempt (single use), so it is not spent again; instead it must be the
+one this request carries, approved for this task, tool and argument digest by someone other than the
+agent, valid when it was spent, and spent after this request's reservation was made. If the first
+attempt died before spending it, it is spent now.
 
 The lease comes from, in order: the ``lease_seconds`` argument, ``AGENTCAGE_EXECUTOR_LEASE_SECONDS``
-(the local runtime sets its retry delay: locally a request comes back only after its attempt ended,
-the handler having failed or the process died, since a new host holds the state directory's lock),
+(the local runtime sets its retry delay, at least ``EXECUTOR_LEASE_FLOOR_S`` of
+:mod:`agentcage.local.config`: its broker does not deduplicate, a repeated approval re-sends a request),
 then the manifest's timeout plus the margin. In the cloud a crashed attempt's message comes back after
 the queue's visibility timeout (180 s), well past the 45 s lease and before the request expires (300 s).
 """
@@ -54,6 +62,7 @@ from agentcage.constants import EXECUTOR_LEASE_SECONDS_ENV
 from agentcage.errors import (
     ApprovalRequiredError,
     ConfigurationError,
+    EnvelopeExpiredError,
     NotFoundError,
     ReplayError,
     RetryLaterError,
@@ -62,13 +71,17 @@ from agentcage.errors import (
 from agentcage.ledger import ReservationStatus
 from agentcage.policy import is_production_environment
 from functions.aws.executor.checks import Authorization
+from functions.aws.executor.sent import resend_stored
 from functions.aws.manifest import lambda_spec
 
 if TYPE_CHECKING:
     from agentcage.envelopes import ToolRequest
     from agentcage.ledger import ApprovalRecord, Ledger, Reservation
     from agentcage.tools import Tool
+    from agentcage.trace import TraceContext
     from functions.aws.executor.checks import ExecutionGate
+    from functions.aws.executor.logger import ExecutorLogger
+    from functions.aws.executor.sent import StoredResult
 
 __all__ = [
     "LEASE_MARGIN_SECONDS",
@@ -118,9 +131,9 @@ def executor_lease_seconds(
     return value
 
 
-def recovery_slot(request_id: str) -> str:
-    """The once-only tool-result slot claiming the recovery of request ``request_id``."""
-    return f"recover-{request_id}"
+def recovery_slot(reservation_id: str) -> str:
+    """The once-only tool-result slot claiming the recovery of reservation ``reservation_id``."""
+    return f"recover-{reservation_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +184,27 @@ class CrashRecovery:
     def ledger(self) -> Ledger:
         """The ledger the gate checks against."""
         return self.gate.ledger
+
+    def replayed(
+        self,
+        request: ToolRequest,
+        refusal: ReplayError | EnvelopeExpiredError,
+        *,
+        now: datetime,
+        headers: Mapping[str, str],
+        trace: TraceContext,
+        log: ExecutorLogger,
+    ) -> Recovery | StoredResult:
+        """A request refused on receipt as a replay (or a late retry, expired): the stored result of its
+        reservation when it is this request's (:func:`~functions.aws.executor.sent.resend_stored`:
+        another request's raises :class:`ReplayError`), else ``refusal`` for an expired request, else
+        the recovery of a consumed call (:meth:`authorize`)."""
+        stored = resend_stored(self.ledger, request, trace, log)
+        if stored is not None:
+            return stored
+        if isinstance(refusal, EnvelopeExpiredError):
+            raise refusal
+        return self.authorize(request, refusal, now=now, headers=headers)
 
     def authorize(
         self, request: ToolRequest, refusal: ReplayError, *, now: datetime, headers: Mapping[str, str]
@@ -234,10 +268,22 @@ class CrashRecovery:
         return Recovery(authorization, consumed_at, age, self.lease_seconds, safety, spent)
 
     def claim(self, request: ToolRequest, recovery: Recovery, now: datetime) -> None:
-        """Claim the one recovery of ``request`` (put-if-absent); :class:`ReplayError` if it is taken."""
+        """Spend the approval if the dead attempt did not, then claim the one recovery of the request's
+        reservation (put-if-absent). When another delivery holds the claim (or spent the approval
+        first): :class:`RetryLaterError` while that claim is younger than the lease, else
+        :class:`ReplayError` (that recovery died too)."""
+        if not recovery.approval_spent:
+            try:
+                self.gate.spend_approval(recovery.authorization, request.args_digest, now)
+            except ReplayError as spent:  # spent since authorize(): by a concurrent recovery
+                self.check_claim(request, now)
+                raise RetryLaterError(  # ... that has not claimed yet: decide on the next delivery
+                    f"approval {request.approval_id} was spent by another delivery of this call a moment ago",
+                    details={"reservation_id": request.reservation_id, "recovery": "approval_racing"},
+                ) from spent
         claimed = self.ledger.record_tool_result(
             request.task_id,
-            recovery_slot(request.message_id),
+            recovery_slot(request.reservation_id),
             {
                 "request_id": request.message_id,
                 "reservation_id": request.reservation_id,
@@ -246,11 +292,42 @@ class CrashRecovery:
             },
         )
         if not claimed:
-            raise ReplayError(
-                f"the crashed attempt of request {request.message_id} was already recovered once; "
-                "this delivery executes nothing",
+            self.check_claim(request, now)
+            raise RetryLaterError(  # the slot exists but cannot be read yet: decide on the next delivery
+                f"the recovery of reservation {request.reservation_id} is claimed; its claim is unreadable",
                 details={"reservation_id": request.reservation_id, "recovery": "claimed"},
             )
+
+    def check_claim(self, request: ToolRequest, now: datetime) -> None:
+        """Raise when another delivery claimed the recovery of the request's reservation: while the
+        claim is younger than the lease :class:`RetryLaterError` (it may still be running), after it
+        :class:`ReplayError` (it died as well). Returns when there is no claim."""
+        slot = recovery_slot(request.reservation_id)
+        holder = next((r for r in self.ledger.tool_results(request.task_id) if r.request_id == slot), None)
+        if holder is None:
+            return
+        claimed_at = _claimed_at(holder.result, holder.recorded_at)
+        age = (now - claimed_at).total_seconds()
+        details = {
+            "reservation_id": request.reservation_id,
+            "claimed_by": holder.result.get("request_id"),
+            "claimed_at": claimed_at.isoformat(),
+            "age_seconds": round(age, 3),
+            "lease_seconds": self.lease_seconds,
+            "recovery": "claimed",
+        }
+        if age < self.lease_seconds:
+            raise RetryLaterError(
+                f"the recovery of reservation {request.reservation_id} was claimed {max(age, 0):.1f} s ago "
+                f"by another delivery, within the executor's lease of {self.lease_seconds:g} s: it may "
+                "still be running",
+                details=details,
+            )
+        raise ReplayError(
+            f"the crashed attempt of reservation {request.reservation_id} was already recovered once "
+            f"({age:.1f} s ago) and that recovery died too; this delivery executes nothing",
+            details=details,
+        )
 
     def _approval(
         self, request: ToolRequest, tool: Tool, reservation: Reservation, now: datetime
@@ -291,3 +368,16 @@ class CrashRecovery:
             "age_seconds": round(age, 3),
             "lease_seconds": self.lease_seconds,
         }
+
+
+def _claimed_at(slot: Mapping[str, Any], recorded_at: datetime) -> datetime:
+    """When a recovery slot was claimed: its ``claimed_at`` (the executor's clock), else when recorded."""
+    raw = slot.get("claimed_at")
+    if isinstance(raw, str):
+        try:
+            claimed = datetime.fromisoformat(raw)
+        except ValueError:
+            return recorded_at
+        if claimed.tzinfo is not None:
+            return claimed
+    return recorded_at

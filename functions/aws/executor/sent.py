@@ -9,6 +9,13 @@ replayed (or, on a late retry, expired) request whose result is stored with that
 message id, same content, same completion time. The coordinator records a result once per request,
 so the copy is a harmless duplicate when the first send did arrive after all.
 
+Results are looked up by RESERVATION: a reservation pays for one call, whatever message ids carry it.
+A request whose reservation's result is stored under ANOTHER request id (a copy resent with a fresh
+message id) executes nothing and is answered ``denied: replay``, naming the request that was answered
+and its status. It is not sent the stored result under its own id: a ToolResult answers exactly one
+request (its ``request_id``, and the message id derived from it), and re-issuing one call's outcome as
+a second request's would tell the coordinator, and the model, that the call ran twice.
+
 A store that fails is logged and the result is sent anyway (the usual case, the queue accepting it,
 must not depend on the ledger's audit write); only when both fail is the result lost, and then the
 retry answers ``denied: replay``, a failure the coordinator records instead of a silent gap.
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from agentcage.envelopes import ToolRequest, ToolResult, dump_envelope, parse_envelope
-from agentcage.errors import AgentcageError, EnvelopeTooLargeError
+from agentcage.errors import AgentcageError, EnvelopeTooLargeError, ReplayError
 
 if TYPE_CHECKING:
     from agentcage.ledger import Ledger
@@ -105,10 +112,24 @@ def store_result(
 def resend_stored(
     ledger: Ledger, request: ToolRequest, trace: TraceContext, log: _Log
 ) -> StoredResult | None:
-    """For a request refused as a replay (or expired): its stored result to send again, audited."""
-    stored = find_stored_result(ledger, request)
+    """For a request refused as a replay (or expired): its stored result to send again, audited.
+
+    Raises :class:`ReplayError` when the request's reservation was answered under another request id.
+    """
+    stored = _reservation_result(ledger, request)
     if stored is None:
         return None
+    if stored.request_id != request.message_id:
+        raise ReplayError(
+            f"reservation {request.reservation_id} was spent on request {stored.request_id}, answered "
+            f"{stored.status}; this request carries the same reservation and executes nothing",
+            details={
+                "reservation_id": request.reservation_id,
+                "answered_request_id": stored.request_id,
+                "answered_status": stored.status,
+                "recovery": "answered_under_another_request",
+            },
+        )
     try:
         ledger.append_audit(
             request.task_id,
@@ -130,14 +151,20 @@ def find_stored_result(ledger: Ledger, request: ToolRequest) -> ToolResult | Non
     A ledger that cannot be read raises (the record stays on the queue for a retry): answering
     ``replay`` then could lose a result that is stored.
     """
+    stored = _reservation_result(ledger, request)
+    return stored if stored is not None and stored.request_id == request.message_id else None
+
+
+def _reservation_result(ledger: Ledger, request: ToolRequest) -> ToolResult | None:
+    """The first result stored for the request's reservation in its task, under any request id.
+
+    A ledger that cannot be read raises, as for :func:`find_stored_result`.
+    """
     for event in ledger.audit(request.task_id):
         if event.kind != SENT_EVENT:
             continue
         data: dict[str, Any] = event.data
-        if (
-            data.get("request_id") != request.message_id
-            or data.get("reservation_id") != request.reservation_id
-        ):
+        if data.get("reservation_id") != request.reservation_id:
             continue
         envelope = data.get("envelope")
         if not isinstance(envelope, dict):
@@ -146,6 +173,6 @@ def find_stored_result(ledger: Ledger, request: ToolRequest) -> ToolResult | Non
             stored = parse_envelope(ToolResult, envelope)
         except AgentcageError:
             continue  # not a result this executor wrote: never re-sent
-        if stored.request_id == request.message_id and stored.task_id == request.task_id:
+        if stored.request_id == data.get("request_id") and stored.task_id == request.task_id:
             return stored
     return None

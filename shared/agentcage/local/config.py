@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_STATE_DIR",
     "DYNAMODB_ENDPOINT_ENV",
+    "EXECUTOR_LEASE_FLOOR_S",
     "LocalConfig",
     "app_settings",
     "local_queue_url",
@@ -53,6 +54,13 @@ DEFAULT_DEV_APPROVER = "dev-approver:finance"
 DYNAMODB_ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"  # boto3's own variable; moto_server, for example
 DOMAIN_TABLE = "agentcage-local-domain"
 IDEMPOTENCY_TABLE = "agentcage-local-idempotency"
+EXECUTOR_LEASE_FLOOR_S = 3.0
+"""The least executor lease locally: a request is recovered only after its attempt can have ended.
+
+The local broker does not deduplicate, so a repeated approve POST sends the same ToolRequest twice;
+a lease of the retry delay alone (0 with ``--retry-delay 0``) would recover the second copy while the
+first is still inside its call. A few seconds outlast any local call (the services run in-process).
+"""
 
 
 def local_queue_url(name: str) -> str:
@@ -136,10 +144,10 @@ def app_settings(
         DOMAIN_TABLE_ENV: DOMAIN_TABLE,
         IDEMPOTENCY_TABLE_ENV: IDEMPOTENCY_TABLE,
         DEV_APPROVER_ENV: config.dev_approver,
-        # Locally a request comes back only after its attempt ended (the handler failed, or the process
-        # died: a new host holds the state dir's lock), after the retry delay at the earliest. A lease of
-        # that delay recovers those and still refuses a copy arriving while the first runs, as in AWS.
-        EXECUTOR_LEASE_SECONDS_ENV: env.get(EXECUTOR_LEASE_SECONDS_ENV) or f"{config.retry_delay_s:g}",
+        # A request comes back after the retry delay at the earliest; a copy may come at once (a repeated
+        # approve re-sends it). The floor keeps a copy arriving while the first runs queued, as in AWS.
+        EXECUTOR_LEASE_SECONDS_ENV: env.get(EXECUTOR_LEASE_SECONDS_ENV)
+        or f"{max(config.retry_delay_s, EXECUTOR_LEASE_FLOOR_S):g}",
         PUBLIC_BASE_URL_ENV: public_url,
         TOOL_REQUESTS_QUEUE_URL_ENV: local_queue_url(TOOL_REQUESTS_QUEUE),
         TOOL_RESULTS_QUEUE_URL_ENV: local_queue_url(TOOL_RESULTS_QUEUE),

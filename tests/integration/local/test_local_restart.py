@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +23,7 @@ import pytest
 from agentcage.ledger import open_ledger
 from agentcage.ledger.testing import dynamodb_client, moto_server
 from agentcage.local.client import AgentcageClient
-from agentcage.local.config import DOMAIN_TABLE
+from agentcage.local.config import DOMAIN_TABLE, EXECUTOR_LEASE_FLOOR_S
 from agentcage.local.demo import RETURN_REQUEST
 from tests.integration.local.conftest import DevProcess, dev_environment
 
@@ -152,6 +153,7 @@ def test_a_killed_host_resumes_its_tasks_from_sqlite_with_nothing_executed_twice
         ]
         proxy.wait_held(2)
         first.kill()
+        killed_at = time.monotonic()
     finally:
         first.stop()
         proxy.release()  # the held requests are dropped: the dead process's calls never land
@@ -166,6 +168,10 @@ def test_a_killed_host_resumes_its_tasks_from_sqlite_with_nothing_executed_twice
         e for e in at_kill.audit(lookup_task) if e.kind == "tool_executed" and e.data.get("status") == "ok"
     ]
     assert refunds_for(dynamodb_endpoint, "O-50001") == issued_before
+    # The killed calls' reservations were consumed before the kill: restart once the executor's local
+    # lease has passed since then, so their redeliveries find the attempt certainly dead and recover it
+    # (a copy arriving within the lease stays queued, and the local retries would run out first).
+    time.sleep(max(0.0, EXECUTOR_LEASE_FLOOR_S + 0.2 - (time.monotonic() - killed_at)))
     second = DevProcess(state, dev_environment(**QUIET), ["--dynamodb-endpoint", dynamodb_endpoint])
     try:
         client = AgentcageClient(second.url)
@@ -176,8 +182,7 @@ def test_a_killed_host_resumes_its_tasks_from_sqlite_with_nothing_executed_twice
     finally:
         second.stop()
     # AND the approved refund was issued exactly once, and the task says so. (The killed attempt had
-    # consumed the reservation and stored no result: it is recovered on redelivery, since locally the
-    # executor's lease is the retry delay, and a restart takes longer than that.)
+    # consumed the reservation and stored no result: it is recovered on its redelivery after the lease.)
     assert refunds_for(dynamodb_endpoint, "O-50001") == issued_before + 1
     assert "was issued" in str(done["final_answer"]), done["final_answer"]
     assert "replay" not in str(done["final_answer"]), done["final_answer"]

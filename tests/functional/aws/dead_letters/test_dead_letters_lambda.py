@@ -9,7 +9,7 @@ exactly the DynamoDB actions infra grants its role.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from agentcage.ledger.dynamodb_items import create_ledger_table
 from agentcage.ledger.testing import dynamodb_client, serialize_moto_dynamodb
 from agentcage.trace import TraceContext
 from functions.aws import dead_letters
-from functions.aws.executor import SENT_EVENT, SqsResultPublisher, result_message_id
+from functions.aws.executor import SENT_EVENT, SqsResultPublisher, recovery_slot, result_message_id
 from functions.aws.executor.transport import LocalLambdaContext
 from infra.iam import DEAD_LETTERS_LEDGER_ACTIONS
 
@@ -213,6 +213,56 @@ def test_a_dead_lettered_request_whose_result_was_stored_sends_that_result(world
     [answer] = world.results()
     assert answer == stored
     assert dead_letter_events(world.ledger, task_id)[0]["outcome"] == "resent_stored"
+
+
+def _consumed(ledger: DynamoDBLedger, request: ToolRequest) -> None:
+    ledger.consume(request.reservation_id)
+
+
+def _consumed_then_swept(ledger: DynamoDBLedger, request: ToolRequest) -> None:
+    ledger.consume(request.reservation_id)
+    assert ledger.expire_stale(request.expires_at + timedelta(seconds=1), task_id=request.task_id) == 1
+
+
+def _recovery_claimed(ledger: DynamoDBLedger, request: ToolRequest) -> None:
+    slot = recovery_slot(request.reservation_id)
+    assert ledger.record_tool_result(request.task_id, slot, {"request_id": request.message_id})
+
+
+@pytest.mark.parametrize(
+    "started",
+    [_consumed, _consumed_then_swept, _recovery_claimed],
+    ids=["reservation-consumed", "consumed-then-swept", "recovery-claimed"],
+)
+def test_a_dead_lettered_request_that_may_have_run_says_its_outcome_is_unknown(
+    world: World, started: Callable[[DynamoDBLedger, ToolRequest], None]
+) -> None:
+    # GIVEN a request an attempt started (its reservation consumed, or its recovery claimed), no result
+    task_id = new_task(world.ledger)
+    request = tool_request(world.ledger, task_id)
+    started(world.ledger, request)
+
+    # WHEN it is dead-lettered
+    assert run(record(dump_envelope(request), "tool-requests-dlq")) == {"batchItemFailures": []}
+
+    # THEN the model is told the outcome is unknown, never that the call did not run
+    [answer] = world.results()
+    assert answer.error is not None
+    assert answer.error.code == "dead_lettered"
+    assert "whether it ran is unknown" in answer.error.message
+    assert "did not run" not in answer.error.message
+
+
+def test_a_dead_lettered_request_nothing_started_says_it_did_not_run(world: World) -> None:
+    task_id = new_task(world.ledger)
+    request = tool_request(world.ledger, task_id)  # reserved, never consumed
+
+    assert run(record(dump_envelope(request), "tool-requests-dlq")) == {"batchItemFailures": []}
+
+    [answer] = world.results()
+    assert answer.error is not None
+    assert answer.error.message.endswith("it was dead-lettered and did not run")
+    assert "unknown" not in answer.error.message
 
 
 def test_a_dead_lettered_result_ends_its_task_failed_once(world: World) -> None:

@@ -84,7 +84,8 @@ def record_for(name: str, tool: str) -> dict[str, Any]:
 
 
 def body_of(record: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(record["body"])
+    body: dict[str, Any] = json.loads(record["body"])
+    return body
 
 
 def with_body(record: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:

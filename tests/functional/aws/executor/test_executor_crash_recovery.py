@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from agentcage.constants import EXECUTOR_LEASE_SECONDS_ENV
-from agentcage.envelopes import ToolRequest, ToolResult, dump_envelope, parse_envelope
-from agentcage.errors import ConfigurationError, ReplayError
+from agentcage.envelopes import ToolRequest, dump_envelope, parse_envelope
+from agentcage.errors import ConfigurationError, ReplayError, RetryLaterError
 from agentcage.gate import GovernanceGate
 from functions.aws import tool_executor
 from functions.aws.executor import (
@@ -17,93 +15,29 @@ from functions.aws.executor import (
     RESENT_EVENT,
     RETRY_SAFE,
     SENT_EVENT,
-    ServiceRequest,
-    ServiceResponse,
     ToolExecutor,
     executor_lease_seconds,
     recovery_slot,
 )
 from functions.aws.manifest import lambda_spec
-from functions.aws.services.repository import DomainRepository
 from tests.functional.aws.executor.executor_support import (
-    DOMAIN_TABLE,
     ExecutorWorld,
     audit_kinds,
     batch,
     body_of,
     record_for,
 )
+from tests.functional.aws.executor.recovery_support import assert_denied as _assert_denied
+from tests.functional.aws.executor.recovery_support import crash as _crash
+from tests.functional.aws.executor.recovery_support import deliver as _deliver
+from tests.functional.aws.executor.recovery_support import events as _events
+from tests.functional.aws.executor.recovery_support import refund_items as _refund_items
+from tests.functional.aws.executor.recovery_support import refunded_cents as _refunded_cents
 
 RETURNS = "sqs_tool_requests_returns"
 VOLUMES = "sqs_tool_requests_volumes"
 LEASE = lambda_spec("tool-executor").timeout_seconds + LEASE_MARGIN_SECONDS
 VOLUME = "vol-0a1b2c3d4e5f60002"
-
-
-class Crash(BaseException):
-    """The process dying (Lambda timeout, kill -9): nothing after it runs, nothing catches it."""
-
-
-class CrashingTransport:
-    """The executor's transport that dies once at ``operation``: before the call reaches the service,
-    or after the service did its work but before the answer comes back."""
-
-    def __init__(self, world: ExecutorWorld, operation: str, *, after_call: bool) -> None:
-        self.inner = world.transport
-        self.operation = operation
-        self.after_call = after_call
-        self.crashed = False
-
-    def send(self, request: ServiceRequest) -> ServiceResponse:
-        if request.operation != self.operation or self.crashed:
-            return self.inner.send(request)
-        self.crashed = True
-        if self.after_call:
-            self.inner.send(request)
-        raise Crash(f"died during {request.operation}")
-
-
-def _crash(world: ExecutorWorld, record: dict[str, Any], operation: str, *, after_call: bool) -> None:
-    """Deliver ``record`` to an executor process that dies during ``operation``."""
-    healthy = world.executor.gate.transport
-    world.executor.gate.transport = CrashingTransport(world, operation, after_call=after_call)
-    try:
-        with pytest.raises(Crash):
-            world.executor.handle(record)
-    finally:
-        world.executor.gate.transport = healthy
-    assert world.results() == []  # no answer went out, none was stored
-
-
-def _deliver(world: ExecutorWorld, record: dict[str, Any]) -> ToolResult:
-    assert tool_executor.process_batch(batch(record), tool_executor=world.executor) == {
-        "batchItemFailures": []
-    }
-    [delivered] = world.results()
-    return delivered.result
-
-
-def _refund_items(world: ExecutorWorld) -> int:
-    pages = world.dynamodb.get_paginator("scan").paginate(
-        TableName=DOMAIN_TABLE,
-        FilterExpression="begins_with(PK, :refund)",
-        ExpressionAttributeValues={":refund": {"S": "REFUND#"}},
-    )
-    return sum(len(page.get("Items", [])) for page in pages)
-
-
-def _refunded_cents(world: ExecutorWorld) -> int:
-    return DomainRepository(world.dynamodb, DOMAIN_TABLE).get_order("O-50001").refunded_cents
-
-
-def _events(world: ExecutorWorld, record: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [e.data for e in world.ledger.audit(body_of(record)["task_id"]) if e.kind == kind]
-
-
-def _assert_denied(result: ToolResult, code: str) -> None:
-    assert result.status == "denied"
-    assert result.error is not None
-    assert result.error.code == code, result.error
 
 
 @pytest.mark.parametrize("after_call", [False, True], ids=["died-before-the-call", "died-after-the-call"])
@@ -170,7 +104,7 @@ def test_a_redelivery_within_the_lease_stays_queued_and_executes_nothing(world: 
     assert world.transport.count("createRefund") == 0
     assert _events(world, record, RECOVERED_EVENT) == []
     slots = [r.request_id for r in world.ledger.tool_results(body_of(record)["task_id"])]
-    assert recovery_slot(body_of(record)["message_id"]) not in slots
+    assert recovery_slot(body_of(record)["reservation_id"]) not in slots
 
     # AND when SQS delivers it again after the lease, the same request is recovered after all
     world.clock.advance(2)
@@ -208,8 +142,15 @@ def test_the_recovery_claim_is_taken_once(world: ExecutorWorld) -> None:
         request, ReplayError("consumed"), now=world.clock(), headers={}
     )
     world.executor.recovery.claim(request, recovery, world.clock())
+    # a second claim while the first may still run stays queued; once the lease is past, it is a replay
+    world.clock.advance(LEASE - 1)
+    with pytest.raises(RetryLaterError, match=r"claimed 44\.0 s ago"):
+        world.executor.recovery.claim(request, recovery, world.clock())
+    world.clock.advance(1)
     with pytest.raises(ReplayError, match="already recovered"):
         world.executor.recovery.claim(request, recovery, world.clock())
+    slots = [r for r in world.ledger.tool_results(request.task_id) if r.request_id.startswith("recover-")]
+    assert [slot.request_id for slot in slots] == [recovery_slot(request.reservation_id)]
 
 
 def test_a_read_whose_attempt_died_is_executed_once_more(world: ExecutorWorld) -> None:
