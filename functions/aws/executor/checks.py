@@ -133,6 +133,18 @@ class ExecutionGate:
             raise UnknownToolError(f"no tool named {request.tool!r}", details={"tool": request.tool})
         approval = self._approval(request, tool, now) if tool.effect != "read" else None
         target = self.resolve_target(tool, request.args, headers or {})
+        decision = self.decide(request, environment=environment, approval=approval, target=target)
+        return Authorization(tool, reservation, decision, environment, approval, target)
+
+    def decide(
+        self,
+        request: ToolRequest,
+        *,
+        environment: str,
+        approval: ApprovalRecord | None,
+        target: TargetResolution | None,
+    ) -> GateDecision:
+        """Cedar's decision on the request with what was verified here; raises the refusal if denied."""
         decision = self.gate.evaluate(
             request.agent_id,
             request.tool,
@@ -147,7 +159,7 @@ class ExecutionGate:
             if target is not None:  # the audit shows what the service said the target is
                 refusal.details["target"] = target.to_dict()
             raise refusal
-        return Authorization(tool, reservation, decision, environment, approval, target)
+        return decision
 
     def spend_approval(self, authorization: Authorization, args_digest: str, now: datetime) -> None:
         """Use the approval once (a second use anywhere is a ``replay``); no-op for reads."""

@@ -250,20 +250,7 @@ class CrashRecovery:
                 "that died most likely acted on it already; nothing was executed again",
                 details={"target": target.to_dict(), "recovery": "target_gone"},
             )
-        decision = self.gate.gate.evaluate(
-            request.agent_id,
-            request.tool,
-            request.args,
-            environment=environment,
-            target_tags=target.tags if target is not None else None,
-            approved=approval is not None,
-            approver_roles=tuple(approval.approver_roles) if approval is not None else (),
-        )
-        denied = decision.to_exception()
-        if denied is not None:
-            if target is not None:
-                denied.details["target"] = target.to_dict()
-            raise denied
+        decision = self.gate.decide(request, environment=environment, approval=approval, target=target)
         authorization = Authorization(tool, reservation, decision, environment, approval, target)
         return Recovery(authorization, consumed_at, age, self.lease_seconds, safety, spent)
 

@@ -117,7 +117,7 @@ def _kinds_before(text: str, start: int) -> set[str]:
 
 
 def _is_nanp(digits: str) -> bool:
-    """A North American number: ``[1] NPA NXX XXXX``, area and exchange starting 2-9, not N11."""
+    """A North American number: [1] area code, exchange, line; area and exchange start 2-9, not N11."""
     if len(digits) == 11:
         if digits[0] != "1":
             return False
