@@ -5,7 +5,7 @@ reads them through API Gateway as the *target reader* role (``AGENTCAGE_TARGET_R
 which it assumes with its managed identity's Entra token and which may ``execute-api:Invoke`` only
 the GET methods some ``x-agentcage-target.resolve_with`` names (infra derives the same list). The
 request is the one the executor would send (:class:`ServiceRequest`, :class:`SigV4ApiGatewayTransport`
-from ``functions.aws.executor``, packaged with the app for this). Any failure is an
+from :mod:`agentcage.transport`, the library both sides ship). Any failure is an
 :class:`AgentcageError`, which :class:`ReadToolTargetResolver` turns into "unknown": fail closed.
 """
 
@@ -24,8 +24,7 @@ from agentcage.constants import (
 from agentcage.coordinator import NoTargetResolver, ReadToolTargetResolver, TargetResolver
 from agentcage.errors import ConfigurationError, ToolNotAllowedError, TransportError
 from agentcage.tools import Tool
-from functions.aws.executor.sigv4 import SigV4ApiGatewayTransport
-from functions.aws.executor.transport import ServiceRequest, ServiceTransport
+from agentcage.transport import ServiceRequest, ServiceTransport, SigV4ApiGatewayTransport
 
 __all__ = ["SESSION_NAME", "ApiToolReader", "resolve_with_tools", "target_resolver_from_env"]
 

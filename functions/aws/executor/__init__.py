@@ -2,8 +2,9 @@
 
 :class:`ToolExecutor` takes one SQS record through the :class:`ExecutionGate` (the governance gate
 again, on receipt), a :class:`ServiceTransport` to the data service (:class:`SigV4ApiGatewayTransport`
-in the cloud, :class:`InProcessTransport` locally), inspection, the ledger and the circuit, and a
-:class:`ResultPublisher` back to the results queue. :func:`build_executor` assembles one.
+in the cloud, from :mod:`agentcage.transport`; :class:`InProcessTransport` locally), inspection,
+the ledger and the circuit, and a :class:`ResultPublisher` back to the results queue.
+:func:`build_executor` assembles one.
 """
 
 from functions.aws.executor.checks import Authorization, ExecutionGate, TargetResolution
@@ -37,8 +38,8 @@ from functions.aws.executor.sent import (
     resend_stored,
     store_result,
 )
-from functions.aws.executor.sigv4 import EXECUTE_API, SigV4ApiGatewayTransport, region_from_url
 from functions.aws.executor.transport import (
+    EXECUTE_API,
     MAX_RESPONSE_BYTES,
     InProcessTransport,
     LocalLambdaContext,
@@ -46,7 +47,9 @@ from functions.aws.executor.transport import (
     ServiceRequest,
     ServiceResponse,
     ServiceTransport,
+    SigV4ApiGatewayTransport,
     decode_body,
+    region_from_url,
 )
 
 __all__ = [

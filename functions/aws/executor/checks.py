@@ -39,7 +39,7 @@ from agentcage.errors import (
 )
 from agentcage.federation import session_name_from_sender_id, session_name_matches
 from agentcage.policy import is_production_environment
-from functions.aws.executor.transport import ServiceRequest, ServiceTransport
+from agentcage.transport import ServiceRequest, ServiceTransport
 
 if TYPE_CHECKING:
     from agentcage.envelopes import ToolRequest

@@ -51,13 +51,13 @@ from agentcage.trace import (
     inject_http,
     set_powertools_correlation,
 )
+from agentcage.transport import ServiceRequest, ServiceResponse
 from functions.aws.executor.checks import Authorization, ExecutionGate
 from functions.aws.executor.logger import ExecutorLogger
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
 from functions.aws.executor.recovery import RECOVERED_EVENT, CrashRecovery, Recovery
 from functions.aws.executor.results import ResultPublisher, result_message_id
 from functions.aws.executor.sent import StoredResult, deliverable, store_result
-from functions.aws.executor.transport import ServiceRequest, ServiceResponse
 
 if TYPE_CHECKING:
     from agentcage.budget import Admission

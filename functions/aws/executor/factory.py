@@ -31,7 +31,7 @@ def default_transport(base_url: str | None = None) -> ServiceTransport:
     """SigV4 to API Gateway when a base URL is configured, else the in-process transport."""
     url = base_url or os.environ.get(API_BASE_URL_ENV)
     if url:
-        from functions.aws.executor.sigv4 import SigV4ApiGatewayTransport
+        from agentcage.transport import SigV4ApiGatewayTransport
 
         return SigV4ApiGatewayTransport(url)
     return InProcessTransport()

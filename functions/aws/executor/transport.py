@@ -1,30 +1,39 @@
-"""How the executor reaches a data service: one request shape, one response shape, two transports.
+"""The executor's local transport: the data-service handler called in this process, as API Gateway would.
 
-:class:`ServiceTransport` is the seam. In the cloud it is :class:`~functions.aws.executor.sigv4.
-SigV4ApiGatewayTransport` (HTTPS to API Gateway, IAM-signed); in the local runtime and the tests it is
-:class:`InProcessTransport`, which hands an API Gateway REST proxy event to the data-service handler
-that serves the operation (:data:`functions.aws.manifest.OPERATION_FUNCTIONS`), exactly as API Gateway
-would. Either way the executor sees a :class:`ServiceResponse` with the status and the decoded body.
+:class:`InProcessTransport` hands an API Gateway REST proxy event to the data-service handler that
+serves the operation (:data:`functions.aws.manifest.OPERATION_FUNCTIONS`); the local runtime and the
+tests use it. The request and response shapes and the cloud transport live in the library
+(:mod:`agentcage.transport`), because the coordinator's target reader sends the same requests; they
+are re-exported here for the executor's callers.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any
 
-from agentcage.errors import ConfigurationError, TransportError
-
-if TYPE_CHECKING:
-    from agentcage.tools import Tool
+from agentcage.errors import ConfigurationError
+from agentcage.transport import (
+    EXECUTE_API,
+    MAX_RESPONSE_BYTES,
+    ServiceRequest,
+    ServiceResponse,
+    ServiceTransport,
+    SigV4ApiGatewayTransport,
+    decode_body,
+    region_from_url,
+)
 
 __all__ = [
+    "EXECUTE_API",
     "MAX_RESPONSE_BYTES",
+    "SigV4ApiGatewayTransport",
+    "region_from_url",
     "InProcessTransport",
     "LocalLambdaContext",
     "ServiceHandler",
@@ -34,116 +43,7 @@ __all__ = [
     "decode_body",
 ]
 
-# A tool result travels back in a ToolResult (at most ~248 KiB); a larger answer cannot be delivered.
-MAX_RESPONSE_BYTES: Final = 240 * 1024
-
 ServiceHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceRequest:
-    """One call of a catalog operation, in the terms both transports need.
-
-    ``resource`` is the catalog's path template (``/customers/{customer_id}``) and ``path`` the
-    concrete, percent-encoded path; ``query`` values are already strings.
-    """
-
-    operation: str
-    method: str
-    resource: str
-    path: str
-    path_parameters: Mapping[str, str] = field(default_factory=dict)
-    query: Mapping[str, str] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: Any = None
-
-    @classmethod
-    def for_tool(cls, tool: Tool, args: Mapping[str, Any], headers: Mapping[str, str]) -> ServiceRequest:
-        """The request for validated ``args`` of ``tool`` (the tool's own request builder places them)."""
-        method, path, query, body = tool.build_request(args)
-        path_parameters = {
-            name: _text(value) for name, value in args.items() if tool.locations.get(name) == "path"
-        }
-        return cls(
-            operation=tool.name,
-            method=method,
-            resource=tool.path,
-            path=path,
-            path_parameters=path_parameters,
-            query={name: _text(value) for name, value in query.items()},
-            headers=dict(headers),
-            body=body,
-        )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceResponse:
-    """What the data service answered: status, headers (lower-case names), the decoded body."""
-
-    status: int
-    body: Any
-    headers: Mapping[str, str] = field(default_factory=dict)
-    latency_ms: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """A 2xx answer."""
-        return 200 <= self.status < 300
-
-    @property
-    def error_code(self) -> str:
-        """The service's ``error.code`` when its body has one, else ``http_<status>``."""
-        if isinstance(self.body, Mapping):
-            error = self.body.get("error")
-            if isinstance(error, Mapping) and isinstance(error.get("code"), str) and error["code"]:
-                return str(error["code"])[:64]
-        return f"http_{self.status}"
-
-    @property
-    def error_message(self) -> str:
-        """The service's ``error.message`` when its body has one, else a generic sentence."""
-        if isinstance(self.body, Mapping):
-            error = self.body.get("error")
-            if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-                return str(error["message"])[:1024]
-        return f"the service answered HTTP {self.status}"
-
-
-class ServiceTransport(Protocol):
-    """Calls a data service; raises :class:`TransportError` when no answer came (timeout, network)."""
-
-    def send(self, request: ServiceRequest) -> ServiceResponse:
-        """Send ``request`` and return the service's answer, whatever its status."""
-        ...
-
-
-def decode_body(raw: bytes | str | None, content_type: str | None) -> Any:
-    """A response body as JSON when it is JSON, as text otherwise; ``None`` when empty.
-
-    Larger than :data:`MAX_RESPONSE_BYTES` raises :class:`TransportError`: it could not be delivered.
-    """
-    if raw is None or raw in (b"", ""):
-        return None
-    data = raw.encode("utf-8") if isinstance(raw, str) else raw
-    if len(data) > MAX_RESPONSE_BYTES:
-        raise TransportError(
-            f"the service answered {len(data)} bytes; at most {MAX_RESPONSE_BYTES} fit in a tool result",
-            details={"size": len(data), "limit": MAX_RESPONSE_BYTES},
-        )
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    text = data.decode("utf-8", errors="replace")
-    if media == "application/json" or media.endswith("+json") or not media:
-        try:
-            return json.loads(text)
-        except (ValueError, RecursionError):
-            return text
-    return text
 
 
 @dataclass

@@ -3,8 +3,9 @@
 The API's methods use ``AWS_IAM`` auth, and only the executor's role may ``execute-api:Invoke`` them,
 so a data service cannot be reached around the governance gate. Requests are signed with botocore's
 own :class:`~botocore.auth.SigV4Auth` for the service ``execute-api`` (no hand-written signing) and
-sent with urllib3 (already a botocore dependency, so nothing is added to the package). The executor
-retries nothing itself: a timeout or a 5xx is an outcome for the tool's circuit breaker, and the
+sent with urllib3 (already a botocore dependency, so nothing is added to the package). The tool
+executor and the coordinator's target reader (with the target-reader role's credentials) both use it.
+It retries nothing itself: a timeout or a 5xx is an outcome for the tool's circuit breaker, and the
 refunds service is idempotent for the one retry SQS may make.
 """
 
@@ -19,7 +20,12 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from agentcage.constants import API_BASE_URL_ENV
 from agentcage.errors import ConfigurationError, TransportError
-from functions.aws.executor.transport import MAX_RESPONSE_BYTES, ServiceRequest, ServiceResponse, decode_body
+from agentcage.transport.service_calls import (
+    MAX_RESPONSE_BYTES,
+    ServiceRequest,
+    ServiceResponse,
+    decode_body,
+)
 
 if TYPE_CHECKING:
     import urllib3
