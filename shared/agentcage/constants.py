@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from agentcage import monitoring_names as _monitoring
+
 # --- where the project's own data files live (catalog, policies, agents) ----------------------
 CATALOG_DIR_ENV: Final = "AGENTCAGE_CATALOG_DIR"
 POLICY_DIR_ENV: Final = "AGENTCAGE_POLICY_DIR"
@@ -41,6 +43,9 @@ BRIDGE_ROLE_ARN_ENV: Final = "AGENTCAGE_BRIDGE_ROLE_ARN"  # Azure -> AWS: the ro
 FEDERATION_AUDIENCE_ENV: Final = "AGENTCAGE_FEDERATION_AUDIENCE"  # the Entra app ID URI
 AZURE_TENANT_ID_ENV: Final = "AGENTCAGE_AZURE_TENANT_ID"
 AZURE_CLIENT_ID_ENV: Final = "AGENTCAGE_AZURE_CLIENT_ID"  # AWS -> Azure: the Entra app trusted by FIC
+# The coordinator's own user-assigned managed identity (its client id): the name azure-identity reads,
+# and the one app setting infra writes for it. Telemetry export authenticates as this identity.
+MANAGED_IDENTITY_CLIENT_ID_ENV: Final = "AZURE_CLIENT_ID"
 SERVICEBUS_NAMESPACE_ENV: Final = "AGENTCAGE_SERVICEBUS_NAMESPACE"  # <name>.servicebus.windows.net
 RESULTS_SERVICEBUS_QUEUE_ENV: Final = "AGENTCAGE_RESULTS_SERVICEBUS_QUEUE"
 
@@ -68,22 +73,21 @@ TOOL_RESULTS_QUEUE: Final = "tool-results"
 # --- the strictest message size on any queue path (Service Bus Standard) --------------------------------
 MAX_ENVELOPE_BYTES: Final = 256 * 1024
 
-# --- metrics: one set of names for the code that emits them (Powertools Metrics / EMF in Lambda,
-# the budget guard everywhere) and the dashboards and alarms infra builds on them -------------------
-METRICS_NAMESPACE: Final = "agentcage"
-METRIC_DIMENSION_TOOL: Final = "tool"
-METRIC_DIMENSION_REASON: Final = "reason"
-METRIC_TOOL_CALLS: Final = "ToolCalls"  # Count, per tool: calls that reached the data service
-METRIC_TOOL_DENIALS: Final = "ToolDenials"  # Count, per tool and reason: refused before executing
-METRIC_TOOL_LATENCY: Final = "ToolLatency"  # Milliseconds, per tool
-METRIC_BREAKER_TRIPS: Final = "BreakerTrips"  # Count, per reason: circuit_open, loop_detected, budget
-METRIC_TOKENS_USED: Final = "TokensUsed"  # Count: model tokens settled
-METRIC_COST_MICRO_USD: Final = "CostMicroUsd"  # Count: micro-dollars settled
-METRIC_DEAD_LETTERS_RECEIVED: Final = "DeadLettersReceived"  # Count: messages that failed every retry
-METRIC_DEAD_LETTERS_LEFT: Final = "DeadLettersLeft"  # Count: of those, the ones that stay in the DLQ
-METRIC_RESERVATIONS_EXPIRED: Final = (
-    "ReservationsExpired"  # Count: abandoned reservations the sweeper returned
-)
+# --- metrics: defined with every other monitoring name in agentcage.monitoring_names (the emitters,
+# the dashboards and the alarms read them there); re-exported here for the modules that import them
+# from this one ------------------------------------------------------------------------------------------
+METRIC_BREAKER_TRIPS: Final = _monitoring.METRIC_BREAKER_TRIPS
+METRIC_COST_MICRO_USD: Final = _monitoring.METRIC_COST_MICRO_USD
+METRIC_DEAD_LETTERS_LEFT: Final = _monitoring.METRIC_DEAD_LETTERS_LEFT
+METRIC_DEAD_LETTERS_RECEIVED: Final = _monitoring.METRIC_DEAD_LETTERS_RECEIVED
+METRIC_DIMENSION_REASON: Final = _monitoring.METRIC_DIMENSION_REASON
+METRIC_DIMENSION_TOOL: Final = _monitoring.METRIC_DIMENSION_TOOL
+METRIC_RESERVATIONS_EXPIRED: Final = _monitoring.METRIC_RESERVATIONS_EXPIRED
+METRIC_TOKENS_USED: Final = _monitoring.METRIC_TOKENS_USED
+METRIC_TOOL_CALLS: Final = _monitoring.METRIC_TOOL_CALLS
+METRIC_TOOL_DENIALS: Final = _monitoring.METRIC_TOOL_DENIALS
+METRIC_TOOL_LATENCY: Final = _monitoring.METRIC_TOOL_LATENCY
+METRICS_NAMESPACE: Final = _monitoring.METRICS_NAMESPACE
 
 # --- the coordinator's read path to AWS (target tags for the policy) ---------------------------------------
 TARGET_READER_ROLE_ARN_ENV: Final = (
