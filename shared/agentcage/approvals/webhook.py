@@ -4,6 +4,10 @@ The approval is created in the ledger before anyone is notified; delivery is bes
 retries and backoff, and :meth:`WebhookNotifier.notify` never raises: it returns a
 :class:`DeliveryOutcome` the caller records in the audit log, so a dead webhook is visible but the
 approval can still be decided through the API.
+
+Only the coordinator notifies, so ``requests`` is imported on first delivery, not with the module: the
+executor imports :mod:`agentcage.approvals` for its checks, and its artifact does not carry ``requests``
+(the ``azure`` extra declares it, for the coordinator).
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from agentcage.approvals.notice import ApprovalNotice, WebhookFormat, render
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["DeliveryOutcome", "WebhookNotifier"]
 
@@ -71,11 +76,15 @@ class WebhookNotifier:
 
     def _client(self) -> requests.Session:
         if self._session is None:
+            import requests
+
             self._session = requests.Session()
         return self._session
 
     def notify(self, notice: ApprovalNotice) -> DeliveryOutcome:
         """Deliver ``notice``; retries on connection errors, timeouts, 429 and 5xx; never raises."""
+        import requests
+
         body = render(notice, self._format)
         status: int | None = None
         error: str | None = None
