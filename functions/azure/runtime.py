@@ -32,6 +32,7 @@ from agentcage.constants import (
     FEDERATION_AUDIENCE_ENV,
     LEDGER_BACKEND_ENV,
     LEDGER_ROLE_ARN_ENV,
+    MANAGED_IDENTITY_CLIENT_ID_ENV,
     TOOL_REQUESTS_QUEUE,
 )
 from agentcage.coordinator import Coordinator, CoordinatorHttp, CoordinatorSettings, Outbox, step_message_id
@@ -144,13 +145,15 @@ def build_runtime(environ: Mapping[str, str] | None = None) -> Runtime:
     from agentcage.federation import AwsFederatedSqsSender, AzureServiceBusSender
     from agentcage.gate import GovernanceGate
     from agentcage.models import SCRIPTED_MODEL_NAME, provider_from_config
-    from agentcage.telemetry import configure_telemetry
+    from agentcage.telemetry import OpenTelemetryMetricsSink, configure_telemetry
 
     env = os.environ if environ is None else environ
-    configure_telemetry()
-    for handler in logging.getLogger().handlers:  # every log line carries the trace and task ids
+    client_id = env.get(f"{CONNECTION}__clientId") or env.get(MANAGED_IDENTITY_CLIENT_ID_ENV)
+    identity = _managed_identity(client_id)
+    # Exported as the coordinator's own identity (Application Insights has local auth off).
+    configure_telemetry(credential=identity if client_id else None, environ=env)
+    for handler in logging.getLogger().handlers:  # the console lines carry the trace and task ids too
         handler.addFilter(ContextLogFilter())
-    identity = _managed_identity(env.get(f"{CONNECTION}__clientId") or env.get("AZURE_CLIENT_ID"))
     namespace = env.get(f"{CONNECTION}__fullyQualifiedNamespace")
     if not namespace:
         raise ConfigurationError(f"{CONNECTION}__fullyQualifiedNamespace is not set")
@@ -166,6 +169,7 @@ def build_runtime(environ: Mapping[str, str] | None = None) -> Runtime:
         notifier=WebhookNotifier(webhook, webhook_format=webhook_format) if webhook else None,
         # Target tags for the policy, read from the data service as the target reader role.
         targets=target_resolver_from_env(env, gate.catalog, identity),
+        metrics=OpenTelemetryMetricsSink(),  # TokensUsed, CostMicroUsd, BreakerTrips -> AppMetrics
     )
     return Runtime(
         coordinator=coordinator,

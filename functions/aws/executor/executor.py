@@ -45,6 +45,7 @@ from agentcage.errors import (
     TransportError,
 )
 from agentcage.inspect import find_injection, redact
+from agentcage.monitoring_names import LOG_TOOL
 from agentcage.trace import (
     TraceContext,
     bound_context,
@@ -136,6 +137,7 @@ class ToolExecutor:
             trace=trace, task_id=request.task_id, step=request.step, agent_id=request.agent_id
         ):
             set_powertools_correlation(self.log)
+            self.log.append_keys(**{LOG_TOOL: request.tool})  # the tool column of the saved queries
             answer = self._execute(request, trace, sender_id)
             if isinstance(answer, StoredResult):  # answered before: the same envelope again
                 result = answer.result

@@ -40,6 +40,7 @@ from agentcage.errors import (
     ModelRateLimitError,
     OverspendError,
 )
+from agentcage.monitoring_names import EVENT_BREAKER_TRIPPED, LOG_CODE, LOG_EVENT, LOG_TOOL
 from agentcage.trace.w3c import trace_id_of
 
 if TYPE_CHECKING:
@@ -345,11 +346,14 @@ class BudgetGuard:
             step=task.step,
             agent_id=task.agent_id,
         )
-        logger.warning("breaker tripped for task %s: %s", task_id, reason)
         dimensions = {METRIC_DIMENSION_REASON: error.code}
+        # The fields the breaker-trips searches and alerts read (agentcage.monitoring_names).
+        fields = {LOG_EVENT: EVENT_BREAKER_TRIPPED, LOG_CODE: error.code}
         tool = error.details.get("tool")
         if isinstance(tool, str) and tool:
             dimensions[METRIC_DIMENSION_TOOL] = tool
+            fields[LOG_TOOL] = tool
+        logger.warning("breaker tripped for task %s: %s", task_id, reason, extra=fields)
         self._emit(METRIC_BREAKER_TRIPS, 1, **dimensions)
 
 

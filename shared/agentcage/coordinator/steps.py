@@ -43,6 +43,7 @@ from agentcage.errors import (
 )
 from agentcage.ledger.models import TaskRecord, TaskState
 from agentcage.models.types import Completion, ToolCall
+from agentcage.monitoring_names import EVENT_TOOL_DENIED, LOG_CODE, LOG_EVENT, LOG_TOOL
 from agentcage.telemetry import agent_span, tool_span
 from agentcage.tools.agents import AgentDefinition
 from agentcage.trace import bound_context
@@ -242,6 +243,9 @@ class StepMixin(ModelCallMixin):
             )
             extra = {"problems": list(refusal.problems)} if refusal and refusal.problems else {}
             status = "denied" if code in _DENIED_CODES else "error"
+            # What the denial searches count (agentcage.monitoring_names): one line per refused call.
+            denial = {LOG_EVENT: EVENT_TOOL_DENIED, LOG_CODE: code, LOG_TOOL: call.name}
+            _log.info("tool call %s refused: %s", call.name, message, extra=denial)
             content = error_content(code, message, **extra)
             return self._refuse(
                 task, PlannedCall(**base, outcome="local", local_result=_local(status, call, content))

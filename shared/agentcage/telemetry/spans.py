@@ -17,6 +17,7 @@ from opentelemetry import trace as otel
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
 
+from agentcage.monitoring_names import SPAN_STEP, SPAN_TASK_ID
 from agentcage.trace.w3c import TraceContext
 
 __all__ = ["agent_span", "chat_span", "record_usage", "tool_span"]
@@ -48,8 +49,8 @@ def agent_span(ctx: TraceContext, *, task_id: str, agent_id: str, step: int) -> 
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.id": agent_id,
         "gen_ai.agent.name": agent_id,
-        "agentcage.task_id": task_id,
-        "agentcage.step": step,
+        SPAN_TASK_ID: task_id,
+        SPAN_STEP: step,
     }
     with _span(f"invoke_agent {agent_id}", ctx, SpanKind.INTERNAL, attributes) as span:
         yield span
@@ -65,7 +66,7 @@ def chat_span(
         "gen_ai.request.model": model,
         "gen_ai.provider.name": provider,
         "gen_ai.request.max_tokens": max_tokens,
-        "agentcage.task_id": task_id,
+        SPAN_TASK_ID: task_id,
     }
     with _span(f"chat {model}", ctx, SpanKind.CLIENT, attributes) as span:
         yield span
@@ -77,7 +78,7 @@ def tool_span(ctx: TraceContext, *, task_id: str, tool: str, call_id: str | None
     attributes: dict[str, str | int] = {
         "gen_ai.operation.name": "execute_tool",
         "gen_ai.tool.name": tool,
-        "agentcage.task_id": task_id,
+        SPAN_TASK_ID: task_id,
     }
     if call_id:
         attributes["gen_ai.tool.call.id"] = call_id

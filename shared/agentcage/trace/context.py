@@ -119,7 +119,13 @@ class CorrelatedLogger(Protocol):
 
 
 def set_powertools_correlation(logger: CorrelatedLogger) -> None:
-    """Make a Powertools Logger's correlation id the W3C trace id and add the task fields as keys."""
+    """Make a Powertools Logger's correlation id the W3C trace id and add the task fields as keys.
+
+    The trace id is a key of its own too (``trace_id``, as on the Azure side): the saved Logs Insights
+    queries filter on it, and ``correlation_id`` is Powertools' name for whatever a caller set.
+    """
     bound = _current.get()
     logger.set_correlation_id(bound.trace_id)
-    logger.append_keys(task_id=bound.task_id, step=bound.step, agent_id=bound.agent_id)
+    logger.append_keys(
+        trace_id=bound.trace_id, task_id=bound.task_id, step=bound.step, agent_id=bound.agent_id
+    )

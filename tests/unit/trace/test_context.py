@@ -92,7 +92,7 @@ def test_powertools_correlation_id_is_the_w3c_trace_id() -> None:
         set_powertools_correlation(logger)
 
     assert logger.correlation_id == CTX.trace_id
-    assert logger.keys == {"task_id": "task-3", "step": 1, "agent_id": "agent-c"}
+    assert logger.keys == {"trace_id": CTX.trace_id, "task_id": "task-3", "step": 1, "agent_id": "agent-c"}
 
 
 def test_real_powertools_logger_takes_the_trace_id() -> None:
