@@ -1,0 +1,272 @@
+"""Each artifact's entry points complete their first real use in isolation (issue 11, item 3).
+
+For every host artifact (``dist/host/<name>/``), a worker runs in ``python -I -S`` with only that
+artifact on ``sys.path`` and the settings the cloud would give the function, pointed at moto_server
+and loopback fakes (:mod:`entry_points.cloud_settings`). Each entry point handles one valid and one
+malformed event, and the test checks the outcome a user would see: the partial-batch response, the
+result on the queue, the HTTP status and error body. A module the artifact does not carry fails
+the test with its name.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from agentcage.budget import BreakerSettings, BudgetLimits, Usage
+from agentcage.envelopes import ToolResult, parse_envelope
+from agentcage.ledger.dynamodb import DynamoDBLedger
+from agentcage.ledger.dynamodb_items import create_ledger_table
+from agentcage.ledger.testing import dynamodb_client, moto_server
+from functions.aws.manifest import lambda_spec
+from tests.artifacts.entry_points.cloud_settings import (
+    ACCOUNT_ID,
+    REGION,
+    STAGE,
+    aws_lambda_settings,
+    budget_file,
+)
+from tests.artifacts.entry_points.host_artifacts import host_artifact
+from tests.artifacts.entry_points.isolated_run import WorkerReport, run_worker
+from tests.artifacts.entry_points.loopback_fakes import FakeApiGateway, serving
+
+pytestmark = pytest.mark.integration
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+TASK_ID = "task-returns-0001"  # the fixtures' task; its SenderId session names it
+COORDINATOR_PRINCIPAL_ID = "0f4b1b8e-0000-4000-8000-00000000c0de"
+BREAKER = BreakerSettings(failure_threshold=3, cooldown_seconds=60, probe_timeout_seconds=30)
+
+
+# --- the world the artifacts are pointed at -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def budget(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return budget_file(tmp_path_factory.mktemp("config"))
+
+
+@pytest.fixture(scope="module")
+def api_gateway() -> Iterator[FakeApiGateway]:
+    with serving(FakeApiGateway(STAGE)) as fake:
+        yield fake  # type: ignore[misc]
+
+
+class AwsWorld:
+    """One stack's AWS resources in moto_server: the ledger table and the results queue."""
+
+    def __init__(self, endpoint: str, suffix: str) -> None:
+        self.endpoint = endpoint
+        self.ledger_table = f"agentcage-{STAGE}-ledger-{suffix}"
+        client = dynamodb_client(endpoint)
+        create_ledger_table(client, self.ledger_table)
+        self.dynamodb = client
+        self.sqs = boto3.client(
+            "sqs", region_name=REGION, endpoint_url=endpoint,
+            aws_access_key_id="moto", aws_secret_access_key="moto",
+        )  # fmt: skip
+        self.results_queue_url = self.sqs.create_queue(QueueName=f"agentcage-{STAGE}-tool-results-{suffix}")[
+            "QueueUrl"
+        ]
+
+    def ledger(self, *, clock: Any = None) -> DynamoDBLedger:
+        return DynamoDBLedger(self.ledger_table, client=self.dynamodb, breaker=BREAKER, clock=clock)
+
+    def running_task(self, task_id: str = TASK_ID) -> None:
+        ledger = self.ledger()
+        ledger.create_task(
+            task_id=task_id,
+            agent_id="returns-coordinator",
+            environment=STAGE,
+            request="artifact entry-point test",
+            limits=BudgetLimits(
+                tokens=100_000,
+                cost_micro_usd=1_000_000,
+                model_steps=20,
+                tool_calls=50,
+                deadline=datetime.now(UTC) + timedelta(hours=1),
+            ),
+            traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        ledger.transition(task_id, "running")
+
+    def live_request(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The fixture record made live: a reservation for it and fresh issue/expiry times."""
+        body = json.loads(record["body"])
+        reservation = self.ledger().reserve(
+            body["task_id"],
+            Usage(tool_calls=1),
+            kind="tool",
+            tool=body["tool"],
+            args_digest=body["args_digest"],
+        )
+        now = datetime.now(UTC)
+        body |= {
+            "reservation_id": reservation.reservation_id,
+            "issued_at": now.isoformat(),
+            "expires_at": (now + timedelta(minutes=5)).isoformat(),
+        }
+        live = copy.deepcopy(record)
+        live["body"] = json.dumps(body, separators=(",", ":"))
+        return live
+
+    def results(self) -> list[ToolResult]:
+        """Every ToolResult on the results queue now."""
+        found: list[ToolResult] = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.results_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", []):
+            for message in messages:
+                found.append(parse_envelope(ToolResult, message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.results_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return found
+
+
+@pytest.fixture
+def aws(moto_endpoint: str) -> AwsWorld:
+    return AwsWorld(moto_endpoint, uuid.uuid4().hex[:8])
+
+
+def sqs_records(name: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))[
+        "Records"
+    ]
+    return records
+
+
+def invoke_lambda(
+    function: str,
+    events: list[dict[str, Any]],
+    *,
+    world: AwsWorld,
+    budget: Path,
+    tmp_path: Path,
+    **values: str,
+) -> list[dict[str, Any]]:
+    """Invoke Lambda ``function``'s handler from its artifact once per event; each outcome."""
+    spec = lambda_spec(function)
+    artifact = host_artifact("lambda-data" if spec.trigger == "api" else _lambda_artifact(spec.archive))
+    environment = aws_lambda_settings(
+        function,
+        root=artifact,
+        budget=budget,
+        moto_endpoint=world.endpoint,
+        values={
+            "ledger_table": world.ledger_table,
+            "results_queue_url": world.results_queue_url,
+            "coordinator_principal_id": COORDINATOR_PRINCIPAL_ID,
+            **values,
+        },
+    )
+    report = run_worker(
+        artifact.name,
+        [artifact],
+        "lambda_handler",
+        {"handler": spec.handler, "function": function, "events": events},
+        environment,
+        cwd=tmp_path,
+    )
+    outcomes: list[dict[str, Any]] = report.answer["outcomes"]
+    for outcome in outcomes:
+        assert "raised" not in outcome, f"{function} raised: {outcome['raised']}\n{report.details()}"
+    _last_report[function] = report
+    return [outcome["returned"] for outcome in outcomes]
+
+
+_last_report: dict[str, WorkerReport] = {}
+
+
+def _lambda_artifact(archive: str) -> str:
+    return {"core": "lambda-core", "bridge": "lambda-bridge"}[archive]
+
+
+# --- lambda-core -------------------------------------------------------------------------------------------
+def test_tool_executor_answers_a_valid_request_and_fails_only_the_malformed_record(
+    aws: AwsWorld, api_gateway: FakeApiGateway, budget: Path, tmp_path: Path
+) -> None:
+    # GIVEN a running task with a reservation for the fixture's getCustomer request, and a record
+    # that is not even JSON
+    aws.running_task()
+    valid = aws.live_request(sqs_records("sqs_tool_requests_returns")[0])
+    malformed = sqs_records("sqs_tool_requests_malformed")[0]
+    # WHEN the tool executor's artifact handles both in one batch
+    [response] = invoke_lambda(
+        "tool-executor",
+        [{"Records": [valid, malformed]}],
+        world=aws,
+        budget=budget,
+        tmp_path=tmp_path,
+        api_base_url=api_gateway.base_url,
+    )
+    # THEN only the malformed record is left on the queue, and the valid one was answered ok after a
+    # SigV4-signed call to the API
+    report = _last_report["tool-executor"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": malformed["messageId"]}]}, report.details()
+    results = aws.results()
+    assert [(r.request_id, r.status) for r in results] == [(json.loads(valid["body"])["message_id"], "ok")], (
+        report.details()
+    )
+    assert results[0].result["customer_id"] == "C-1001"
+    [call] = [r for r in api_gateway.requests if r.path == f"/{STAGE}/customers/C-1001"]
+    assert call.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=ASIAARTIFACTTEST/")
+
+
+def test_dead_letters_answers_a_dead_lettered_request_and_leaves_an_unattributable_one(
+    aws: AwsWorld, budget: Path, tmp_path: Path
+) -> None:
+    # GIVEN a dead-lettered request of a running task, and a dead letter that names no task
+    aws.running_task()
+    request = aws.live_request(sqs_records("sqs_tool_requests_returns")[1])
+    dlq_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:agentcage-{STAGE}-tool-requests-dlq"
+    request["eventSourceARN"] = dlq_arn
+    nameless = copy.deepcopy(sqs_records("sqs_tool_requests_malformed")[0]) | {"eventSourceARN": dlq_arn}
+    # WHEN the dead-letters Lambda's artifact drains them
+    [response] = invoke_lambda(
+        "dead-letters", [{"Records": [request, nameless]}], world=aws, budget=budget, tmp_path=tmp_path
+    )
+    # THEN the request is answered dead_lettered on the results queue; the nameless one stays
+    report = _last_report["dead-letters"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": nameless["messageId"]}]}, report.details()
+    [answer] = aws.results()
+    assert answer.request_id == json.loads(request["body"])["message_id"]
+    assert (answer.status, answer.error.code if answer.error else None) == ("error", "dead_lettered")
+
+
+def test_ledger_sweeper_returns_an_abandoned_reservation(aws: AwsWorld, budget: Path, tmp_path: Path) -> None:
+    # GIVEN a reservation made an hour ago and abandoned (its expiry long past)
+    aws.running_task()
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    aws.ledger(clock=lambda: an_hour_ago).reserve(
+        TASK_ID, Usage(tool_calls=1), kind="tool", tool="getCustomer"
+    )
+    scheduled = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/agentcage-{STAGE}-ledger-sweeper"],
+        "detail": {},
+    }
+    # WHEN the sweeper's artifact runs on its schedule, and once more with an event it does not expect
+    first, second = invoke_lambda(
+        "ledger-sweeper", [scheduled, {"unexpected": True}], world=aws, budget=budget, tmp_path=tmp_path
+    )
+    # THEN the reservation is returned once; the second run finds nothing left
+    assert (first, second) == ({"expired": 1}, {"expired": 0}), _last_report["ledger-sweeper"].details()
