@@ -270,3 +270,61 @@ def test_ledger_sweeper_returns_an_abandoned_reservation(aws: AwsWorld, budget: 
     )
     # THEN the reservation is returned once; the second run finds nothing left
     assert (first, second) == ({"expired": 1}, {"expired": 0}), _last_report["ledger-sweeper"].details()
+
+
+# --- lambda-data -------------------------------------------------------------------------------------------
+# Each data-service Lambda: a documented API Gateway proxy event it serves, and the same made malformed.
+DATA_SERVICE_EVENTS = {
+    "customers": "apigw_get_customer",
+    "orders": "apigw_list_recent_orders",
+    "risk": "apigw_assess_return_exception",
+    "refunds": "apigw_create_refund",
+    "vendor": "apigw_negotiate_vendor_terms",
+    "volumes": "apigw_get_volume",
+}
+
+
+def malformed_proxy_event(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with a body that is not JSON (a write) or a path id that cannot be one (a read)."""
+    broken = copy.deepcopy(event)
+    if event["httpMethod"] in ("POST", "PUT", "PATCH"):
+        broken["body"] = '{"customer_id": "C-1001", '
+        return broken
+    [(name, value)] = list((event.get("pathParameters") or {}).items())[:1]
+    bad = "bad id; DROP"
+    broken["pathParameters"] = {**event["pathParameters"], name: bad}
+    broken["path"] = event["path"].replace(value, bad.replace(" ", "%20"), 1)
+    broken["requestContext"] = {**event["requestContext"], "path": broken["path"]}
+    return broken
+
+
+@pytest.fixture
+def domain_tables(aws: AwsWorld) -> dict[str, str]:
+    """The seeded domain table and the idempotency table, as a stack's data services have them."""
+    from functions.aws.services.repository import create_domain_table, create_idempotency_table
+    from functions.aws.services.seed import load_seed_data
+
+    names = {"domain_table": f"{aws.ledger_table}-domain", "idempotency_table": f"{aws.ledger_table}-idem"}
+    create_domain_table(aws.dynamodb, names["domain_table"])
+    create_idempotency_table(aws.dynamodb, names["idempotency_table"])
+    load_seed_data(aws.dynamodb, names["domain_table"])
+    return names
+
+
+@pytest.mark.parametrize("function", sorted(DATA_SERVICE_EVENTS))
+def test_data_service_answers_a_valid_event_and_a_malformed_one_with_a_structured_4xx(
+    function: str, aws: AwsWorld, domain_tables: dict[str, str], budget: Path, tmp_path: Path
+) -> None:
+    # GIVEN a documented proxy event the service serves, and the same event malformed
+    valid = json.loads((EVENTS / f"{DATA_SERVICE_EVENTS[function]}.json").read_text(encoding="utf-8"))
+    malformed = malformed_proxy_event(valid)
+    # WHEN the data service's artifact handles both
+    ok, bad = invoke_lambda(
+        function, [valid, malformed], world=aws, budget=budget, tmp_path=tmp_path, **domain_tables
+    )
+    # THEN the valid one succeeds and the malformed one is a 4xx with the one error shape (never a 500)
+    details = _last_report[function].details()
+    assert 200 <= ok["statusCode"] < 300, f"{ok}\n{details}"
+    assert 400 <= bad["statusCode"] < 500, f"{bad}\n{details}"
+    error = json.loads(bad["body"])["error"]
+    assert {"code", "message", "trace_id"} <= set(error), bad

@@ -117,7 +117,9 @@ def aws_lambda_settings(
     elif lambda_spec(function).trigger == "api":
         settings |= library_paths(root, budget)
         settings[env.DOMAIN_TABLE_ENV] = values["domain_table"]
-        if values.get("idempotency_table"):
+        from infra.iam import DATA_SERVICE_ACCESS
+
+        if DATA_SERVICE_ACCESS[function][1]:  # the services infra gives an idempotency table
             settings[env.IDEMPOTENCY_TABLE_ENV] = values["idempotency_table"]
     else:
         raise KeyError(f"no settings known for Lambda {function!r}")
