@@ -1,5 +1,10 @@
-"""CloudWatch: one dashboard, alarms (DLQ depth, breaker trips) to an SNS topic, and Logs Insights
-queries that follow a task id or a trace id across every function's log group."""
+"""CloudWatch: one dashboard, alarms (DLQ depth, dead letters, breaker trips) to an SNS topic, and Logs
+Insights queries that follow a task id or a trace id across every function's log group.
+
+Every name here comes from :mod:`agentcage.monitoring_names` and is one the Lambdas emit: metrics from
+Powertools Metrics (``AWS_METRICS``; charting anything else raises), log fields from Powertools Logger.
+Model tokens and cost are not here: the coordinator settles them in Azure (``AppMetrics``).
+``tests/infra/test_infra_monitoring_names.py`` runs the Lambdas and checks every name is emitted."""
 
 from __future__ import annotations
 
@@ -11,49 +16,132 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from agentcage.constants import (
+from agentcage.monitoring_names import (
+    AWS_METRICS,
+    LOG_AGENT_ID,
+    LOG_CODE,
+    LOG_LEVEL,
+    LOG_MESSAGE,
+    LOG_STEP,
+    LOG_TASK_ID,
+    LOG_TOOL,
+    LOG_TRACE_ID,
     METRIC_BREAKER_TRIPS,
-    METRIC_COST_MICRO_USD,
+    METRIC_DEAD_LETTERS_LEFT,
     METRIC_DEAD_LETTERS_RECEIVED,
     METRIC_DIMENSION_REASON,
     METRIC_DIMENSION_TOOL,
     METRIC_RESERVATIONS_EXPIRED,
-    METRIC_TOKENS_USED,
     METRIC_TOOL_CALLS,
     METRIC_TOOL_DENIALS,
     METRIC_TOOL_LATENCY,
     METRICS_NAMESPACE,
 )
 
-__all__ = ["METRIC_NAMESPACE", "AGENTCAGE_METRICS", "AwsMonitoringArgs", "AwsMonitoring", "insights_queries"]
+__all__ = ["LOG_FIELDS", "AwsMonitoringArgs", "AwsMonitoring", "dashboard_body", "insights_queries"]
 
-# The names the code emits (agentcage.constants), so a dashboard cannot chart a metric nobody sends.
-METRIC_NAMESPACE = METRICS_NAMESPACE
-AGENTCAGE_METRICS = (
-    METRIC_TOOL_CALLS,
-    METRIC_TOOL_DENIALS,
-    METRIC_BREAKER_TRIPS,
-    METRIC_TOKENS_USED,
-    METRIC_COST_MICRO_USD,
-    METRIC_TOOL_LATENCY,
-    METRIC_RESERVATIONS_EXPIRED,
-)
 _PERIOD = 300
+# The keys of the Lambdas' Powertools JSON lines a person reads about one task or one trace:
+# Powertools' own, the task context (agentcage.trace.set_powertools_correlation), and the executor's.
+LOG_FIELDS = (LOG_LEVEL, LOG_MESSAGE, LOG_TRACE_ID, LOG_TASK_ID, LOG_STEP, LOG_AGENT_ID, LOG_TOOL, LOG_CODE)
 
 
 def insights_queries() -> dict[str, str]:
-    """Logs Insights queries; replace the upper-case placeholder before running one."""
-    fields = "fields @timestamp, @log, level, message, task_id, trace_id, step, agent_id, tool, xray_trace_id"
+    """Logs Insights queries over the Lambdas' log groups; replace the upper-case placeholder first."""
+    fields = "fields @timestamp, @log, " + ", ".join(LOG_FIELDS)
     return {
-        "task-by-id": f'{fields}\n| filter task_id = "TASK_ID"\n| sort @timestamp asc\n| limit 1000',
-        # The W3C trace id and the X-Ray id are the same 128 bits: 1-<first 8 hex>-<last 24 hex>.
+        "task-by-id": f'{fields}\n| filter {LOG_TASK_ID} = "TASK_ID"\n| sort @timestamp asc\n| limit 1000',
+        # The W3C trace id, the one the HTTP response, the queues and Application Insights carry.
         "trace-by-id": (
-            f"{fields}, xrayTraceId, resourcePath, status\n"
-            '| filter trace_id = "TRACE_ID_32_HEX"'
-            ' or xray_trace_id = "XRAY_TRACE_ID" or xrayTraceId = "XRAY_TRACE_ID"\n'
-            "| sort @timestamp asc\n| limit 1000"
+            f'{fields}\n| filter {LOG_TRACE_ID} = "TRACE_ID_32_HEX"\n| sort @timestamp asc\n| limit 1000'
         ),
     }
+
+
+def _emitted(metric: str) -> str:
+    """``metric``, refused unless a Lambda emits it (``AWS_METRICS``): a chart of nothing misleads."""
+    if metric not in AWS_METRICS:
+        raise ValueError(f"{metric} is not emitted in AWS (agentcage.monitoring_names.AWS_METRICS)")
+    return metric
+
+
+def _total(metric: str) -> str:
+    # A Metrics Insights query (not SQL against a database) over fixed metric names.
+    return f"SELECT SUM({_emitted(metric)}) FROM {METRICS_NAMESPACE}"  # noqa: S608
+
+
+def _by(metric: str, aggregate: str = "SUM", group: str = METRIC_DIMENSION_TOOL) -> str:
+    return f"SELECT {aggregate}({_emitted(metric)}) FROM {METRICS_NAMESPACE} GROUP BY {group}"  # noqa: S608
+
+
+def _insights(expression: str, label: str, ident: str) -> list[dict[str, Any]]:
+    return [{"expression": expression, "label": label, "id": ident}]
+
+
+def dashboard_body(region: str, functions: Sequence[str], dlqs: Sequence[str]) -> str:
+    """The dashboard's JSON: agentcage metrics from the Lambdas, then SQS and Lambda service metrics."""
+
+    def metric_widget(title: str, metrics: list[Any], stat: str = "Sum") -> dict[str, Any]:
+        return {
+            "type": "metric",
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "region": region,
+                "metrics": metrics,
+                "stat": stat,
+                "period": _PERIOD,
+            },
+        }
+
+    widgets = [
+        metric_widget("Tool calls by tool", [_insights(_by(METRIC_TOOL_CALLS), "calls", "calls")]),
+        metric_widget("Denials by tool", [_insights(_by(METRIC_TOOL_DENIALS), "denials", "denials")]),
+        metric_widget(
+            # The executor's trips (a tool's circuit opened); the coordinator's are in Azure.
+            "Breaker trips by reason",
+            [_insights(_by(METRIC_BREAKER_TRIPS, group=METRIC_DIMENSION_REASON), "trips", "trips")],
+        ),
+        metric_widget(
+            "Tool latency (avg, ms)", [_insights(_by(METRIC_TOOL_LATENCY, "AVG"), "latency", "lat")]
+        ),
+        metric_widget(
+            "Dead letters drained, and left in a DLQ",
+            [
+                _insights(_total(METRIC_DEAD_LETTERS_RECEIVED), "drained", "drained"),
+                _insights(_total(METRIC_DEAD_LETTERS_LEFT), "left", "left"),
+            ],
+        ),
+        metric_widget(
+            "Abandoned reservations returned by the ledger sweeper",
+            [_insights(_total(METRIC_RESERVATIONS_EXPIRED), "expired", "expired")],
+        ),
+        {
+            # Model calls are made and settled by the coordinator, in Azure: their spend is there.
+            "type": "text",
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "markdown": (
+                    "**Model tokens and cost** are settled by the coordinator in Azure: see the Log "
+                    "Analytics saved search *agentcage: tokens and cost* (AppMetrics)."
+                )
+            },
+        },
+        metric_widget(
+            "Dead-letter queue depth",
+            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q] for q in dlqs],
+            stat="Maximum",
+        ),
+        metric_widget("Lambda errors", [["AWS/Lambda", "Errors", "FunctionName", f] for f in functions]),
+        metric_widget(
+            "Lambda duration (p95, ms)",
+            [["AWS/Lambda", "Duration", "FunctionName", f] for f in functions],
+            stat="p95",
+        ),
+    ]
+    return json.dumps({"widgets": widgets}, sort_keys=True)
 
 
 @dataclass
@@ -69,15 +157,6 @@ class AwsMonitoringArgs:
     alarm_emails: Sequence[str]
 
 
-def _total(metric: str) -> str:
-    # A Metrics Insights query (not SQL against a database) over fixed metric names.
-    return f"SELECT SUM({metric}) FROM {METRIC_NAMESPACE}"  # noqa: S608
-
-
-def _insights(expression: str, label: str, ident: str) -> list[dict[str, Any]]:
-    return [{"expression": expression, "label": label, "id": ident}]
-
-
 class AwsMonitoring(pulumi.ComponentResource):
     """Dashboard, alarms and saved Logs Insights queries."""
 
@@ -91,7 +170,7 @@ class AwsMonitoring(pulumi.ComponentResource):
         body = pulumi.Output.all(
             functions=pulumi.Output.all(*args.function_names.values()),
             dlqs=pulumi.Output.all(*args.dead_letter_queue_names.values()),
-        ).apply(lambda resolved: self._dashboard(args.region, resolved["functions"], resolved["dlqs"]))
+        ).apply(lambda resolved: dashboard_body(args.region, resolved["functions"], resolved["dlqs"]))
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard", dashboard_name=args.prefix, dashboard_body=body, opts=child
         )
@@ -107,62 +186,6 @@ class AwsMonitoring(pulumi.ComponentResource):
         if args.alarms_enabled:
             self._alarms(name, args)
         self.register_outputs({"dashboard": self.dashboard.dashboard_name})
-
-    @staticmethod
-    def _dashboard(region: str, functions: list[str], dlqs: list[str]) -> str:
-        def metric_widget(title: str, metrics: list[Any], stat: str = "Sum") -> dict[str, Any]:
-            return {
-                "type": "metric",
-                "width": 12,
-                "height": 6,
-                "properties": {
-                    "title": title,
-                    "region": region,
-                    "metrics": metrics,
-                    "stat": stat,
-                    "period": _PERIOD,
-                },
-            }
-
-        def by_tool(metric: str, aggregate: str = "SUM", group: str = METRIC_DIMENSION_TOOL) -> str:
-            return f"SELECT {aggregate}({metric}) FROM {METRIC_NAMESPACE} GROUP BY {group}"  # noqa: S608
-
-        widgets = [
-            metric_widget("Tool calls by tool", [_insights(by_tool(METRIC_TOOL_CALLS), "calls", "calls")]),
-            metric_widget("Denials by tool", [_insights(by_tool(METRIC_TOOL_DENIALS), "denials", "denials")]),
-            metric_widget(
-                # The reason (circuit_open, loop_detected, budget_exceeded): a budget trip has no tool.
-                "Breaker trips by reason",
-                [_insights(by_tool(METRIC_BREAKER_TRIPS, group=METRIC_DIMENSION_REASON), "trips", "trips")],
-            ),
-            metric_widget(
-                "Tokens and cost (micro-USD)",
-                [
-                    _insights(_total(METRIC_TOKENS_USED), "tokens", "tokens"),
-                    _insights(_total(METRIC_COST_MICRO_USD), "cost", "cost"),
-                ],
-            ),
-            metric_widget(
-                "Tool latency (avg, ms)",
-                [_insights(by_tool(METRIC_TOOL_LATENCY, "AVG"), "latency", "lat")],
-            ),
-            metric_widget(
-                "Abandoned reservations returned by the ledger sweeper",
-                [_insights(_total(METRIC_RESERVATIONS_EXPIRED), "expired", "expired")],
-            ),
-            metric_widget(
-                "Dead-letter queue depth",
-                [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q] for q in dlqs],
-                stat="Maximum",
-            ),
-            metric_widget("Lambda errors", [["AWS/Lambda", "Errors", "FunctionName", f] for f in functions]),
-            metric_widget(
-                "Lambda duration (p95, ms)",
-                [["AWS/Lambda", "Duration", "FunctionName", f] for f in functions],
-                stat="p95",
-            ),
-        ]
-        return json.dumps({"widgets": widgets}, sort_keys=True)
 
     def _alarms(self, name: str, args: AwsMonitoringArgs) -> None:
         child = pulumi.ResourceOptions(parent=self)

@@ -1,5 +1,19 @@
-"""Azure Monitor: saved KQL searches in the workspace (a task, a trace, breaker trips, denials) and,
-when alarms are on, scheduled query alerts and a dead-letter metric alert to an action group."""
+"""Azure Monitor: saved KQL searches in the workspace (a task, a trace, breaker trips, denials, model
+tokens and cost) and, when alarms are on, scheduled query alerts and a dead-letter metric alert to an
+action group.
+
+Application Insights is workspace-based, so the KQL reads the ``App*`` tables. What the coordinator
+emits lands there as (:mod:`agentcage.monitoring_names`, the one source of these names):
+
+- a log record's attributes -> ``AppTraces.Properties`` (the task context is on every record:
+  ``agentcage.telemetry.log_context``; denials and breaker trips add ``event``, ``code``, ``tool``);
+- a span's attributes -> ``AppDependencies.Properties`` (``agentcage.task_id``), its trace id ->
+  ``OperationId``, as for a log record logged inside it;
+- the budget guard's counters -> ``AppMetrics`` (``Name``, ``Sum``).
+
+``AppRequests`` (``Success``, ``OperationName``) is written by the Functions host for each invocation.
+``tests/infra/test_infra_monitoring_names.py`` runs the coordinator and checks every name is emitted.
+"""
 
 from __future__ import annotations
 
@@ -9,64 +23,101 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import monitor, operationalinsights
 
-from agentcage.errors import AgentcageError, ApprovalRequiredError, CircuitOpenError, GovernanceError
+from agentcage.monitoring_names import (
+    AZURE_METRICS,
+    EVENT_BREAKER_TRIPPED,
+    EVENT_TOOL_DENIED,
+    KQL_DEPENDENCIES,
+    KQL_EXCEPTIONS,
+    KQL_METRIC_NAME,
+    KQL_METRIC_SUM,
+    KQL_METRICS,
+    KQL_OPERATION_ID,
+    KQL_PROPERTIES,
+    KQL_REQUESTS,
+    KQL_TRACES,
+    LOG_CODE,
+    LOG_EVENT,
+    LOG_TASK_ID,
+    LOG_TOOL,
+    LOG_TRACE_ID,
+    METRIC_COST_MICRO_USD,
+    METRIC_TOKENS_USED,
+    SPAN_TASK_ID,
+)
 
 __all__ = ["AzureMonitoringArgs", "AzureMonitoring", "saved_searches", "alert_queries"]
 
-_TELEMETRY = "union AppTraces, AppRequests, AppDependencies, AppExceptions"
+_TELEMETRY = f"union {KQL_TRACES}, {KQL_REQUESTS}, {KQL_DEPENDENCIES}, {KQL_EXCEPTIONS}"
 
 
-def _denial_codes() -> list[str]:
-    # Every GovernanceError code except "needs approval", which pauses a task rather than denying it.
-    found: list[type[AgentcageError]] = [GovernanceError]
-    pending: list[type[AgentcageError]] = [GovernanceError]
-    while pending:
-        for sub in pending.pop().__subclasses__():
-            found.append(sub)
-            pending.append(sub)
-    return sorted({cls.code for cls in found if cls is not ApprovalRequiredError})
+def _property(name: str) -> str:
+    """A ``Properties`` key as a string (bracketed: span attribute names have dots)."""
+    return f'tostring({KQL_PROPERTIES}["{name}"])'
+
+
+def _metric(name: str) -> str:
+    """``name`` quoted, refused unless the coordinator emits it (``AZURE_METRICS``)."""
+    if name not in AZURE_METRICS:
+        raise ValueError(f"{name} is not emitted in Azure (agentcage.monitoring_names.AZURE_METRICS)")
+    return f'"{name}"'
 
 
 def saved_searches() -> dict[str, tuple[str, str]]:
     """id -> (display name, KQL); replace the upper-case placeholder before running one."""
     return {
+        # Log lines carry the task id as task_id, spans as agentcage.task_id.
         "task_by_id": (
             "agentcage: a task by id",
             (
-                f'{_TELEMETRY}\n| where tostring(Properties.task_id) == "TASK_ID"\n'
-                "| project TimeGenerated, Type, OperationId, OperationName, Message, SeverityLevel,"
-                " Properties\n| order by TimeGenerated asc"
+                f'{_TELEMETRY}\n| where {_property(LOG_TASK_ID)} == "TASK_ID"'
+                f' or {_property(SPAN_TASK_ID)} == "TASK_ID"\n'
+                f"| project TimeGenerated, Type, {KQL_OPERATION_ID}, OperationName, Message, SeverityLevel,"
+                f" {KQL_PROPERTIES}\n| order by TimeGenerated asc"
             ),
         ),
-        # OperationId is the W3C trace id: the same 32 hex digits as in CloudWatch and X-Ray.
+        # OperationId is the W3C trace id: the same 32 hex digits as in CloudWatch and X-Ray. A log
+        # line written outside any span has none, but carries the bound trace_id.
         "trace_by_id": (
             "agentcage: a trace by id",
             (
-                f'{_TELEMETRY}\n| where OperationId == "TRACE_ID_32_HEX"\n'
-                "| project TimeGenerated, Type, OperationName, Message, SeverityLevel, Properties\n"
+                f'{_TELEMETRY}\n| where {KQL_OPERATION_ID} == "TRACE_ID_32_HEX"'
+                f' or {_property(LOG_TRACE_ID)} == "TRACE_ID_32_HEX"\n'
+                f"| project TimeGenerated, Type, OperationName, Message, SeverityLevel, {KQL_PROPERTIES}\n"
                 "| order by TimeGenerated asc"
             ),
         ),
         "breaker_trips": ("agentcage: breaker trips", alert_queries()["breaker_trips"]),
         "denials": (
             "agentcage: denials by tool",
-            "AppTraces\n| where tostring(Properties.code) in ("
-            + ", ".join(f'"{code}"' for code in _denial_codes())
-            + ")\n"
-            "| summarize denials = count() by tool = tostring(Properties.tool), bin(TimeGenerated, 5m)",
+            (
+                f'{KQL_TRACES}\n| where {_property(LOG_EVENT)} == "{EVENT_TOOL_DENIED}"\n'
+                f"| summarize denials = count() by tool = {_property(LOG_TOOL)},"
+                f" code = {_property(LOG_CODE)}, bin(TimeGenerated, 5m)"
+            ),
+        ),
+        # Model calls are settled here, in the coordinator: their spend is an Azure metric.
+        "tokens_and_cost": (
+            "agentcage: tokens and cost",
+            (
+                f"{KQL_METRICS}\n| where {KQL_METRIC_NAME} in"
+                f" ({_metric(METRIC_TOKENS_USED)}, {_metric(METRIC_COST_MICRO_USD)})\n"
+                f"| summarize total = sum({KQL_METRIC_SUM}) by {KQL_METRIC_NAME}, bin(TimeGenerated, 5m)"
+            ),
         ),
     }
 
 
 def alert_queries() -> dict[str, str]:
-    """The KQL the scheduled alerts count (error codes come from agentcage.errors, not restated)."""
+    """The KQL the scheduled alerts count."""
     return {
+        # Every trip the coordinator's budget guard makes: a loop, a budget, a circuit kept asked for.
         "breaker_trips": (
-            f'AppTraces\n| where tostring(Properties.code) == "{CircuitOpenError.code}"\n'
-            "| summarize trips = count() by tool = tostring(Properties.tool)"
+            f'{KQL_TRACES}\n| where {_property(LOG_EVENT)} == "{EVENT_BREAKER_TRIPPED}"\n'
+            f"| summarize trips = count() by reason = {_property(LOG_CODE)}, tool = {_property(LOG_TOOL)}"
         ),
         "function_failures": (
-            "AppRequests\n| where Success == false\n| summarize failures = count() by OperationName"
+            f"{KQL_REQUESTS}\n| where Success == false\n| summarize failures = count() by OperationName"
         ),
     }
 
