@@ -1,5 +1,5 @@
 """The executor counts outcomes by the budget layer's one rule, gives back an unsent probe, and takes its
-breaker from the budget configuration (the metric names it emits: tests/infra/test_infra_monitoring_names.py)."""
+breaker from the budget configuration (its metric names: tests/infra/test_infra_monitoring_names.py)."""
 
 from __future__ import annotations
 
