@@ -103,6 +103,9 @@ class LocalSqsClient:
 class LocalStsClient:
     """``AssumeRoleWithWebIdentity`` as STS answers it: temporary credentials for the named session."""
 
+    ROLE_ID = _ROLE_ID
+    """The unique id of the role its sessions belong to (what a ``SenderId`` starts with)."""
+
     def __init__(self, sessions: dict[str, str], lock: threading.Lock) -> None:
         self._sessions = sessions
         self._lock = lock

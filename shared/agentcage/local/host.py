@@ -121,9 +121,9 @@ class LocalHost:
         self.server = LocalHttpServer(
             (), deliver=self.deliver, health=self.health, host=config.host, port=config.port
         )
-        self._apply_settings(app_settings(config, self.server.url))
+        self._apply_settings(self._settings(self.server.url))
         self.aws.start(reset_seed=config.reset_seed)
-        wiring = discover(self.project_root)
+        wiring = self._discover()
         consumers = wiring.consumers()
         specs = {QueueKey(spec.cloud, spec.name): spec for spec in QUEUES}
         missing = [str(key) for key in consumers if key not in specs]
@@ -141,7 +141,7 @@ class LocalHost:
             _log.warning(
                 "recovered %d in-flight messages from a previous run; delivering them again", recovered
             )
-        self.wiring = _bind_dead_letters(self.broker, install_adapters(self.broker, wiring))
+        self.wiring = self._bind(self.broker, wiring)
         self.server.functions = self.wiring.http_functions
         consumers = self.wiring.consumers()
         self._pool = ConsumerPool(
@@ -170,13 +170,30 @@ class LocalHost:
             self._pool = None
         if self.broker is not None:
             if self.wiring is not None:
-                uninstall_coordinator()
+                self._unbind()
             self.broker.close()
             self.broker = None
         self.aws.stop()
         self._restore_settings()
         self._lock.release()
         self._started.clear()
+
+    # --- how the functions run (the artifact host runs them in worker processes instead) -------------
+    def _settings(self, public_url: str) -> dict[str, str]:
+        """The app settings the functions get."""
+        return app_settings(self.config, public_url)
+
+    def _discover(self) -> SystemWiring:
+        """Every function of both clouds, from the project's Function App and Lambda manifest."""
+        return discover(self.project_root)
+
+    def _bind(self, broker: DurableBroker, wiring: SystemWiring) -> SystemWiring:
+        """Hand the functions their in-process cross-cloud senders."""
+        return _bind_dead_letters(broker, install_adapters(broker, wiring))
+
+    def _unbind(self) -> None:
+        """Forget what :meth:`_bind` installed."""
+        uninstall_coordinator()
 
     def __enter__(self) -> LocalHost:
         return self.start()
