@@ -38,7 +38,14 @@ from agentcage.monitoring_names import (
     METRICS_NAMESPACE,
 )
 
-__all__ = ["LOG_FIELDS", "AwsMonitoringArgs", "AwsMonitoring", "dashboard_body", "insights_queries"]
+__all__ = [
+    "LOG_FIELDS",
+    "AwsMonitoringArgs",
+    "AwsMonitoring",
+    "dashboard_body",
+    "insights_queries",
+    "total_alarms",
+]
 
 _PERIOD = 300
 # The keys of the Lambdas' Powertools JSON lines a person reads about one task or one trace:
@@ -144,6 +151,17 @@ def dashboard_body(region: str, functions: Sequence[str], dlqs: Sequence[str]) -
     return json.dumps({"widgets": widgets}, sort_keys=True)
 
 
+def total_alarms() -> dict[str, tuple[str, str]]:
+    """Alarm name suffix -> (description, metric): alarms on an agentcage metric summed over everything."""
+    return {
+        # The dead-letters Lambda drains the DLQs, so their depth rarely stays up: alarm on every
+        # message that reached one (a tool failed every retry, or a result could not reach Azure).
+        "dead-letters": ("A message failed every retry and was dead-lettered", METRIC_DEAD_LETTERS_RECEIVED),
+        # The executor's trips (a tool's circuit opened); the coordinator's alert in Azure.
+        "breaker-trips": ("A breaker tripped: a tool's circuit opened in the executor", METRIC_BREAKER_TRIPS),
+    }
+
+
 @dataclass
 class AwsMonitoringArgs:
     """Inputs of :class:`AwsMonitoring`."""
@@ -217,20 +235,8 @@ class AwsMonitoring(pulumi.ComponentResource):
             )
         # The dead-letters Lambda drains the DLQs, so their depth rarely stays up: alarm on every
         # message that reached one (a tool failed every retry, or a result could not reach Azure).
-        self._total_alarm(
-            f"{name}-dead-letters",
-            f"{args.prefix}-dead-letters",
-            "A message failed every retry and was dead-lettered",
-            METRIC_DEAD_LETTERS_RECEIVED,
-            actions,
-        )
-        self._total_alarm(
-            f"{name}-breaker-trips",
-            f"{args.prefix}-breaker-trips",
-            "A breaker tripped: a tool's circuit opened, or a task halted (loop, budget)",
-            METRIC_BREAKER_TRIPS,
-            actions,
-        )
+        for suffix, (description, metric) in total_alarms().items():
+            self._total_alarm(f"{name}-{suffix}", f"{args.prefix}-{suffix}", description, metric, actions)
 
     def _total_alarm(
         self, resource: str, alarm: str, description: str, metric: str, actions: list[pulumi.Output[str]]
