@@ -1,4 +1,8 @@
-"""pulumi-policy objects built from :mod:`infra.policy_pack.rules` (importable; serving is __main__'s job)."""
+"""pulumi-policy objects built from :mod:`infra.policy_pack.rules` (importable; serving is __main__'s job).
+
+Every policy hands its rule plain values (:func:`~infra.policy_pack.engine_values.plain`): the rules
+never see pulumi_policy's proxy types.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from infra.policy_pack.engine_values import plain
 from infra.policy_pack.rules import RESOURCE_RULES, STACK_RULES, ResourceRule, StackRule
 
 __all__ = ["PACK_NAME", "resource_policy", "stack_policy", "all_policies"]
@@ -25,7 +30,8 @@ def _resource_validate(rule: ResourceRule) -> Callable[[ResourceValidationArgs, 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if rule.types is not None and args.resource_type not in rule.types:
             return
-        for problem in rule.check(args.resource_type, args.props):
+        # The engine's props are pulumi_policy proxies, not dicts and lists: convert them once, here.
+        for problem in rule.check(args.resource_type, plain(args.props)):
             report_violation(f"{args.name}: {problem}", args.urn)
 
     return validate
@@ -45,7 +51,7 @@ def stack_policy(rule: StackRule) -> StackValidationPolicy:
     """A mandatory stack policy for one rule."""
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [(r.resource_type, r.name, r.props) for r in args.resources]
+        resources = [(r.resource_type, r.name, plain(r.props)) for r in args.resources]
         for problem in rule.check(resources):
             report_violation(problem, None)
 

@@ -2,17 +2,27 @@
 
 Properties use the engine's (camelCase) names, which is what both a CrossGuard policy and Pulumi's
 mock monitor see, so the policy pack (``policies.py``) and the mock-based tests run the same checks.
-Each check returns the list of violations (empty = compliant). A value that is not known yet
-(a preview of a resource whose inputs depend on others) is skipped, never guessed.
+Props are plain dicts, lists and scalars (the policies convert pulumi_policy's proxies with
+:func:`~infra.policy_pack.engine_values.plain`). Each check returns the list of violations
+(empty = compliant). A value that is not known yet (:data:`UNKNOWN`, during a preview of a resource
+whose inputs depend on others) is skipped, never guessed.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
+from infra.policy_pack.engine_values import UNKNOWN
+from infra.policy_pack.iam_statements import (
+    WILDCARD_RESOURCE_ALLOWED,
+    json_document,
+    no_wildcard_action,
+    statements_of,
+    web_identity_pinned,
+    wildcard_resource_allowlisted,
+)
 from infra.policy_pack.sensitive import APP_INSIGHTS_CONNECTION_SETTING, secret_like_settings, settings_of
 
 __all__ = [
@@ -29,15 +39,6 @@ __all__ = [
     "secret_like_settings",
 ]
 
-# Actions with no resource-level permissions: AWS accepts only Resource "*" for them.
-WILDCARD_RESOURCE_ALLOWED: Mapping[str, str] = {
-    "xray:PutTraceSegments": "X-Ray defines no resource type for this action; Resource must be *",
-    "xray:PutTelemetryRecords": "X-Ray defines no resource type for this action; Resource must be *",
-    "sts:GetWebIdentityToken": (
-        "STS defines no resource type for GetWebIdentityToken; the statement pins the audience "
-        "(sts:IdentityTokenAudience) and the token lifetime instead"
-    ),
-}
 REQUIRED_TAGS = ("project", "environment")
 # Every resource type this program creates that accepts tags (the tests check this list against the
 # provider SDKs, so a new taggable type cannot slip past the policy pack).
@@ -95,92 +96,23 @@ class StackRule:
     check: Callable[[list[tuple[str, str, Props]]], list[str]]
 
 
-def _document(value: Any) -> dict[str, Any] | None:
-    if isinstance(value, dict):
-        return value
-    if not isinstance(value, str):
-        return None  # unknown during preview
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        return {"Statement": [{"Sid": "unparseable", "Action": "*", "Resource": "*"}]}
-    return parsed if isinstance(parsed, dict) else None
-
-
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     # The engine passes every number as a float (protobuf Value); bool is not a count.
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def statements_of(resource_type: str, props: Props) -> list[dict[str, Any]]:
-    """Every IAM statement a resource carries (trust and permission policies)."""
-    fields = {
-        "aws:iam/role:Role": ("assumeRolePolicy",),
-        "aws:iam/rolePolicy:RolePolicy": ("policy",),
-        "aws:iam/policy:Policy": ("policy",),
-        "aws:sqs/queuePolicy:QueuePolicy": ("policy",),
-    }.get(resource_type, ())
-    found: list[dict[str, Any]] = []
-    for field in fields:
-        document = _document(props.get(field))
-        if document is not None:
-            found.extend(_as_list(document.get("Statement", [])))
-    return found
-
-
-def _no_wildcard_action(resource_type: str, props: Props) -> list[str]:
-    problems = []
-    for statement in statements_of(resource_type, props):
-        if "NotAction" in statement:
-            problems.append(f"statement {statement.get('Sid')}: NotAction grants everything else")
-        problems.extend(
-            f"statement {statement.get('Sid')}: wildcard action {action!r}"
-            for action in _as_list(statement.get("Action", []))
-            if "*" in str(action)
-        )
-    return problems
-
-
-def _wildcard_resource_allowlisted(resource_type: str, props: Props) -> list[str]:
-    problems = []
-    for statement in statements_of(resource_type, props):
-        if statement.get("Effect") != "Allow" or "*" not in _as_list(statement.get("Resource", [])):
-            continue
-        outside = [a for a in _as_list(statement.get("Action", [])) if a not in WILDCARD_RESOURCE_ALLOWED]
-        if outside:
-            problems.append(
-                f"statement {statement.get('Sid')}: Resource * for {outside} (not in the allow-list)"
-            )
-    return problems
-
-
-def _web_identity_pinned(resource_type: str, props: Props) -> list[str]:
-    problems = []
-    for statement in statements_of(resource_type, props):
-        if "sts:AssumeRoleWithWebIdentity" not in _as_list(statement.get("Action", [])):
-            continue
-        conditions = statement.get("Condition", {})
-        if set(conditions) != {"StringEquals"}:
-            problems.append(
-                f"statement {statement.get('Sid')}: only StringEquals may condition a web identity"
-            )
-            continue
-        equals = conditions["StringEquals"]
-        for claim in ("aud", "sub"):
-            values = [v for k, v in equals.items() if k.endswith(f":{claim}")]
-            if not values or any("*" in str(v) or "?" in str(v) or not v for v in values):
-                problems.append(f"statement {statement.get('Sid')}: {claim} is not pinned to one exact value")
-    return problems
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping; ``{}`` if it is absent or UNKNOWN (nothing known to check)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _no_secrets_in_settings(resource_type: str, props: Props) -> list[str]:
     problems = secret_like_settings(settings_of(resource_type, props))
-    if resource_type == "azure-native:web:WebApp" and (props.get("siteConfig") or {}).get(
-        "connectionStrings"
+    connection_strings = _mapping(props.get("siteConfig")).get("connectionStrings")
+    if (
+        resource_type == "azure-native:web:WebApp"
+        and connection_strings
+        and connection_strings is not UNKNOWN
     ):
         problems.append("siteConfig.connectionStrings must be empty: connections are identity-based")
     return problems
@@ -190,6 +122,8 @@ def _expect(props: Props, path: str, allowed: Iterable[Any]) -> list[str]:
     value: Any = props
     for part in path.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
+        if value is UNKNOWN:
+            return []
     allowed = list(allowed)
     return [] if value in allowed else [f"{path} is {value!r}, must be {' or '.join(map(repr, allowed))}"]
 
@@ -226,37 +160,44 @@ def _table_rule(table: Mapping[str, list[tuple[str, list[Any]]]]) -> Callable[[s
 
 def _queue_encrypted_and_dead_lettered(resource_type: str, props: Props) -> list[str]:
     if resource_type == "azure-native:servicebus:Queue":
+        count = props.get("maxDeliveryCount")
         return _expect(props, "deadLetteringOnMessageExpiration", [True]) + (
-            [] if _is_number(props.get("maxDeliveryCount")) else ["maxDeliveryCount must be set"]
+            [] if _is_number(count) or count is UNKNOWN else ["maxDeliveryCount must be set"]
         )
     problems = []
-    if props.get("sqsManagedSseEnabled") is not True and not props.get("kmsMasterKeyId"):
+    managed, key = props.get("sqsManagedSseEnabled"), props.get("kmsMasterKeyId")
+    if UNKNOWN not in (managed, key) and managed is not True and not key:
         problems.append("SQS queue is not encrypted (sqsManagedSseEnabled or kmsMasterKeyId)")
+    if props.get("name") is UNKNOWN:
+        return problems  # cannot tell a dead-letter queue from one that needs one
     name = str(props.get("name", ""))
     if name.endswith("-dlq"):
         return problems  # a dead-letter queue is the end of the line
     redrive = props.get("redrivePolicy")
     if redrive is None:
         problems.append(f"queue {name or '?'} has no dead-letter queue (redrivePolicy)")
-    elif (document := _document(redrive)) is not None and not document.get("deadLetterTargetArn"):
+    elif (document := json_document(redrive)) is not None and not document.get("deadLetterTargetArn"):
         problems.append(f"queue {name or '?'}: redrivePolicy names no deadLetterTargetArn")
     return problems
 
 
 def _log_retention(resource_type: str, props: Props) -> list[str]:
     days = props.get("retentionInDays")
-    if isinstance(days, int | float) and not isinstance(days, bool) and days > 0:
+    if days is UNKNOWN or (_is_number(days) and days > 0):
         return []
     return [f"retentionInDays is {days!r}: logs must expire"]
 
 
 def _tagged(resource_type: str, props: Props) -> list[str]:
     tags = props.get("tags")
+    if tags is UNKNOWN or (isinstance(tags, list) and UNKNOWN in tags):
+        return []
+    present: set[str] = set()
     if isinstance(tags, list):  # Entra: "key:value" strings; Log Analytics: [{name, value}]
-        present = {str(t).split(":", 1)[0] for t in tags if isinstance(t, str)}
-        present |= {str(t.get("name")) for t in tags if isinstance(t, dict)}
-    else:
-        present = set(tags or {})
+        present |= {t.split(":", 1)[0] for t in tags if isinstance(t, str)}
+        present |= {str(t.get("name")) for t in tags if isinstance(t, Mapping)}
+    elif isinstance(tags, Mapping):
+        present |= set(tags)
     missing = [tag for tag in REQUIRED_TAGS if tag not in present]
     return [f"missing tags {missing}"] if missing else []
 
@@ -274,28 +215,43 @@ def _prod_point_in_time_recovery(resource_type: str, props: Props) -> list[str]:
     )
 
 
+def _may_mention(value: Any, word: str) -> bool:
+    """Whether ``word`` occurs in any string inside ``value`` (or could: an UNKNOWN part)."""
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, str):
+        return word in value
+    if isinstance(value, Mapping):
+        return any(_may_mention(v, word) for v in value.values())
+    if isinstance(value, list):
+        return any(_may_mention(v, word) for v in value)
+    return False
+
+
 def _prod_alarms(resources: list[tuple[str, str, Props]]) -> list[str]:
+    # A stack policy sees outputs, many UNKNOWN during a preview: an alarm that may watch a queue
+    # (its QueueName not known yet) or may chart BreakerTrips counts, rather than guessing a violation.
     if not any(_environment_of(props) == "prod" for _, _, props in resources):
         return []
-    alarms = [props for typ, _, props in resources if typ == "aws:cloudwatch/metricAlarm:MetricAlarm"]
-    dlqs = [
-        str(props.get("name"))
+    alarms = [
+        props
         for typ, _, props in resources
-        if typ == "aws:sqs/queue:Queue" and str(props.get("name", "")).endswith("-dlq")
+        if typ == "aws:cloudwatch/metricAlarm:MetricAlarm" and props.get("alarmActions")
     ]
+    dlqs = [
+        name
+        for typ, _, props in resources
+        if typ == "aws:sqs/queue:Queue"
+        and isinstance(name := props.get("name"), str)
+        and name.endswith("-dlq")
+    ]
+    watched = [_mapping(a.get("dimensions")).get("QueueName") for a in alarms]
     problems = [
         f"prod: no alarm with actions on dead-letter queue {dlq}"
         for dlq in dlqs
-        if not any(
-            (a.get("dimensions") or {}).get("QueueName") == dlq and a.get("alarmActions") for a in alarms
-        )
+        if dlq not in watched and UNKNOWN not in watched
     ]
-    trips = [
-        a
-        for a in alarms
-        if "BreakerTrips" in json.dumps(a.get("metricQueries") or []) and a.get("alarmActions")
-    ]
-    if not trips:
+    if not any(_may_mention(a.get("metricQueries"), "BreakerTrips") for a in alarms):
         problems.append("prod: no alarm with actions on BreakerTrips")
     if not any(typ == "azure-native:monitor:ScheduledQueryRule" for typ, _, _ in resources):
         problems.append("prod: no Azure scheduled query alert")
@@ -312,19 +268,19 @@ _IAM = frozenset(
 )
 RESOURCE_RULES: tuple[ResourceRule, ...] = (
     ResourceRule(
-        "iam-no-wildcard-action", "No IAM statement grants a wildcard action.", _IAM, _no_wildcard_action
+        "iam-no-wildcard-action", "No IAM statement grants a wildcard action.", _IAM, no_wildcard_action
     ),
     ResourceRule(
         "iam-wildcard-resource-allowlist",
         "Resource * only for actions AWS offers no resource-level permission for.",
         _IAM,
-        _wildcard_resource_allowlisted,
+        wildcard_resource_allowlisted,
     ),
     ResourceRule(
         "web-identity-trust-pinned",
         "Every web-identity trust pins aud and sub with StringEquals.",
         frozenset({"aws:iam/role:Role"}),
-        _web_identity_pinned,
+        web_identity_pinned,
     ),
     ResourceRule(
         "no-secrets-in-settings",

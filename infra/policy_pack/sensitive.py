@@ -10,7 +10,7 @@ component, ingestion needs an Entra token).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["APP_INSIGHTS_CONNECTION_SETTING", "settings_of", "secret_like_settings"]
@@ -32,12 +32,21 @@ _KEY_VAULT_REFERENCE = re.compile(r"^@Microsoft\.KeyVault\(SecretUri=https://[^)
 
 def settings_of(resource_type: str, props: Mapping[str, Any]) -> dict[str, Any]:
     """App settings of a Function/Web App, or environment variables of a Lambda."""
+    # azure-native takes app settings as siteConfig.appSettings, a list of {name, value} pairs; a
+    # Lambda's are environment.variables, a map. Anything else there (absent, or not known until
+    # apply during a preview) holds no setting to check yet.
     if resource_type == "azure-native:web:WebApp":
-        pairs = (props.get("siteConfig") or {}).get("appSettings") or []
-        return {str(p.get("name")): p.get("value") for p in pairs if isinstance(p, dict)}
+        pairs = _mapping(props.get("siteConfig")).get("appSettings")
+        if not isinstance(pairs, Sequence) or isinstance(pairs, str):
+            return {}
+        return {str(p.get("name")): p.get("value") for p in pairs if isinstance(p, Mapping)}
     if resource_type == "aws:lambda/function:Function":
-        return dict((props.get("environment") or {}).get("variables") or {})
+        return dict(_mapping(_mapping(props.get("environment")).get("variables")))
     return {}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _app_insights_string_is_identifier_only(value: str) -> bool:
