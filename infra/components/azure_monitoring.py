@@ -96,11 +96,12 @@ def saved_searches() -> dict[str, tuple[str, str]]:
                 f" code = {_property(LOG_CODE)}, bin(TimeGenerated, 5m)"
             ),
         ),
-        # Model calls are settled here, in the coordinator: their spend is an Azure metric.
+        # Model calls are settled here, in the coordinator: their spend is an Azure metric. in~, not in:
+        # the OpenTelemetry SDK lower-cases instrument names, so AppMetrics holds "tokensused".
         "tokens_and_cost": (
             "agentcage: tokens and cost",
             (
-                f"{KQL_METRICS}\n| where {KQL_METRIC_NAME} in"
+                f"{KQL_METRICS}\n| where {KQL_METRIC_NAME} in~"
                 f" ({_metric(METRIC_TOKENS_USED)}, {_metric(METRIC_COST_MICRO_USD)})\n"
                 f"| summarize total = sum({KQL_METRIC_SUM}) by {KQL_METRIC_NAME}, bin(TimeGenerated, 5m)"
             ),

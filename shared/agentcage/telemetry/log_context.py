@@ -10,7 +10,9 @@ factory would do the same for every handler, but it adds the fields before ``ext
 
 The processor runs in the thread that logged (the OpenTelemetry ``LoggingHandler`` emits
 synchronously), where the context variables of :mod:`agentcage.trace` are bound. A value the caller
-passed in ``extra=`` wins; unbound fields are left out (Application Insights drops empty ones).
+passed in ``extra=`` wins; unbound fields are left out (Application Insights drops empty ones). A
+record logged outside any span also gets the bound trace id as its own, which the exporter writes
+as ``OperationId``: every line of a task is in its trace, not only those logged inside a span.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class TaskContextLogProcessor(LogRecordProcessor):
         """Annotate the record in place (the exporter's processor, registered later, sees the result)."""
         bound = task_context_attributes()
         record = log_record.log_record
+        if not record.trace_id and "trace_id" in bound:
+            # Logged outside any span (a result arriving, an HTTP call): the exporter's OperationId is
+            # the record's trace id, so give it the task's, as a span of the task would have.
+            record.trace_id = int(str(bound["trace_id"]), 16)
+            record.span_id = int(str(bound["span_id"]), 16) if "span_id" in bound else record.span_id
         attributes = record.attributes
         if isinstance(attributes, MutableMapping):  # the SDK's BoundedAttributes, made mutable for processors
             for name, value in bound.items():

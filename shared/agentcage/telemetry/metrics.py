@@ -2,10 +2,11 @@
 
 The coordinator settles every model call in Azure, so ``TokensUsed``, ``CostMicroUsd`` and its
 ``BreakerTrips`` are emitted there (CloudWatch never sees them; the Lambdas use
-:class:`agentcage.budget.EmfMetricsSink`). Each instrument is named exactly like its CloudWatch twin
-(:mod:`agentcage.monitoring_names`), its dimensions become the point's attributes, which the Azure
-Monitor exporter writes to ``AppMetrics.Properties``; counters export with delta temporality, so
-``sum(Sum)`` over a time bin is the amount of that bin.
+:class:`agentcage.budget.EmfMetricsSink`). Each instrument is named like its CloudWatch twin
+(:mod:`agentcage.monitoring_names`), but the SDK lower-cases instrument names: ``AppMetrics.Name`` is
+``tokensused``, so the searches compare with ``in~``. Dimensions become the point's attributes, which
+the Azure Monitor exporter writes to ``AppMetrics.Properties``; counters export with delta
+temporality, so ``sum(Sum)`` over a time bin is the amount of that bin.
 """
 
 from __future__ import annotations
