@@ -36,13 +36,21 @@ from tests.artifacts.entry_points.cloud_settings import (
 )
 from tests.artifacts.entry_points.host_artifacts import host_artifact
 from tests.artifacts.entry_points.isolated_run import WorkerReport, run_worker
-from tests.artifacts.entry_points.loopback_fakes import FakeApiGateway, serving
+from tests.artifacts.entry_points.loopback_fakes import (
+    FakeApiGateway,
+    FakeEntra,
+    FakeWebIdentitySts,
+    self_signed_certificate,
+    serving,
+)
 
 pytestmark = pytest.mark.integration
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 TASK_ID = "task-returns-0001"  # the fixtures' task; its SenderId session names it
 COORDINATOR_PRINCIPAL_ID = "0f4b1b8e-0000-4000-8000-00000000c0de"
+TENANT_ID = "72f988bf-0000-4000-8000-0000000000aa"
+BRIDGE_CLIENT_ID = "5c3a1f7e-0000-4000-8000-0000000000bb"
 BREAKER = BreakerSettings(failure_threshold=3, cooldown_seconds=60, probe_timeout_seconds=30)
 
 
@@ -328,3 +336,58 @@ def test_data_service_answers_a_valid_event_and_a_malformed_one_with_a_structure
     assert 400 <= bad["statusCode"] < 500, f"{bad}\n{details}"
     error = json.loads(bad["body"])["error"]
     assert {"code", "message", "trace_id"} <= set(error), bad
+
+
+# --- lambda-bridge -----------------------------------------------------------------------------------------
+def test_bridge_forwards_a_valid_result_with_its_federated_identity_and_fails_a_malformed_one(
+    aws: AwsWorld, budget: Path, tmp_path: Path
+) -> None:
+    # GIVEN STS issuing web identity tokens and Entra exchanging them, both on loopback, and two
+    # records: a documented ToolResult and a body that is not one
+    certificate = self_signed_certificate(tmp_path)
+    valid = sqs_records("sqs_tool_results")[0]
+    malformed = copy.deepcopy(valid) | {"messageId": "b0d1e5-not-a-result", "body": "not a result"}
+    with serving(FakeWebIdentitySts()) as sts, serving(FakeEntra(), certificate=certificate) as entra:
+        artifact = host_artifact("lambda-bridge")
+        environment = aws_lambda_settings(
+            "bridge-to-azure",
+            root=artifact,
+            budget=budget,
+            moto_endpoint=aws.endpoint,
+            values={
+                "tenant_id": TENANT_ID,
+                "client_id": BRIDGE_CLIENT_ID,
+                "servicebus_namespace": "agentcage-dev.servicebus.windows.net",
+            },
+        ) | {
+            "AWS_ENDPOINT_URL_STS": sts.url,
+            "AZURE_AUTHORITY_HOST": entra.url,
+            "REQUESTS_CA_BUNDLE": str(certificate[0]),
+        }
+        # WHEN the bridge's artifact handles both in one batch
+        report = run_worker(
+            "lambda-bridge",
+            [artifact],
+            "bridge_handler",
+            {
+                "handler": lambda_spec("bridge-to-azure").handler,
+                "function": "bridge-to-azure",
+                "events": [{"Records": [valid, malformed]}],
+            },
+            environment,
+            cwd=tmp_path,
+        )
+    # THEN only the malformed record is left on the queue; the result went to the Service Bus results
+    # queue with its trace, as the identity STS and Entra issued
+    [outcome] = report.answer["outcomes"]
+    assert outcome.get("returned") == {"batchItemFailures": [{"itemIdentifier": malformed["messageId"]}]}, (
+        report.details()
+    )
+    [message] = report.answer["servicebus_sent"]
+    result = parse_envelope(ToolResult, valid["body"])
+    assert (message["queue"], message["message_id"]) == ("tool-results", result.message_id)
+    assert message["application_properties"]["traceparent"] == result.traceparent
+    assert [r.path for r in sts.requests] == ["/"], "the web identity token comes from STS"
+    [grant] = entra.requests
+    assert grant.path == f"/{TENANT_ID}/oauth2/v2.0/token"
+    assert FakeWebIdentitySts.token in grant.body.decode()
