@@ -1,46 +1,36 @@
-"""The CrossGuard policies, called directly with ResourceValidationArgs-like objects (constructing the
-PolicyPack itself starts the analyzer server and blocks, so it is never done here)."""
+"""The CrossGuard policies, each case run as ``pulumi preview --policy-pack`` runs it.
+
+Every case goes through pulumi_policy's own analyzer servicer (``policy_engine.PolicyEngine``): props
+travel as a protobuf Struct and reach the policy wrapped in pulumi_policy's proxies, so a rule that
+only works on ``dict``/``list`` fails here as it would under the engine. The same rules over both
+stacks' real resources are in ``test_infra_policy_pack_stacks.py``.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from policy_engine import UNKNOWN_STRING, PolicyEngine, secret
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import unknown_checking_proxy
 
+from infra.policy_pack.engine_values import UNKNOWN, plain
 from infra.policy_pack.policies import PACK_NAME, all_policies
 from infra.policy_pack.rules import RESOURCE_RULES, STACK_RULES
 
+ENGINE = PolicyEngine()
 POLICIES = {p.name: p for p in all_policies()}
 
 
-@dataclass
-class FakeResourceArgs:
-    resource_type: str
-    props: dict[str, Any]
-    name: str = "thing"
-    urn: str = "urn:pulumi:dev::agentcage::t::thing"
-
-
-@dataclass
-class FakePolicyResource:
-    resource_type: str
-    props: dict[str, Any]
-    name: str = "thing"
-
-
-@dataclass
-class FakeStackArgs:
-    resources: list[FakePolicyResource] = field(default_factory=list)
-
-
 def violations(policy_name: str, resource_type: str, props: dict[str, Any]) -> list[str]:
-    found: list[str] = []
-    POLICIES[policy_name].validate(
-        FakeResourceArgs(resource_type, props), lambda message, urn=None: found.append(message)
-    )  # type: ignore[union-attr]
-    return found
+    """The mandatory violations one policy reports for one resource (no advisory skips expected)."""
+    diagnostics = ENGINE.analyze(resource_type, props)
+    assert all(d.mandatory for d in diagnostics), diagnostics
+    return [d.message for d in diagnostics if d.policy == policy_name]
 
 
 def policy_json(*statements: dict[str, Any]) -> str:
@@ -50,7 +40,41 @@ def policy_json(*statements: dict[str, Any]) -> str:
 def test_the_pack_has_one_mandatory_policy_per_rule() -> None:
     assert PACK_NAME == "agentcage-invariants"
     assert set(POLICIES) == {r.name for r in RESOURCE_RULES} | {r.name for r in STACK_RULES}
-    assert {str(p.enforcement_level) for p in POLICIES.values()} == {"EnforcementLevel.MANDATORY"}
+    assert {p.enforcement_level for p in POLICIES.values()} == {EnforcementLevel.MANDATORY}
+
+
+def test_the_harness_delivers_pulumi_policys_proxies_not_dicts_and_lists() -> None:
+    # GIVEN a probe policy behind the same servicer WHEN it is analyzed THEN its props are proxies.
+    seen: list[Any] = []
+    probe = ResourceValidationPolicy(
+        name="probe",
+        description="records what a policy receives",
+        validate=lambda args, report: seen.append(args.props),
+    )
+    PolicyEngine([probe]).analyze("t:m:T", {"tags": ["a:b"], "siteConfig": {"appSettings": [{"name": "X"}]}})
+    (props,) = seen
+    assert isinstance(props, Mapping)
+    assert not isinstance(props, dict)
+    assert isinstance(props["tags"], Sequence)
+    assert not isinstance(props["tags"], list)
+    assert not isinstance(props["siteConfig"]["appSettings"][0], dict)
+
+
+def test_plain_turns_proxies_into_builtins_secrets_into_values_and_unknowns_into_unknown() -> None:
+    raw = {
+        "tags": [{"name": "project", "value": "agentcage"}],
+        "n": 3.0,
+        "arn": UNKNOWN_STRING,
+        "nested": {"items": ["a", UNKNOWN_STRING], "secret": secret("s3cr3t")},
+    }
+    proxied = unknown_checking_proxy(deserialize_properties(raw))
+    assert plain(proxied) == {
+        "tags": [{"name": "project", "value": "agentcage"}],
+        "n": 3.0,
+        "arn": UNKNOWN,
+        "nested": {"items": ["a", UNKNOWN], "secret": "s3cr3t"},
+    }
+    assert type(plain(proxied)["nested"]["items"]) is list
 
 
 @pytest.mark.parametrize("action", ["*", "s3:*", "dynamodb:Get*"])
@@ -131,6 +155,24 @@ def test_keys_and_connection_strings_in_settings_are_violations(name: str, value
     assert violations("no-secrets-in-settings", "aws:lambda/function:Function", function)
 
 
+def test_a_key_that_arrives_as_an_engine_secret_is_still_found() -> None:
+    key = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc=="
+    app = {"siteConfig": {"appSettings": [{"name": "STORAGE", "value": secret(key)}]}}
+    assert violations("no-secrets-in-settings", "azure-native:web:WebApp", app)
+    function = {"environment": {"variables": secret({"STORAGE": key})}}
+    assert violations("no-secrets-in-settings", "aws:lambda/function:Function", function)
+
+
+def test_every_app_setting_is_read_not_only_the_first() -> None:
+    settings = [{"name": f"S{i}", "value": "x"} for i in range(5)]
+    settings.append({"name": "LAST", "value": "Endpoint=sb://n/;SharedAccessKey=k"})
+    found = violations(
+        "no-secrets-in-settings", "azure-native:web:WebApp", {"siteConfig": {"appSettings": settings}}
+    )
+    assert len(found) == 1
+    assert "LAST" in found[0]
+
+
 def test_identity_settings_key_vault_references_and_the_app_insights_identifier_pass() -> None:
     app = {
         "siteConfig": {
@@ -180,13 +222,35 @@ def test_queues_must_be_encrypted_and_dead_lettered() -> None:
 
 def test_log_groups_need_retention_and_taggable_resources_need_both_tags() -> None:
     assert violations("log-retention", "aws:cloudwatch/logGroup:LogGroup", {"name": "g"})
-    assert violations("log-retention", "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 14.0}) == []
+    assert violations("log-retention", "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 14}) == []
     assert violations("required-tags", "aws:sqs/queue:Queue", {"tags": {"project": "agentcage"}})
-    assert violations(
-        "required-tags", "azuread:index/application:Application", {"tags": ["project:agentcage"]}
-    )
     tagged = {"tags": {"project": "agentcage", "environment": "dev"}}
     assert violations("required-tags", "aws:sqs/queue:Queue", tagged) == []
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "complete", "partial"),
+    [
+        (
+            "azuread:index/application:Application",
+            ["environment:dev", "project:agentcage"],
+            ["project:agentcage"],
+        ),
+        (
+            "azure-native:operationalinsights:SavedSearch",
+            [{"name": "environment", "value": "dev"}, {"name": "project", "value": "agentcage"}],
+            [{"name": "project", "value": "agentcage"}],
+        ),
+    ],
+)
+def test_list_shaped_tags_are_read_as_tags(
+    resource_type: str, complete: list[Any], partial: list[Any]
+) -> None:
+    # Entra tags ("key:value" strings) and Log Analytics tags ([{name, value}]) arrive as proxy lists.
+    assert violations("required-tags", resource_type, {"tags": complete}) == []
+    assert violations("required-tags", resource_type, {"tags": partial}) == [
+        "thing: missing tags ['environment']"
+    ]
 
 
 def test_prod_tables_need_point_in_time_recovery_but_dev_tables_do_not() -> None:
@@ -196,22 +260,35 @@ def test_prod_tables_need_point_in_time_recovery_but_dev_tables_do_not() -> None
     assert violations("prod-point-in-time-recovery", "aws:dynamodb/table:Table", dev) == []
 
 
-def test_the_stack_policy_requires_prod_alarms_with_actions() -> None:
-    found: list[str] = []
-    resources = [
-        FakePolicyResource("aws:dynamodb/table:Table", {"tags": {"environment": "prod"}}),
-        FakePolicyResource("aws:sqs/queue:Queue", {"name": "agentcage-prod-tool-results-dlq"}),
-    ]
-    POLICIES["prod-alarms"].validate(
-        FakeStackArgs(resources), lambda message, urn=None: found.append(message)
-    )  # type: ignore[union-attr]
-    assert any("tool-results-dlq" in m for m in found)
-    assert any("BreakerTrips" in m for m in found)
-    found.clear()
-    dev = [FakePolicyResource("aws:dynamodb/table:Table", {"tags": {"environment": "dev"}})]
-    POLICIES["prod-alarms"].validate(FakeStackArgs(dev), lambda message, urn=None: found.append(message))  # type: ignore[union-attr]
-    assert found == []
-
-
 def test_values_unknown_during_preview_are_skipped_not_guessed() -> None:
-    assert violations("iam-no-wildcard-action", "aws:iam/rolePolicy:RolePolicy", {"policy": None}) == []
+    # GIVEN props whose values depend on resources not created yet (the engine's unknown sentinel)
+    assert (
+        violations("iam-no-wildcard-action", "aws:iam/rolePolicy:RolePolicy", {"policy": UNKNOWN_STRING})
+        == []
+    )
+    queue = {"name": "q", "sqsManagedSseEnabled": True, "redrivePolicy": UNKNOWN_STRING}
+    assert violations("queues-encrypted-dead-lettered", "aws:sqs/queue:Queue", queue) == []
+    assert (
+        violations("log-retention", "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": UNKNOWN_STRING})
+        == []
+    )
+    assert violations("required-tags", "aws:sqs/queue:Queue", {"tags": UNKNOWN_STRING}) == []
+    # THEN what is known is still checked, on the same resource
+    unencrypted = {**queue, "sqsManagedSseEnabled": False}
+    assert violations("queues-encrypted-dead-lettered", "aws:sqs/queue:Queue", unencrypted)
+    app = {
+        "httpsOnly": False,
+        "siteConfig": {
+            "minTlsVersion": "1.2",
+            "scmMinTlsVersion": UNKNOWN_STRING,
+            "ftpsState": "Disabled",
+            "appSettings": [
+                {"name": "AGENTCAGE_LEDGER_ROLE_ARN", "value": UNKNOWN_STRING},
+                {"name": "STORAGE", "value": "DefaultEndpointsProtocol=https;AccountKey=k"},
+            ],
+        },
+    }
+    assert violations("https-tls12", "azure-native:web:WebApp", app) == [
+        "thing: httpsOnly is False, must be True"
+    ]
+    assert len(violations("no-secrets-in-settings", "azure-native:web:WebApp", app)) == 1
