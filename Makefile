@@ -67,3 +67,11 @@ locks: | $(UV)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .agentcage .pytest_cache .mypy_cache .ruff_cache
+
+# Prove a deployment with real accounts (infra/DEPLOY.md, "Prove a deployment"): deploy STACK (or use
+# it: SMOKE_ARGS=--skip-deploy), publish dist/deploy/function-app.zip, play the return-exception flow
+# with an Entra token, and find its trace id with the saved Logs Insights query and KQL search.
+.PHONY: cloud-smoke
+cloud-smoke: $(STAMP) package
+	@test -n "$(STACK)" || { echo "usage: make cloud-smoke STACK=<stack> [SMOKE_ARGS='--skip-deploy ...']"; exit 2; }
+	$(VENV)/bin/python -m infra.smoke --stack "$(STACK)" $(SMOKE_ARGS)
