@@ -59,6 +59,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=7071, help="port (default 7071, like the Functions host)")
     add_host_options(parser)
     parser.add_argument("--json", action="store_true", help="print where it listens as one JSON line")
+    parser.add_argument(
+        "--artifacts",
+        action="store_true",
+        help="run each cloud's functions in worker processes with only its built artifact on the path "
+        "(slower; the default runs them in this process)",
+    )
+    parser.add_argument(
+        "--artifacts-dir",
+        help="the unzipped host artifacts (default: AGENTCAGE_HOST_ARTIFACTS_DIR, else dist/host; "
+        "built with `make artifacts` when missing)",
+    )
     parser.set_defaults(handler=_dev)
 
 
@@ -79,7 +90,8 @@ def _dev(args: argparse.Namespace) -> int:
     from agentcage.local import LocalHost
 
     configure_logging()
-    host = LocalHost(config_from_args(args, port=args.port, state_dir=args.state_dir))
+    config = config_from_args(args, port=args.port, state_dir=args.state_dir)
+    host = _artifact_host(config, args.artifacts_dir) if args.artifacts else LocalHost(config)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -88,7 +100,12 @@ def _dev(args: argparse.Namespace) -> int:
         if args.json:
             print(
                 json.dumps(
-                    {"url": host.url, "state_dir": str(host.config.state_dir.resolve()), "pid": _pid()}
+                    {
+                        "url": host.url,
+                        "state_dir": str(host.config.state_dir.resolve()),
+                        "pid": _pid(),
+                        "mode": "artifacts" if args.artifacts else "in-process",
+                    }
                 ),
                 flush=True,
             )
@@ -104,12 +121,25 @@ def _dev(args: argparse.Namespace) -> int:
             console.print(
                 f"  lambdas:   {', '.join(s.name for s in host.wiring.lambdas) if host.wiring else '-'}"
             )
+            if args.artifacts:
+                console.print(f"  artifacts: {', '.join(sorted(host.layouts))} from {host.artifacts_dir}")
             example = '{"request": "Refund order O-50001 for customer C-1001, delivered 45 days ago"}'
             console.print(f"  try:       curl -s -XPOST {host.url}/api/tasks -d '{example}'")
         stop.wait()
     finally:
         host.stop()
     return 0
+
+
+def _artifact_host(config: Any, artifacts_dir: str | None) -> Any:
+    """A host running the functions from the built artifacts (built first when there are none)."""
+    from agentcage.local.artifact_host import ArtifactHost, artifacts_dir_from, ensure_host_artifacts
+    from agentcage.local.discovery import find_project_root
+
+    project_root = (config.project_root or find_project_root()).resolve()
+    folder = artifacts_dir_from(artifacts_dir, project_root)
+    ensure_host_artifacts(project_root, folder)
+    return ArtifactHost(config, artifacts_dir=folder)
 
 
 def _pid() -> int:

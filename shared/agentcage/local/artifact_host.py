@@ -26,6 +26,8 @@ import dataclasses
 import functools
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +44,18 @@ from agentcage.local.discovery import SystemWiring
 from agentcage.local.host import LocalHost
 from agentcage.local.invoke import LOCAL_ACCOUNT, LOCAL_REGION
 
-__all__ = ["DEFAULT_ARTIFACTS_DIR", "ArtifactHost"]
+__all__ = [
+    "ARTIFACTS_DIR_ENV",
+    "DEFAULT_ARTIFACTS_DIR",
+    "ArtifactHost",
+    "artifacts_dir_from",
+    "ensure_host_artifacts",
+]
 
 _log = logging.getLogger("agentcage.local")
 
 DEFAULT_ARTIFACTS_DIR = Path("dist/host")
+ARTIFACTS_DIR_ENV = "AGENTCAGE_HOST_ARTIFACTS_DIR"  # where the artifact tests and the host find them
 _PLACEHOLDER_SECRET = "local-placeholder-not-a-credential"  # noqa: S105 - nothing checks it
 _AWS_IDENTITY = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
 
@@ -56,6 +65,31 @@ def _access_key(artifact: str) -> str:
     return ("AKIALOCAL" + "".join(c for c in artifact.upper() if c.isalnum()))[:20].ljust(20, "X")
 
 
+def artifacts_dir_from(explicit: str | Path | None, project_root: Path) -> Path:
+    """The unzipped artifacts' folder: the argument, then ``AGENTCAGE_HOST_ARTIFACTS_DIR``, then dist/host."""
+    chosen = Path(explicit or os.environ.get(ARTIFACTS_DIR_ENV) or DEFAULT_ARTIFACTS_DIR)
+    return (chosen if chosen.is_absolute() else project_root / chosen).resolve()
+
+
+def ensure_host_artifacts(project_root: Path, artifacts_dir: Path) -> dict[str, ArtifactLayout]:
+    """The artifacts under ``artifacts_dir``, built first with the project's builder when there are none.
+
+    The builder is ``python -m infra.packaging host`` (what ``make artifacts`` runs): the same lock files
+    and file sets as the deployment, for this machine. Its first run downloads the wheels from PyPI.
+    """
+    found = find_artifacts(artifacts_dir)
+    if any(layout.is_function_app for layout in found.values()):
+        return found
+    _log.warning("no artifacts under %s; building them with infra.packaging (make artifacts)", artifacts_dir)
+    command = [sys.executable, "-m", "infra.packaging", "host", "--out", str(artifacts_dir)]
+    done = subprocess.run(command, cwd=project_root, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise ConfigurationError(
+            f"building the host artifacts failed ({done.returncode}): {(done.stderr or done.stdout)[-2000:]}"
+        )
+    return find_artifacts(artifacts_dir)
+
+
 class ArtifactHost(LocalHost):
     """Runs each cloud's functions in worker processes over the built artifacts."""
 
@@ -63,13 +97,12 @@ class ArtifactHost(LocalHost):
         self,
         config: LocalConfig | None = None,
         *,
-        artifacts_dir: Path = DEFAULT_ARTIFACTS_DIR,
+        artifacts_dir: Path | None = None,
         max_workers: int | None = None,
         timer_interval_s: float | None = None,
     ) -> None:
         super().__init__(config, timer_interval_s=timer_interval_s)
-        folder = artifacts_dir if artifacts_dir.is_absolute() else self.project_root / artifacts_dir
-        self.artifacts_dir = folder.resolve()
+        self.artifacts_dir = artifacts_dir_from(artifacts_dir, self.project_root)
         self.layouts: dict[str, ArtifactLayout] = find_artifacts(self.artifacts_dir)
         if not any(layout.is_function_app for layout in self.layouts.values()):
             raise ConfigurationError(
@@ -101,6 +134,10 @@ class ArtifactHost(LocalHost):
         self.endpoints.start()
         settings = app_settings(self.config, public_url)
         settings.update(self.endpoints.settings())
+        if self._moto is not None and not os.environ.get("AWS_ACCESS_KEY_ID"):
+            # This host's own moto_server takes any key; the host's DynamoDB client needs one to sign.
+            settings["AWS_ACCESS_KEY_ID"] = _access_key("host")
+            settings["AWS_SECRET_ACCESS_KEY"] = _PLACEHOLDER_SECRET
         # With a reader role and the API named, the coordinator reads targets through the API as in the cloud.
         settings[TARGET_READER_ROLE_ARN_ENV] = (
             f"arn:aws:iam::{LOCAL_ACCOUNT}:role/agentcage-local-target-reader"

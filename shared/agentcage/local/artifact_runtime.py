@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import http.client
 import importlib
 import json
 import os
@@ -36,8 +37,7 @@ import struct
 import sys
 import time
 import traceback
-import urllib.error
-import urllib.request
+import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from typing import IO, Any
@@ -138,19 +138,19 @@ class RestServiceBusSender:
             "BrokerProperties": json.dumps({"MessageId": message_id}),
             **{str(name): json.dumps(value) for name, value in application_properties.items()},
         }
-        request = urllib.request.Request(  # noqa: S310 - a loopback http URL the host gave
-            f"{self.endpoint}/{queue}/messages", data=body.encode("utf-8"), headers=headers, method="POST"
-        )
+        # http.client keeps the properties' names as they are (urllib would capitalise them).
+        target = urllib.parse.urlsplit(f"{self.endpoint}/{urllib.parse.quote(queue)}/messages")
+        connection = http.client.HTTPConnection(target.netloc, timeout=self.timeout_s)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
-                response.read()
-        except urllib.error.HTTPError as error:
-            detail = error.read().decode("utf-8", "replace")[:500]
-            raise TransportError(
-                f"Service Bus refused a message for {queue}: {error.code} {detail}"
-            ) from None
+            connection.request("POST", target.path, body=body.encode("utf-8"), headers=headers)
+            response = connection.getresponse()
+            detail = response.read().decode("utf-8", "replace")[:500]
         except OSError as error:
             raise TransportError(f"could not send to Service Bus queue {queue}: {error}") from error
+        finally:
+            connection.close()
+        if response.status >= 300:
+            raise TransportError(f"Service Bus refused a message for {queue}: {response.status} {detail}")
 
 
 def _servicebus_sender() -> RestServiceBusSender:

@@ -56,7 +56,8 @@ class ArtifactLayout:
 
     @classmethod
     def from_tree(cls, root: Path) -> ArtifactLayout:
-        """Read ``root/agentcage-artifact.json``; the root (and the Function App's packages) are the path."""
+        """Read ``root/agentcage-artifact.json``: its ``sys_path`` (relative to the root), else the root and
+        the Function App's packages folder, as the Functions worker adds it."""
         manifest_path = root / ARTIFACT_MANIFEST
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -64,8 +65,13 @@ class ArtifactLayout:
             raise ConfigurationError(f"{manifest_path} cannot be read: {error}") from error
         if not isinstance(manifest, dict) or not isinstance(manifest.get("name"), str):
             raise ConfigurationError(f"{manifest_path} has no artifact name")
-        packages = root / FUNCTION_APP_PACKAGES
-        paths = (root, packages) if packages.is_dir() else (root,)
+        declared = manifest.get("sys_path")
+        if isinstance(declared, list) and declared:
+            # The artifact says what its platform puts on sys.path, relative to its root ("" = the root).
+            paths = tuple((root / str(entry)).resolve() if entry else root.resolve() for entry in declared)
+        else:
+            packages = root / FUNCTION_APP_PACKAGES
+            paths = (root, packages) if packages.is_dir() else (root,)
         entry_points = tuple(str(e) for e in manifest.get("entry_points") or ())
         return cls(name=manifest["name"], root=root.resolve(), entry_points=entry_points, paths=paths)
 
@@ -211,6 +217,7 @@ class WorkerPool:
         self.max_workers = max_workers
         self.warm_modules = tuple(warm_modules)
         self.started = 0  # workers started so far (cold starts)
+        self.served = 0  # requests answered (successfully or with the function's error)
         self._env = env
         self._factory = worker_factory
         self._idle: list[ArtifactWorker] = []
@@ -266,6 +273,8 @@ class WorkerPool:
                 worker = self._spawn()
             reply = worker.request(message, timeout_s)
         except TransportError:
+            with self._condition:
+                self.served += 1 if worker is not None and worker.alive else 0
             # The function's own error leaves a healthy worker; a dead or killed one is replaced.
             self._checkin(worker)
             raise
@@ -274,8 +283,16 @@ class WorkerPool:
                 worker.kill()
             self._checkin(worker)
             raise
+        with self._condition:
+            self.served += 1
         self._checkin(worker)
         return reply
+
+    @property
+    def idle_workers(self) -> tuple[ArtifactWorker, ...]:
+        """The workers waiting for a request (a snapshot)."""
+        with self._condition:
+            return tuple(self._idle)
 
     def warm(self) -> None:
         """Start one worker now (imports the entry points) so the first invocation is not a cold start."""
