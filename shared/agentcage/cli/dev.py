@@ -91,7 +91,7 @@ def _dev(args: argparse.Namespace) -> int:
 
     configure_logging()
     config = config_from_args(args, port=args.port, state_dir=args.state_dir)
-    host = _artifact_host(config, args.artifacts_dir) if args.artifacts else LocalHost(config)
+    host: Any = _artifact_host(config, args.artifacts_dir) if args.artifacts else LocalHost(config)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
