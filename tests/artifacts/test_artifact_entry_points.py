@@ -10,6 +10,7 @@ the test with its name.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import uuid
@@ -33,12 +34,14 @@ from tests.artifacts.entry_points.cloud_settings import (
     STAGE,
     aws_lambda_settings,
     budget_file,
+    function_app_settings,
 )
-from tests.artifacts.entry_points.host_artifacts import host_artifact
+from tests.artifacts.entry_points.host_artifacts import artifact_paths, host_artifact
 from tests.artifacts.entry_points.isolated_run import WorkerReport, run_worker
 from tests.artifacts.entry_points.loopback_fakes import (
     FakeApiGateway,
     FakeEntra,
+    FakeManagedIdentity,
     FakeWebIdentitySts,
     self_signed_certificate,
     serving,
@@ -182,7 +185,7 @@ def invoke_lambda(
     )
     report = run_worker(
         artifact.name,
-        [artifact],
+        artifact_paths(artifact),
         "lambda_handler",
         {"handler": spec.handler, "function": function, "events": events},
         environment,
@@ -367,7 +370,7 @@ def test_bridge_forwards_a_valid_result_with_its_federated_identity_and_fails_a_
         # WHEN the bridge's artifact handles both in one batch
         report = run_worker(
             "lambda-bridge",
-            [artifact],
+            artifact_paths(artifact),
             "bridge_handler",
             {
                 "handler": lambda_spec("bridge-to-azure").handler,
@@ -391,3 +394,72 @@ def test_bridge_forwards_a_valid_result_with_its_federated_identity_and_fails_a_
     [grant] = entra.requests
     assert grant.path == f"/{TENANT_ID}/oauth2/v2.0/token"
     assert FakeWebIdentitySts.token in grant.body.decode()
+
+
+# --- function-app ------------------------------------------------------------------------------------------
+REQUEST = "Refund order O-50001 for customer C-1001: returned 45 days after purchase, outside the window."
+
+
+def client_principal(object_id: str, name: str) -> str:
+    """App Service Authentication's ``X-MS-CLIENT-PRINCIPAL`` for a signed-in person."""
+    claims = [{"typ": "oid", "val": object_id}, {"typ": "name", "val": name}]
+    document = {"auth_typ": "aad", "role_typ": "roles", "claims": claims}
+    return base64.b64encode(json.dumps(document).encode()).decode()
+
+
+def test_function_app_starts_a_task_refuses_a_malformed_one_and_runs_its_first_step(
+    aws: AwsWorld, api_gateway: FakeApiGateway, budget: Path, tmp_path: Path
+) -> None:
+    # GIVEN the app's settings: the managed identity endpoint App Service provides, the ledger
+    # reached through the federated role (STS in moto), the scripted model
+    identity_header = uuid.uuid4().hex
+    with serving(FakeManagedIdentity(identity_header)) as identity:
+        artifact = host_artifact("function-app")
+        environment = function_app_settings(
+            root=artifact,
+            budget=budget,
+            moto_endpoint=aws.endpoint,
+            values={
+                "ledger_table": aws.ledger_table,
+                "ledger_role_arn": f"arn:aws:iam::{ACCOUNT_ID}:role/agentcage-{STAGE}-ledger",
+                "bridge_role_arn": f"arn:aws:iam::{ACCOUNT_ID}:role/agentcage-{STAGE}-bridge",
+                "target_reader_role_arn": f"arn:aws:iam::{ACCOUNT_ID}:role/agentcage-{STAGE}-target-reader",
+                "api_base_url": api_gateway.base_url,
+                "federation_audience": f"api://agentcage-{STAGE}-coordinator",
+                "requests_queue_url": f"{aws.endpoint}/{ACCOUNT_ID}/agentcage-{STAGE}-tool-requests",
+                "coordinator_principal_id": COORDINATOR_PRINCIPAL_ID,
+                "servicebus_namespace": "agentcage-dev.servicebus.windows.net",
+                "client_id": "3d2f4a6b-0000-4000-8000-0000000000cc",
+                "identity_endpoint": f"{identity.url}/msi/token",
+                "identity_header": identity_header,
+            },
+        )
+        # WHEN the app is indexed and POST /api/tasks is called with a valid and a malformed body,
+        # and the step it enqueued is delivered to the agent-steps trigger
+        report = run_worker(
+            "function-app",
+            artifact_paths(artifact),
+            "function_app_triggers",
+            {
+                "headers": {"X-MS-CLIENT-PRINCIPAL": client_principal("oid-rita", "Rita")},
+                "valid_body": json.dumps({"request": REQUEST}),
+                "malformed_body": '{"request": ',
+            },
+            environment,
+            cwd=tmp_path,
+        )
+    answer = report.answer
+    # THEN every trigger is indexed, the valid task is accepted and its first step queued, the
+    # malformed body is a structured 400, and the step ran the model and queued its tool requests
+    assert {"create_task", "get_task", "run_agent_step"} <= set(answer["functions"]), answer["functions"]
+    assert answer["valid"]["status"] == 202, f"{answer['valid']}\n{report.details()}"
+    task_id = json.loads(answer["valid"]["body"])["task_id"]
+    assert answer["malformed"]["status"] == 400, answer["malformed"]
+    assert {"code", "message", "trace_id"} <= set(json.loads(answer["malformed"]["body"])["error"])
+    assert [(m["queue"], json.loads(m["body"])["task_id"]) for m in answer["sent_by_http"]] == [
+        ("agent-steps", task_id)
+    ]
+    assert answer["sent_by_step"], f"the first step queued nothing\n{report.details()}"
+    assert {m["queue"] for m in answer["sent_by_step"]} <= {"tool-requests", "agent-steps"}
+    assert identity.requests, "the managed identity endpoint was never asked for a token"
+    assert aws.ledger().get_task(task_id).agent_id
