@@ -167,8 +167,8 @@ def invoke_lambda(
     budget: Path,
     tmp_path: Path,
     **values: str,
-) -> list[dict[str, Any]]:
-    """Invoke Lambda ``function``'s handler from its artifact once per event; each outcome."""
+) -> tuple[list[dict[str, Any]], WorkerReport]:
+    """Invoke Lambda ``function``'s handler from its artifact once per event; what each returned."""
     spec = lambda_spec(function)
     artifact = host_artifact("lambda-data" if spec.trigger == "api" else _lambda_artifact(spec.archive))
     environment = aws_lambda_settings(
@@ -194,11 +194,7 @@ def invoke_lambda(
     outcomes: list[dict[str, Any]] = report.answer["outcomes"]
     for outcome in outcomes:
         assert "raised" not in outcome, f"{function} raised: {outcome['raised']}\n{report.details()}"
-    _last_report[function] = report
-    return [outcome["returned"] for outcome in outcomes]
-
-
-_last_report: dict[str, WorkerReport] = {}
+    return [outcome["returned"] for outcome in outcomes], report
 
 
 def _lambda_artifact(archive: str) -> str:
@@ -215,7 +211,7 @@ def test_tool_executor_answers_a_valid_request_and_fails_only_the_malformed_reco
     valid = aws.live_request(sqs_records("sqs_tool_requests_returns")[0])
     malformed = sqs_records("sqs_tool_requests_malformed")[0]
     # WHEN the tool executor's artifact handles both in one batch
-    [response] = invoke_lambda(
+    [response], report = invoke_lambda(
         "tool-executor",
         [{"Records": [valid, malformed]}],
         world=aws,
@@ -225,7 +221,6 @@ def test_tool_executor_answers_a_valid_request_and_fails_only_the_malformed_reco
     )
     # THEN only the malformed record is left on the queue, and the valid one was answered ok after a
     # SigV4-signed call to the API
-    report = _last_report["tool-executor"]
     assert response == {"batchItemFailures": [{"itemIdentifier": malformed["messageId"]}]}, report.details()
     results = aws.results()
     assert [(r.request_id, r.status) for r in results] == [(json.loads(valid["body"])["message_id"], "ok")], (
@@ -246,11 +241,10 @@ def test_dead_letters_answers_a_dead_lettered_request_and_leaves_an_unattributab
     request["eventSourceARN"] = dlq_arn
     nameless = copy.deepcopy(sqs_records("sqs_tool_requests_malformed")[0]) | {"eventSourceARN": dlq_arn}
     # WHEN the dead-letters Lambda's artifact drains them
-    [response] = invoke_lambda(
+    [response], report = invoke_lambda(
         "dead-letters", [{"Records": [request, nameless]}], world=aws, budget=budget, tmp_path=tmp_path
     )
     # THEN the request is answered dead_lettered on the results queue; the nameless one stays
-    report = _last_report["dead-letters"]
     assert response == {"batchItemFailures": [{"itemIdentifier": nameless["messageId"]}]}, report.details()
     [answer] = aws.results()
     assert answer.request_id == json.loads(request["body"])["message_id"]
@@ -276,11 +270,11 @@ def test_ledger_sweeper_returns_an_abandoned_reservation(aws: AwsWorld, budget: 
         "detail": {},
     }
     # WHEN the sweeper's artifact runs on its schedule, and once more with an event it does not expect
-    first, second = invoke_lambda(
+    (first, second), report = invoke_lambda(
         "ledger-sweeper", [scheduled, {"unexpected": True}], world=aws, budget=budget, tmp_path=tmp_path
     )
     # THEN the reservation is returned once; the second run finds nothing left
-    assert (first, second) == ({"expired": 1}, {"expired": 0}), _last_report["ledger-sweeper"].details()
+    assert (first, second) == ({"expired": 1}, {"expired": 0}), report.details()
 
 
 # --- lambda-data -------------------------------------------------------------------------------------------
@@ -330,11 +324,11 @@ def test_data_service_answers_a_valid_event_and_a_malformed_one_with_a_structure
     valid = json.loads((EVENTS / f"{DATA_SERVICE_EVENTS[function]}.json").read_text(encoding="utf-8"))
     malformed = malformed_proxy_event(valid)
     # WHEN the data service's artifact handles both
-    ok, bad = invoke_lambda(
+    (ok, bad), report = invoke_lambda(
         function, [valid, malformed], world=aws, budget=budget, tmp_path=tmp_path, **domain_tables
     )
     # THEN the valid one succeeds and the malformed one is a 4xx with the one error shape (never a 500)
-    details = _last_report[function].details()
+    details = report.details()
     assert 200 <= ok["statusCode"] < 300, f"{ok}\n{details}"
     assert 400 <= bad["statusCode"] < 500, f"{bad}\n{details}"
     error = json.loads(bad["body"])["error"]
