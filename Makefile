@@ -72,6 +72,7 @@ clean:
 # it: SMOKE_ARGS=--skip-deploy), publish dist/deploy/function-app.zip, play the return-exception flow
 # with an Entra token, and find its trace id with the saved Logs Insights query and KQL search.
 .PHONY: cloud-smoke
-cloud-smoke: $(STAMP) package
+cloud-smoke: $(STAMP)
 	@test -n "$(STACK)" || { echo "usage: make cloud-smoke STACK=<stack> [SMOKE_ARGS='--skip-deploy ...']"; exit 2; }
+	$(MAKE) package
 	$(VENV)/bin/python -m infra.smoke --stack "$(STACK)" $(SMOKE_ARGS)
