@@ -141,16 +141,19 @@ def sqs_consumer(*queue_arns: pulumi.Input[str]) -> Statement:
 
 
 # --- exact DynamoDB actions, per use -------------------------------------------------------------------
-# (There are no TransactWriteItems/TransactGetItems IAM actions: transactions are authorised per item
-# with these same actions.)
+# Each set is what the code calls, and nothing more (tests/infra/test_infra_dynamodb_actions.py reads
+# the DynamoDB calls of the ledger backend and the domain repository and compares). There are no
+# TransactWriteItems/TransactGetItems IAM actions: a transaction is authorised per item with the
+# action of its kind (Put -> PutItem, Update -> UpdateItem, ...).
+#
+# The ledger backend (agentcage/ledger/dynamodb*.py) for one task at a time (the tool executor):
+# consistent GetItem and Query, conditional PutItem and UpdateItem, and transactions of Puts and
+# Updates. Its only Scan is for work across all tasks (list_tasks, expire_stale without a task).
 LEDGER_ACTIONS: tuple[str, ...] = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
     "dynamodb:Query",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:BatchGetItem",
 )
 # Ledger.expire_stale across all tasks (the ledger-sweeper Lambda): a Scan for stale reservations, a
 # consistent GetItem of each, a transaction that Puts the reservation and Updates the task's counters,
@@ -173,13 +176,14 @@ DEAD_LETTERS_LEDGER_ACTIONS: tuple[str, ...] = (
     "dynamodb:UpdateItem",
     "dynamodb:PutItem",
 )
-TABLE_READ_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
+# The domain table (functions/aws/services/repository.py): reads are GetItem and Query; writes add
+# PutItem, UpdateItem, DeleteItem and transactions of a Put and an Update.
+TABLE_READ_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:Query")
 TABLE_WRITE_ACTIONS: tuple[str, ...] = (
     *TABLE_READ_ACTIONS,
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
-    "dynamodb:ConditionCheckItem",
 )
 # Powertools idempotency (DynamoDB persistence layer).
 IDEMPOTENCY_ACTIONS: tuple[str, ...] = (
