@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import pulumi  # noqa: E402
 import pulumi_aws as aws  # noqa: E402
+import pulumi_azuread as azuread  # noqa: E402
 import yaml  # noqa: E402
 from pulumi_azure_native import authorization  # noqa: E402
 
@@ -53,6 +54,7 @@ from infra.components import (  # noqa: E402
     ServiceFunction,
     ServiceFunctionArgs,
 )
+from infra.components.model_account import ModelAccount, ModelAccountArgs, custom_subdomain  # noqa: E402
 from infra.config import load_stack_config  # noqa: E402
 from infra.iam import (  # noqa: E402
     DATA_SERVICE_ACCESS,
@@ -66,6 +68,7 @@ from infra.iam import (  # noqa: E402
     allow,
 )
 from infra.tagging import register_tags  # noqa: E402
+from infra.tenant import check_logged_in_tenant  # noqa: E402
 
 LAMBDA_ROOT = "/var/task"
 FUNCTION_APP_ROOT = "/home/site/wwwroot"
@@ -73,9 +76,16 @@ BUDGET_FILE = "config/budget.yaml"
 PACKAGE_OF = {"core": "lambda-core", "bridge": "lambda-bridge"}  # manifest archive -> package
 
 config = load_stack_config()
+# Synchronous lookups, so that a provider logged into another tenant stops the preview here.
+azure_client = authorization.get_client_config()
+check_logged_in_tenant(
+    config.entra_tenant_id,
+    {"azure-native": azure_client.tenant_id, "azuread": azuread.get_client_config().tenant_id},
+)
 register_tags(config.tags)
 prefix = config.prefix
 lam = config.lambda_
+reserved = lam.reserved_concurrency  # None (the default): no Lambda reserves any of the account quota
 
 # --- packages ------------------------------------------------------------------------------------------
 packages = packaging.build_deployment(
@@ -91,7 +101,6 @@ if not from_code:
     pulumi.log.warn("functions/azure/function_app.py does not exist yet: using the queues DESIGN.md draws")
 
 caller = aws.get_caller_identity_output()
-client = authorization.get_client_config_output()
 
 
 def library_paths(root: str) -> dict[str, str]:
@@ -108,15 +117,17 @@ def library_paths(root: str) -> dict[str, str]:
 def lambda_function(
     spec: LambdaSpec,
     *,
-    reserved: int,
+    reserved: int | None,
     environment: dict[str, pulumi.Input[str]],
     statements: list[Statement] | None = None,
     existing_role: aws.iam.Role | None = None,
     schedule_minutes: int | None = None,
+    queue_concurrency: int = 2,
 ) -> ServiceFunction:
     """One Lambda of the manifest (handler, package, memory, timeout, trigger) with this stack's settings.
 
-    A ``schedule`` Lambda runs every ``schedule_minutes`` (the stack's rate), else the manifest's.
+    A ``schedule`` Lambda runs every ``schedule_minutes`` (the stack's rate), else the manifest's. A queue
+    Lambda runs at most ``queue_concurrency`` copies per queue (the runaway ceiling, which needs no quota).
     """
     built = packages[PACKAGE_OF[spec.archive]]
     trigger: QueueTrigger | ScheduleTrigger | tuple[QueueTrigger, ...] | None = None
@@ -129,9 +140,8 @@ def lambda_function(
             dead_letter_queue(TOOL_REQUESTS_QUEUE).name: state.tool_requests.dead_letter.arn,
             dead_letter_queue(TOOL_RESULTS_QUEUE).name: state.tool_results.dead_letter.arn,
         }
-        concurrency = max(2, reserved // len(spec.queues))
         triggers = tuple(
-            QueueTrigger(arns[queue], batch_size=spec.batch_size, maximum_concurrency=concurrency)
+            QueueTrigger(arns[queue], batch_size=spec.batch_size, maximum_concurrency=queue_concurrency)
             for queue in spec.queues
         )
         trigger = triggers[0] if len(triggers) == 1 else triggers
@@ -192,7 +202,10 @@ for spec in (spec for spec in LAMBDAS if spec.trigger == "api"):
         statements.append(allow("IdempotencyTable", list(IDEMPOTENCY_ACTIONS), [state.idempotency.arn]))
         environment[env.IDEMPOTENCY_TABLE_ENV] = state.idempotency.name
     services[spec.name] = lambda_function(
-        spec, reserved=lam.reserved_concurrency.services, environment=environment, statements=statements
+        spec,
+        reserved=None if reserved is None else reserved.services,
+        environment=environment,
+        statements=statements,
     )
 api = RestApiGateway(
     "api",
@@ -214,7 +227,7 @@ inbound = AzureToAwsFederation(
     AzureToAwsFederationArgs(
         prefix=prefix,
         tenant_id=config.entra_tenant_id,
-        audience=config.federation_audience,
+        audience=config.federation_audience,  # None: api://<the federation app's client id>
         coordinator_principal_id=platform.identity.principal_id,
         tool_requests_queue_arn=state.tool_requests.queue.arn,
         ledger_table_arn=state.ledger.arn,
@@ -229,7 +242,7 @@ outbound = AwsToAzureFederation(
     "aws-to-azure",
     AwsToAzureFederationArgs(
         prefix=prefix,
-        subscription_id=client.subscription_id,
+        subscription_id=azure_client.subscription_id,
         results_queue_id=platform.queues[TOOL_RESULTS_QUEUE].id,
     ),
 )
@@ -237,7 +250,8 @@ outbound = AwsToAzureFederation(
 # --- AWS functions behind the queues and on a schedule ---------------------------------------------------
 executor = lambda_function(
     lambda_spec("tool-executor"),
-    reserved=lam.reserved_concurrency.executor,
+    reserved=None if reserved is None else reserved.executor,
+    queue_concurrency=lam.queue_concurrency.executor,
     environment={
         **library_paths(LAMBDA_ROOT),
         env.LEDGER_BACKEND_ENV: "dynamodb",
@@ -255,7 +269,8 @@ executor = lambda_function(
 )
 bridge = lambda_function(
     lambda_spec("bridge-to-azure"),
-    reserved=lam.reserved_concurrency.bridge,
+    reserved=None if reserved is None else reserved.bridge,
+    queue_concurrency=lam.queue_concurrency.bridge,
     environment={
         env.ENVIRONMENT_ENV: config.environment,
         env.AZURE_TENANT_ID_ENV: config.entra_tenant_id,
@@ -268,7 +283,8 @@ bridge = lambda_function(
 # Returns the budget held by reservations a dead process abandoned (Ledger.expire_stale, all tasks).
 sweeper = lambda_function(
     lambda_spec("ledger-sweeper"),
-    reserved=1,  # one sweep at a time; an overlapping one would only find nothing left to do
+    # With reservations on, one sweep at a time; without, an overlapping sweep only finds nothing to do.
+    reserved=None if reserved is None else 1,
     environment={
         env.ENVIRONMENT_ENV: config.environment,
         env.LEDGER_BACKEND_ENV: "dynamodb",
@@ -282,7 +298,9 @@ sweeper = lambda_function(
 # results queue, a result Azure can never hear ends its task failed in the ledger.
 dead_letters = lambda_function(
     lambda_spec("dead-letters"),
-    reserved=4,  # two DLQs, two concurrent batches each at most; dead letters are rare
+    # Two DLQs, each drained by at most queueConcurrency.deadLetters copies; dead letters are rare.
+    reserved=None if reserved is None else 2 * lam.queue_concurrency.dead_letters,
+    queue_concurrency=lam.queue_concurrency.dead_letters,
     environment={
         env.ENVIRONMENT_ENV: config.environment,
         env.LEDGER_BACKEND_ENV: "dynamodb",
@@ -295,6 +313,28 @@ dead_letters = lambda_function(
     ],
 )
 
+# --- the model the coordinator calls -----------------------------------------------------------------------
+model_settings: dict[str, pulumi.Input[str]] = {**config.model.app_settings()}
+model_resource_id: pulumi.Input[str] | None = config.model.resource_id  # an existing account, if any
+if config.model.create is not None and config.model.deployment is not None:
+    created = config.model.create
+    model_account = ModelAccount(
+        "model",
+        ModelAccountArgs(
+            prefix=prefix,
+            location=config.azure_location,
+            resource_group_name=platform.resource_group.name,
+            subdomain=custom_subdomain(prefix, azure_client.subscription_id),
+            deployment=config.model.deployment,
+            model=created.model,
+            version=created.version,
+            sku=created.sku,
+            capacity=created.capacity,
+        ),
+    )
+    model_settings[env.MODEL_ENDPOINT_ENV] = model_account.endpoint
+    model_resource_id = model_account.account.id
+
 # --- the coordinator -------------------------------------------------------------------------------------
 coordinator = Coordinator(
     "coordinator",
@@ -302,7 +342,7 @@ coordinator = Coordinator(
         prefix=prefix,
         location=config.azure_location,
         resource_group_name=platform.resource_group.name,
-        subscription_id=client.subscription_id,
+        subscription_id=azure_client.subscription_id,
         tenant_id=config.entra_tenant_id,
         identity=IdentityRef(
             platform.identity.id, platform.identity.principal_id, platform.identity.client_id
@@ -315,7 +355,7 @@ coordinator = Coordinator(
         app_insights_connection_string=platform.app_insights.connection_string,
         settings={
             **library_paths(FUNCTION_APP_ROOT),
-            **config.model.app_settings(),
+            **model_settings,
             "AWS_REGION": config.aws_region,
             env.LEDGER_BACKEND_ENV: "dynamodb",
             env.LEDGER_TABLE_ENV: state.ledger.name,
@@ -323,7 +363,7 @@ coordinator = Coordinator(
             env.BRIDGE_ROLE_ARN_ENV: inbound.bridge_role.arn,
             env.TARGET_READER_ROLE_ARN_ENV: inbound.target_reader_role.arn,
             env.API_BASE_URL_ENV: api.stage.invoke_url,
-            env.FEDERATION_AUDIENCE_ENV: config.federation_audience,
+            env.FEDERATION_AUDIENCE_ENV: inbound.audience,  # the app ID URI the tokens are requested for
             env.TOOL_REQUESTS_QUEUE_URL_ENV: state.tool_requests.queue.url,
             env.APPROVAL_WEBHOOK_FORMAT_ENV: config.approvals.webhook_format,
             env.COORDINATOR_PRINCIPAL_ID_ENV: platform.identity.principal_id,  # may never approve
@@ -335,7 +375,7 @@ coordinator = Coordinator(
         maximum_instance_count=config.function_app.maximum_instance_count,
         instance_memory_mb=config.function_app.instance_memory_mb,
         deletion_protection=config.data_protection.deletion_protection,
-        model_resource_id=config.model.resource_id,
+        model_resource_id=model_resource_id,
     ),
 )
 

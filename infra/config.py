@@ -27,8 +27,10 @@ from infra.config_models import (
     DataProtection,
     FunctionAppSettings,
     LambdaSettings,
+    ModelAccountSettings,
     ModelPriceSettings,
     ModelSettings,
+    QueueConcurrency,
     ReservedConcurrency,
     RetentionSettings,
     https_url,
@@ -41,6 +43,7 @@ __all__ = [
     "OPTIONAL_KEYS",
     "SECRET_KEYS",
     "CLOUDWATCH_RETENTION_DAYS",
+    "ModelAccountSettings",
     "ModelSettings",
     "BudgetAmounts",
     "ModelPriceSettings",
@@ -49,6 +52,7 @@ __all__ = [
     "ApprovalSettings",
     "RetentionSettings",
     "AlarmSettings",
+    "QueueConcurrency",
     "ReservedConcurrency",
     "LambdaSettings",
     "FunctionAppSettings",
@@ -103,7 +107,9 @@ class StackConfig:
     aws_region: str
     azure_location: str
     entra_tenant_id: str
-    federation_audience: str
+    # The app ID URI the coordinator's AWS tokens are issued for; None: api://<the federation app's
+    # client id>, the one form every tenant's identifier-URI policy accepts (set after the app exists).
+    federation_audience: str | None
     model: ModelSettings
     budget: BudgetSettings
     breaker: BreakerSettings
@@ -187,6 +193,24 @@ def _audiences(key: str, raw: Any) -> tuple[str, ...]:
     return tuple(data)
 
 
+def _federation_audience(key: str, raw: Any, tenant: str) -> str | None:
+    # Entra's default identifier-URI policy refuses api://<name> URIs that carry no unique tenant
+    # identifier; an api:// audience set here must therefore start with this tenant's id (an https://
+    # one must be on a verified domain, which only Entra can check).
+    if raw is None or raw == "":
+        return None
+    audience = str(raw)
+    if audience.startswith("https://"):
+        return audience
+    if not audience.startswith(f"api://{tenant}/") or audience == f"api://{tenant}/":
+        raise _fail(
+            key,
+            f"must be api://{tenant}/<name> or an https:// URI on a verified domain of the tenant "
+            "(Entra refuses other app ID URIs); leave it unset to use api://<application client id>",
+        )
+    return audience
+
+
 def _provider_arn(key: str, raw: Any, tenant: str) -> str | None:
     if raw is None or raw == "":
         return None
@@ -238,9 +262,9 @@ def parse_config(values: Mapping[str, Any], secret_keys: frozenset[str] | set[st
     tenant = str(values[f"{NAMESPACE}:entraTenantId"]).lower()
     if not _UUID.match(tenant):
         raise _fail(f"{NAMESPACE}:entraTenantId", "must be the Entra tenant id (a UUID)")
-    audience = str(values.get(f"{NAMESPACE}:federationAudience") or f"api://{PROJECT}-{environment}")
-    if not audience.startswith(("api://", "https://")):
-        raise _fail(f"{NAMESPACE}:federationAudience", "must be an app ID URI (api://... or https://...)")
+    audience = _federation_audience(
+        f"{NAMESPACE}:federationAudience", values.get(f"{NAMESPACE}:federationAudience"), tenant
+    )
     webhook_key = f"{NAMESPACE}:approvalWebhookUrl"
     webhook = values.get(webhook_key)
     if webhook is not None:

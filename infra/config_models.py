@@ -10,11 +10,13 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
     "CLOUDWATCH_RETENTION_DAYS",
+    "FLEX_INSTANCE_MEMORY_MB",
+    "ModelAccountSettings",
     "ModelSettings",
     "BudgetAmounts",
     "ModelPriceSettings",
@@ -23,6 +25,7 @@ __all__ = [
     "ApprovalSettings",
     "RetentionSettings",
     "AlarmSettings",
+    "QueueConcurrency",
     "ReservedConcurrency",
     "LambdaSettings",
     "FunctionAppSettings",
@@ -34,6 +37,8 @@ __all__ = [
 CLOUDWATCH_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
+# The instance sizes a Flex Consumption app may run on (MB); the platform rejects any other value.
+FLEX_INSTANCE_MEMORY_MB = (512, 2048, 4096)
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -53,30 +58,66 @@ class _Model(BaseModel):
     )
 
 
+class ModelAccountSettings(_Model):
+    """The Azure OpenAI account and model deployment the stack creates (``agentcage:model.create``)."""
+
+    model: str = Field(min_length=1)  # the model's name in Azure OpenAI (gpt-4o-mini)
+    version: str = Field(min_length=1)  # pinned, so a redeploy never changes the model under a task
+    sku: Literal["GlobalStandard", "DataZoneStandard", "Standard"] = "GlobalStandard"
+    capacity: int = Field(ge=1, le=10_000)  # thousands of tokens per minute, drawn from the quota
+
+
 class ModelSettings(_Model):
-    """Which model the coordinator calls: endpoint and deployment only; identity, never a key."""
+    """Which model the coordinator calls: endpoint and deployment only; identity, never a key.
+
+    For ``azure_openai`` the coordinator authenticates with its managed identity, so it needs
+    "Cognitive Services OpenAI User" on the account: either the stack creates the account and the
+    deployment (``create``, and the endpoint is the created account's), or it uses an existing one
+    named by both ``endpoint`` and ``resourceId`` (the scope of the grant).
+    """
 
     provider: Literal["scripted", "azure_openai", "openai", "bedrock"]
     endpoint: str | None = None
     deployment: str | None = None
-    # The Azure OpenAI account's resource id: when set, the coordinator identity gets
+    # An existing Azure OpenAI account's resource id: the coordinator identity gets
     # "Cognitive Services OpenAI User" on exactly that account.
     resource_id: str | None = None
+    create: ModelAccountSettings | None = None
 
     @model_validator(mode="after")
     def _endpoint_when_remote(self) -> ModelSettings:
-        if self.provider in ("azure_openai", "openai"):
-            if not self.endpoint:
-                raise ValueError(f"endpoint is required for provider {self.provider}")
+        if self.provider == "openai" and not self.endpoint:
+            raise ValueError("endpoint is required for provider openai")
+        if self.endpoint:
             https_url(self.endpoint)
         if self.provider in ("azure_openai", "bedrock") and not self.deployment:
             raise ValueError(f"deployment is required for provider {self.provider}")
         if self.resource_id is not None and not self.resource_id.startswith("/subscriptions/"):
             raise ValueError("resourceId must be an Azure resource id (/subscriptions/...)")
+        if self.provider != "azure_openai":
+            if self.create is not None or self.resource_id is not None:
+                raise ValueError("create and resourceId apply to provider azure_openai only")
+            return self
+        if self.create is not None:
+            if self.endpoint or self.resource_id:
+                raise ValueError(
+                    "create makes the account, so endpoint and resourceId must not be set with it"
+                )
+        elif not (self.endpoint and self.resource_id):
+            # Without a resource to grant on, the coordinator's identity has no role on the account
+            # and every model call would be refused with 401/403.
+            raise ValueError(
+                "provider azure_openai needs create (the stack makes the account and deployment) or "
+                "both endpoint and resourceId of an existing account, so its identity can be granted "
+                "Cognitive Services OpenAI User on it"
+            )
         return self
 
     def app_settings(self) -> dict[str, str]:
-        """The coordinator settings agentcage.models reads for this provider (names from constants)."""
+        """The coordinator settings agentcage.models reads for this provider (names from constants).
+
+        With ``create``, the endpoint is the created account's and is added by the program.
+        """
         from agentcage import constants
 
         settings: dict[str, str] = {constants.MODEL_PROVIDER_ENV: self.provider}
@@ -166,8 +207,24 @@ class AlarmSettings(_Model):
         return self
 
 
+class QueueConcurrency(_Model):
+    """How many copies of each queue consumer may run at once (SQS event source maximum concurrency).
+
+    This is the runaway ceiling: a flood of messages waits in the queue instead of fanning out, and
+    unlike reserved concurrency it draws on no account quota (a new account has only 10).
+    """
+
+    executor: int = Field(ge=2, le=1000)
+    bridge: int = Field(ge=2, le=1000)
+    dead_letters: int = Field(default=2, ge=2, le=1000)  # per dead-letter queue
+
+
 class ReservedConcurrency(_Model):
-    """Reserved concurrency per Lambda group: a ceiling on blast radius as much as a guarantee."""
+    """Reserved concurrency per Lambda group: a guarantee carved out of the account's quota.
+
+    Optional: AWS keeps 100 of the quota unreserved, so an account with the default quota of 10 (or
+    1000 shared with other workloads) cannot grant it. The queue concurrency ceilings hold either way.
+    """
 
     executor: int = Field(ge=1, le=1000)
     bridge: int = Field(ge=1, le=1000)
@@ -178,20 +235,41 @@ class LambdaSettings(_Model):
     """Per-stack Lambda settings; ``architecture`` also selects the wheels that are packaged.
 
     Memory and timeout are per function and live in the Lambda manifest (functions/aws/manifest.py),
-    beside the handler they belong to.
+    beside the handler they belong to. Runaway protection needs no reserved concurrency: the queue
+    consumers are capped by ``queueConcurrency``, the data services are called only by those capped
+    consumers (and the coordinator's target reads) through an API Gateway stage that throttles.
     """
 
     architecture: Literal["arm64", "x86_64"]
-    reserved_concurrency: ReservedConcurrency
+    queue_concurrency: QueueConcurrency
+    reserved_concurrency: ReservedConcurrency | None = None
     # How often the ledger sweeper returns abandoned reservations (functions/aws/ledger_sweeper.py).
     ledger_sweep_minutes: int = Field(default=5, ge=1, le=1440)
+
+    @model_validator(mode="after")
+    def _reservation_covers_the_queue_ceiling(self) -> LambdaSettings:
+        # A reservation below the event source's concurrency throttles the poller, and throttled
+        # batches go back to the queue and on to the dead-letter queue.
+        reserved = self.reserved_concurrency
+        if reserved is not None:
+            for group in ("executor", "bridge"):
+                if getattr(reserved, group) < getattr(self.queue_concurrency, group):
+                    raise ValueError(f"reservedConcurrency.{group} must be at least queueConcurrency.{group}")
+        return self
 
 
 class FunctionAppSettings(_Model):
     """Flex Consumption scale settings of the coordinator."""
 
     maximum_instance_count: int = Field(ge=1, le=1000)
-    instance_memory_mb: Literal[512, 2048, 4096]
+    instance_memory_mb: int
+
+    @field_validator("instance_memory_mb")
+    @classmethod
+    def _flex_instance_size(cls, value: int) -> int:
+        if value not in FLEX_INSTANCE_MEMORY_MB:
+            raise ValueError(f"must be one of {list(FLEX_INSTANCE_MEMORY_MB)} (the Flex Consumption sizes)")
+        return value
 
 
 class DataProtection(_Model):

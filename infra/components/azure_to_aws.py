@@ -1,9 +1,10 @@
 """Azure -> AWS: the coordinator's managed identity, trusted by AWS for exactly three roles.
 
-An Entra application whose app ID URI is the token audience, an IAM OIDC provider for the tenant's v1
-issuer (created here, or an existing one looked up: IAM allows one provider per issuer URL per
-account), and three roles whose trust policies pin ``aud`` and ``sub`` (the coordinator identity's
-object id) with StringEquals:
+An Entra application whose app ID URI is the token audience (``api://<its client id>`` unless the
+stack names one: the form Entra's identifier-URI policy accepts in every tenant), an IAM OIDC provider
+for the tenant's v1 issuer (created here, or an existing one looked up: IAM allows one provider per
+issuer URL per account), and three roles whose trust policies pin ``aud`` and ``sub`` (the
+coordinator identity's object id) with StringEquals:
 
 - bridge: ``sqs:SendMessage`` on the tool-requests queue;
 - ledger: exact DynamoDB actions on the ledger table (with Scan, for the approval-expiry timer);
@@ -38,7 +39,8 @@ class AzureToAwsFederationArgs:
 
     prefix: str
     tenant_id: str
-    audience: str
+    # The app ID URI (and so the token audience); None: api://<the application's client id>.
+    audience: str | None
     coordinator_principal_id: pulumi.Input[str]
     tool_requests_queue_arn: pulumi.Input[str]
     ledger_table_arn: pulumi.Input[str]
@@ -81,6 +83,7 @@ class AzureToAwsFederation(pulumi.ComponentResource):
     ledger_role: aws.iam.Role
     target_reader_role: aws.iam.Role
     provider_arn: pulumi.Output[str]
+    audience: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: AzureToAwsFederationArgs, opts: pulumi.ResourceOptions | None = None
@@ -98,7 +101,6 @@ class AzureToAwsFederation(pulumi.ComponentResource):
             f"{name}-app",
             display_name=f"{args.prefix}-aws-federation",
             sign_in_audience="AzureADMyOrg",
-            identifier_uris=[args.audience],
             # v1 access tokens: issuer https://sts.windows.net/<tenant>/, aud = the app ID URI.
             api=azuread.ApplicationApiArgs(requested_access_token_version=1),
             app_roles=[
@@ -111,8 +113,19 @@ class AzureToAwsFederation(pulumi.ComponentResource):
                     enabled=True,
                 )
             ],
+            # The identifier URI is its own resource (below): the default one needs this client id.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["identifierUris"]),
+        )
+        configured = args.audience
+        identifier = azuread.ApplicationIdentifierUri(
+            f"{name}-identifier-uri",
+            application_id=application.id,
+            identifier_uri=application.client_id.apply(lambda client_id: configured or f"api://{client_id}"),
             opts=child,
         )
+        # Every consumer of the audience (the provider, the trust policies, the coordinator's token
+        # requests) takes it from the identifier URI resource, so none can use it before it exists.
+        self.audience = identifier.identifier_uri
         principal = azuread.ServicePrincipal(
             f"{name}-sp", client_id=application.client_id, app_role_assignment_required=True, opts=child
         )
@@ -129,7 +142,7 @@ class AzureToAwsFederation(pulumi.ComponentResource):
         trust = policy_json(
             [
                 web_identity_trust(
-                    self.provider_arn, issuer_host_path, args.audience, args.coordinator_principal_id
+                    self.provider_arn, issuer_host_path, self.audience, args.coordinator_principal_id
                 )
             ]
         )
@@ -151,7 +164,6 @@ class AzureToAwsFederation(pulumi.ComponentResource):
             "Azure coordinator -> the catalog's target-resolving GET operations only",
             [allow("ReadTargets", ["execute-api:Invoke"], list(args.target_read_method_arns))],
         )
-        self.audience = args.audience
         self.register_outputs(
             {
                 "bridge_role_arn": self.bridge_role.arn,
@@ -159,6 +171,7 @@ class AzureToAwsFederation(pulumi.ComponentResource):
                 "target_reader_role_arn": self.target_reader_role.arn,
                 "oidc_provider_arn": self.provider_arn,
                 "application_client_id": application.client_id,
+                "audience": self.audience,
             }
         )
 
@@ -170,7 +183,7 @@ class AzureToAwsFederation(pulumi.ComponentResource):
             provider = aws.iam.OpenIdConnectProvider(
                 f"{name}-oidc",
                 url=f"https://{issuer_host_path}",
-                client_id_lists=[args.audience, *args.extra_audiences],
+                client_id_lists=[self.audience, *args.extra_audiences],
                 opts=pulumi.ResourceOptions(parent=self),
             )
             return provider.arn
@@ -178,12 +191,13 @@ class AzureToAwsFederation(pulumi.ComponentResource):
             arn=existing, opts=pulumi.InvokeOutputOptions(parent=self)
         )
 
-        def checked(result: Any) -> str:
+        def checked(pair: list[Any]) -> str:
+            result, audience = pair
             return check_existing_provider(
-                existing, issuer_host_path, args.audience, result.url, list(result.client_id_lists or [])
+                existing, issuer_host_path, audience, result.url, list(result.client_id_lists or [])
             )
 
-        return found.apply(checked)
+        return pulumi.Output.all(found, self.audience).apply(checked)
 
     def _federated_role(
         self, purpose: str, trust: pulumi.Output[str], description: str, statements: list[Statement]

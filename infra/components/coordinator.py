@@ -17,6 +17,7 @@ from infra.azure_roles import (
     STORAGE_BLOB_DATA_OWNER,
     role_definition_id,
 )
+from infra.config_models import FLEX_INSTANCE_MEMORY_MB
 
 __all__ = ["IdentityRef", "CoordinatorArgs", "Coordinator", "identity_connection_settings"]
 
@@ -66,7 +67,18 @@ class CoordinatorArgs:
     maximum_instance_count: int
     instance_memory_mb: int
     deletion_protection: bool
-    model_resource_id: str | None = None
+    # The Azure OpenAI account the coordinator calls (created by the stack, or an existing one): its
+    # identity gets "Cognitive Services OpenAI User" on exactly that account.
+    model_resource_id: pulumi.Input[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.instance_memory_mb not in FLEX_INSTANCE_MEMORY_MB:
+            raise ValueError(
+                f"instance_memory_mb {self.instance_memory_mb}: Flex Consumption runs only "
+                f"{list(FLEX_INSTANCE_MEMORY_MB)} MB instances"
+            )
+        if not 1 <= self.maximum_instance_count <= 1000:
+            raise ValueError(f"maximum_instance_count {self.maximum_instance_count}: Flex allows 1-1000")
 
 
 class Coordinator(pulumi.ComponentResource):
@@ -117,7 +129,7 @@ class Coordinator(pulumi.ComponentResource):
         for queue, access in sorted(args.queue_access.items()):
             for kind in sorted(access):
                 self._grant(f"sb-{kind}-{queue}", _QUEUE_ROLES[kind], args.queue_ids[queue])
-        if args.model_resource_id:
+        if args.model_resource_id is not None:
             self._grant("openai-user", COGNITIVE_SERVICES_OPENAI_USER, args.model_resource_id)
 
         settings: dict[str, pulumi.Input[str]] = {

@@ -4,6 +4,11 @@ The functions are anonymous by design (``function_app.py``): the platform valida
 token for this API before a request reaches them, and hands the caller's identity to the approval
 route in ``X-MS-CLIENT-PRINCIPAL``. No client secret is involved: the platform only validates bearer
 tokens (issuer, audience); it never signs anyone in itself.
+
+The API's identifier URI is ``api://<its client id>``, set once the application exists: the one form
+Entra's default identifier-URI policy accepts in every tenant (a name like ``api://agentcage-dev`` is
+refused where the policy is enforced). Tokens are requested for ``<identifier URI>/tasks`` (the
+exported ``coordinator_scope``) and carry the client id as ``aud`` (v2 tokens).
 """
 
 from __future__ import annotations
@@ -35,8 +40,9 @@ class CoordinatorAuthArgs:
 class CoordinatorAuth(pulumi.ComponentResource):
     """An Entra API registration and the Function App's token validation against it."""
 
-    identifier_uri: str
-    scope: str
+    identifier_uri: pulumi.Output[str]
+    scope: pulumi.Output[str]
+    client_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: CoordinatorAuthArgs, opts: pulumi.ResourceOptions | None = None
@@ -44,13 +50,11 @@ class CoordinatorAuth(pulumi.ComponentResource):
         super().__init__("agentcage:azure:CoordinatorAuth", name, None, opts)
         uuid.UUID(args.tenant_id)
         child = pulumi.ResourceOptions(parent=self)
-        self.identifier_uri = f"api://{args.prefix}-coordinator"
         scope_id = str(uuid.uuid5(_SCOPE_NAMESPACE, f"{args.prefix}/tasks"))
         application = azuread.Application(
             f"{name}-api",
             display_name=f"{args.prefix}-coordinator-api",
             sign_in_audience="AzureADMyOrg",
-            identifier_uris=[self.identifier_uri],
             api=azuread.ApplicationApiArgs(
                 requested_access_token_version=2,
                 oauth2_permission_scopes=[
@@ -66,6 +70,15 @@ class CoordinatorAuth(pulumi.ComponentResource):
                     )
                 ],
             ),
+            # The identifier URI is its own resource (below): it needs the client id this creates.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["identifierUris"]),
+        )
+        self.client_id = application.client_id
+        self.identifier_uri = application.client_id.apply(lambda client_id: f"api://{client_id}")
+        identifier = azuread.ApplicationIdentifierUri(
+            f"{name}-identifier-uri",
+            application_id=application.id,
+            identifier_uri=self.identifier_uri,
             opts=child,
         )
         azuread.ServicePrincipal(f"{name}-sp", client_id=application.client_id, opts=child)
@@ -98,7 +111,7 @@ class CoordinatorAuth(pulumi.ComponentResource):
                 )
             ),
             login=web.LoginArgs(token_store=web.TokenStoreArgs(enabled=False)),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[identifier]),
         )
-        self.scope = f"{self.identifier_uri}/tasks"
+        self.scope = pulumi.Output.concat(identifier.identifier_uri, "/tasks")
         self.register_outputs({"scope": self.scope, "client_id": application.client_id})

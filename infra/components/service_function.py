@@ -51,7 +51,6 @@ class ServiceFunctionArgs:
     architecture: str
     memory_mb: int
     timeout_seconds: int
-    reserved_concurrency: int
     log_retention_days: int
     environment: Mapping[str, pulumi.Input[str]]
     statements: Sequence[Statement] = ()
@@ -61,6 +60,9 @@ class ServiceFunctionArgs:
     # this component then only attaches its own permissions to it.
     existing_role: aws.iam.Role | None = None
     description: str = ""
+    # None (the default): no reservation, which a new account's quota of 10 could not grant (AWS keeps
+    # 100 unreserved); a queue trigger's maximum_concurrency is the ceiling instead.
+    reserved_concurrency: int | None = None
 
 
 class ServiceFunction(pulumi.ComponentResource):
@@ -83,8 +85,13 @@ class ServiceFunction(pulumi.ComponentResource):
         queue_triggers = _queue_triggers(args.trigger)
         if isinstance(args.trigger, tuple) and not queue_triggers:
             raise ValueError(f"{name}: a tuple of queue triggers names at least one queue")
-        if any(trigger.maximum_concurrency < 2 for trigger in queue_triggers):
-            raise ValueError(f"{name}: SQS maximum concurrency must be at least 2")
+        if any(not 2 <= trigger.maximum_concurrency <= 1000 for trigger in queue_triggers):
+            raise ValueError(f"{name}: SQS maximum concurrency must be 2-1000")
+        if args.reserved_concurrency is not None and args.reserved_concurrency < sum(
+            trigger.maximum_concurrency for trigger in queue_triggers
+        ):
+            # The pollers would be throttled, and throttled batches end in the dead-letter queue.
+            raise ValueError(f"{name}: reserved concurrency is below its queue triggers' maximum concurrency")
         schedule = (
             rate_expression(args.trigger.rate_minutes) if isinstance(args.trigger, ScheduleTrigger) else None
         )

@@ -57,6 +57,8 @@ TAGGABLE_TYPES = frozenset(
         "aws:sns/topic:Topic",
         "aws:sqs/queue:Queue",
         "azure-native:applicationinsights:Component",
+        "azure-native:cognitiveservices:Account",
+        "azure-native:cognitiveservices:Deployment",
         "azure-native:keyvault:Secret",
         "azure-native:keyvault:Vault",
         "azure-native:managedidentity:UserAssignedIdentity",

@@ -19,11 +19,15 @@ STACK_SECRETS = {"dev": {}, "prod": {"agentcage:approvalWebhookUrl": WEBHOOK_SEC
 # keys unset (each stack alone in its account), which test_infra_config covers.
 ACCOUNT_ID = "123456789012"
 SHARED_PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/sts.windows.net/{{tenant}}/"
+# dev takes the default federation audience (api://<its app's client id>); prod names one of the forms
+# Entra's identifier-URI policy accepts, api://<tenant>/<name>.
+PROD_AUDIENCE = "api://{tenant}/agentcage-prod"
 STACK_OVERRIDES = {
-    "dev": {"agentcage:oidcProviderExtraAudiences": '["api://agentcage-prod"]'},
+    "dev": {"agentcage:oidcProviderExtraAudiences": f'["{PROD_AUDIENCE}"]'},
     "prod": {
         "agentcage:existingOidcProviderArn": SHARED_PROVIDER_ARN,
         "agentcage:manageApiGatewayAccount": "false",
+        "agentcage:federationAudience": PROD_AUDIENCE,
     },
 }
 DEPENDENCY_TARGETS = ("lambda-core", "lambda-bridge", "function-app")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import runpy
 import sys
 import uuid
@@ -27,6 +28,8 @@ ACCOUNT_ID = "123456789012"
 REGION = "eu-west-1"
 SUBSCRIPTION_ID = "11111111-2222-3333-4444-555555555555"
 OUTBOUND_ISSUER = "https://0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0.tokens.sts.global.api.aws"
+# The tenant the mocked Azure providers are logged into; unset: the stack's configured tenant.
+LOGGED_IN_TENANT_ENV = "AGENTCAGE_TEST_LOGGED_IN_TENANT"
 
 
 def stack_config(stack: str) -> dict[str, str]:
@@ -115,6 +118,12 @@ def computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, A
                 **identity,
                 "userAssignedIdentities": {rid: {} for rid in identity.get("userAssignedIdentities", [])},
             }
+        elif typ == "azure-native:cognitiveservices:Account":
+            subdomain = inputs.get("properties", {}).get("customSubDomainName", physical)
+            out["properties"] = {
+                **inputs.get("properties", {}),
+                "endpoint": f"https://{subdomain}.openai.azure.com/",
+            }
         elif typ == "azure-native:keyvault:Secret":
             out["properties"] = {
                 **inputs.get("properties", {}),
@@ -170,22 +179,27 @@ def main(argv: list[str]) -> None:
                     "userId": "AIDA",
                 }, []
             if args.token == "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider":
-                # The provider the dev stack of the same account created (see infra_harness).
+                # The provider the dev stack of the same account created (see infra_harness): it
+                # accepts dev's default audience and the audience prod configures.
                 arn = args.args["arn"]
+                tenant = arn.split("/sts.windows.net/", 1)[1].strip("/")
+                dev_audience = "api://" + _uuid("azure-to-aws-app", "client")
                 return {
                     "arn": arn,
                     "url": "https://" + arn.split(":oidc-provider/", 1)[1],
-                    "clientIdLists": ["api://agentcage-dev", "api://agentcage-prod"],
+                    "clientIdLists": [dev_audience, f"api://{tenant}/agentcage-prod"],
                     "thumbprintLists": [],
                     "tags": {},
                 }, []
             if args.token == "azure-native:authorization:getClientConfig":
                 return {
                     "subscriptionId": SUBSCRIPTION_ID,
-                    "tenantId": _uuid("tenant"),
+                    "tenantId": logged_in_tenant(),
                     "clientId": "c",
                     "objectId": "o",
                 }, []
+            if args.token == "azuread:index/getClientConfig:getClientConfig":
+                return {"tenantId": logged_in_tenant(), "clientId": "c", "objectId": "o"}, []
             raise NotImplementedError(f"no mock for invoke {args.token}")
 
     class RecordingMonitor(mocks.MockMonitor):
@@ -221,6 +235,10 @@ def main(argv: list[str]) -> None:
         if kind == "secret":
             secret_keys.append(key)
     pulumi.runtime.set_all_config(config, secret_keys)
+
+    def logged_in_tenant() -> str:
+        return os.environ.get(LOGGED_IN_TENANT_ENV) or config["agentcage:entraTenantId"]
+
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(REPO_ROOT / "infra"), run_name="__main__")))
 
     def encode(value: Any) -> Any:

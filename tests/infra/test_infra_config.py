@@ -33,7 +33,7 @@ def test_each_committed_stack_file_holds_every_required_key_and_parses(stack: st
     config = parse_config(values, frozenset())
     assert config.environment == stack
     assert config.prefix == f"agentcage-{stack}"
-    assert config.federation_audience == f"api://agentcage-{stack}"
+    assert config.federation_audience is None  # api://<the federation app's client id>, set by the program
     assert config.approval_webhook_url is None  # never committed: it is a secret
     BudgetConfig.model_validate(config.budget_document())  # the functions can load what infra writes
 
@@ -46,7 +46,7 @@ def test_prod_is_stricter_than_dev() -> None:
     assert prod.alarms.enabled
     assert prod.alarms.emails
     assert not dev.alarms.enabled
-    assert prod.lambda_.reserved_concurrency.executor > dev.lambda_.reserved_concurrency.executor
+    assert prod.lambda_.queue_concurrency.executor > dev.lambda_.queue_concurrency.executor
 
 
 @pytest.mark.parametrize("key", REQUIRED_KEYS)
@@ -132,8 +132,15 @@ def test_model_settings_use_the_names_the_model_factory_reads() -> None:
     from agentcage import constants
 
     values = committed("dev")
+    resource = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/mine"
+    values["agentcage:model"] = {
+        "provider": "azure_openai",
+        "endpoint": "https://mine.openai.azure.com/",
+        "deployment": "gpt-4o-mini",
+        "resourceId": resource,
+    }
     azure = parse_config(values, frozenset()).model.app_settings()
-    assert azure[constants.MODEL_ENDPOINT_ENV] == values["agentcage:model"]["endpoint"]
+    assert azure[constants.MODEL_ENDPOINT_ENV] == "https://mine.openai.azure.com/"
     values["agentcage:model"] = {
         "provider": "openai",
         "endpoint": "https://llm.example.com/v1",
@@ -190,3 +197,123 @@ def test_extra_audiences_belong_on_the_stack_that_creates_the_provider() -> None
         "agentcage:oidcProviderExtraAudiences": '["api://agentcage-dev"]',
     }
     assert "agentcage:oidcProviderExtraAudiences" in str(error_for(values))
+
+
+# --- review findings (issue 11) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_committed_stacks_reserve_no_lambda_concurrency_and_cap_the_queue_consumers(stack: str) -> None:
+    # GIVEN a new AWS account, whose concurrency quota is 10 and all of it must stay unreserved
+    config = parse_config(committed(stack), frozenset())
+    # THEN no Lambda reserves any, and the queue consumers are capped by their event sources instead
+    assert config.lambda_.reserved_concurrency is None
+    assert config.lambda_.queue_concurrency.executor >= 2
+    assert config.lambda_.queue_concurrency.bridge >= 2
+
+
+def test_reserved_concurrency_is_optional_and_must_cover_the_queue_ceiling() -> None:
+    values = committed("prod")
+    values["agentcage:lambda"]["reservedConcurrency"] = {"executor": 60, "bridge": 50, "services": 20}
+    reserved = parse_config(values, frozenset()).lambda_.reserved_concurrency
+    assert reserved is not None
+    assert reserved.executor == 60
+    values["agentcage:lambda"]["reservedConcurrency"]["bridge"] = 10  # below queueConcurrency.bridge (50)
+    assert "reservedConcurrency.bridge" in str(error_for(values))
+
+
+@pytest.mark.parametrize("memory", [128, 1024, 1536, 3072, 8192])
+def test_instance_memory_accepts_only_the_flex_consumption_sizes(memory: int) -> None:
+    from infra.config_models import FLEX_INSTANCE_MEMORY_MB
+
+    assert FLEX_INSTANCE_MEMORY_MB == (512, 2048, 4096)  # the sizes Flex Consumption offers
+    values = committed("dev")
+    for allowed in FLEX_INSTANCE_MEMORY_MB:
+        values["agentcage:functionApp"]["instanceMemoryMb"] = allowed
+        assert parse_config(values, frozenset()).function_app.instance_memory_mb == allowed
+    values["agentcage:functionApp"]["instanceMemoryMb"] = memory
+    assert "agentcage:functionApp.instanceMemoryMb" in str(error_for(values))
+
+
+def test_the_coordinator_component_refuses_a_size_flex_consumption_rejects() -> None:
+    import dataclasses
+
+    from infra.components.coordinator import CoordinatorArgs
+
+    fields = {f.name: None for f in dataclasses.fields(CoordinatorArgs) if f.default is dataclasses.MISSING}
+    with pytest.raises(ValueError, match="Flex Consumption"):
+        CoordinatorArgs(**{**fields, "maximum_instance_count": 40, "instance_memory_mb": 1024})
+    assert CoordinatorArgs(**{**fields, "maximum_instance_count": 40, "instance_memory_mb": 512})
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_committed_stacks_give_the_coordinator_a_model_account_to_be_granted_on(stack: str) -> None:
+    model = parse_config(committed(stack), frozenset()).model
+    assert model.provider == "azure_openai"
+    assert model.create is not None or model.resource_id is not None
+    if model.create is not None:
+        assert model.create.version  # a pinned model version
+
+
+@pytest.mark.parametrize(
+    ("model", "problem"),
+    [
+        (
+            {
+                "provider": "azure_openai",
+                "endpoint": "https://x.openai.azure.com/",
+                "deployment": "gpt-4o-mini",
+            },
+            "resourceId",
+        ),
+        ({"provider": "azure_openai", "deployment": "gpt-4o-mini"}, "create"),
+        (
+            {
+                "provider": "azure_openai",
+                "deployment": "gpt-4o-mini",
+                "endpoint": "https://x.openai.azure.com/",
+                "create": {"model": "gpt-4o-mini", "version": "2024-07-18", "capacity": 10},
+            },
+            "must not be set",
+        ),
+        (
+            {
+                "provider": "openai",
+                "endpoint": "https://llm.example.com/v1",
+                "deployment": "gpt-4o-mini",
+                "create": {"model": "gpt-4o-mini", "version": "2024-07-18", "capacity": 10},
+            },
+            "azure_openai only",
+        ),
+    ],
+)
+def test_an_azure_openai_model_without_a_resource_to_grant_on_is_refused(
+    model: dict[str, Any], problem: str
+) -> None:
+    values = committed("dev") | {"agentcage:model": model}
+    error = error_for(values)
+    assert "agentcage:model" in str(error)
+    assert problem in str(error)
+
+
+def test_an_existing_azure_openai_account_is_named_by_endpoint_and_resource_id() -> None:
+    resource = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/mine"
+    model = {
+        "provider": "azure_openai",
+        "endpoint": "https://mine.openai.azure.com/",
+        "deployment": "gpt-4o-mini",
+        "resourceId": resource,
+    }
+    parsed = parse_config(committed("dev") | {"agentcage:model": model}, frozenset()).model
+    assert (parsed.resource_id, parsed.create) == (resource, None)
+
+
+def test_a_federation_audience_must_be_one_entra_accepts() -> None:
+    values = committed("dev")
+    tenant = values["agentcage:entraTenantId"]
+    for accepted in (f"api://{tenant}/agentcage-dev", "https://agentcage-dev.contoso.com"):
+        config = parse_config(values | {"agentcage:federationAudience": accepted}, frozenset())
+        assert config.federation_audience == accepted
+    for refused in ("api://agentcage-dev", f"api://{tenant}/", "urn:agentcage"):
+        error = error_for(values | {"agentcage:federationAudience": refused})
+        assert "agentcage:federationAudience" in str(error)

@@ -38,8 +38,9 @@ def test_both_dead_letter_queues_trigger_the_dead_letters_lambda(run: StackRun) 
         assert mapping.inputs["functionName"] == function.outputs["arn"]
         assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping.inputs["batchSize"] == spec.batch_size
-        # two mappings share the reserved concurrency instead of each claiming all of it
-        assert mapping.inputs["scalingConfig"]["maximumConcurrency"] == 2
+        # each DLQ is drained by at most queueConcurrency.deadLetters copies (no reserved concurrency)
+        ceiling = run.config["agentcage:lambda"]["queueConcurrency"]["deadLetters"]
+        assert mapping.inputs["scalingConfig"]["maximumConcurrency"] == ceiling
     # AND nothing else consumes a DLQ
     others = [m for m in run.of_type(MAPPING) if m not in mappings]
     dlq_arns = {q.outputs["arn"] for name, q in queues.items() if name.endswith("-dlq")}
@@ -96,4 +97,4 @@ def test_the_dead_letters_lambda_reaches_the_ledger_and_the_results_queue(run: S
     assert variables[constants.LEDGER_BACKEND_ENV] == "dynamodb"
     assert variables[constants.LEDGER_TABLE_ENV] == ledger.outputs["name"]
     assert variables[constants.TOOL_RESULTS_QUEUE_URL_ENV] == results.outputs["url"]
-    assert function.inputs["reservedConcurrentExecutions"] == 4
+    assert function.inputs.get("reservedConcurrentExecutions") is None  # reservations are off by default

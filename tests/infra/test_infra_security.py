@@ -64,13 +64,16 @@ def test_wildcard_resources_only_where_aws_requires_them(run: StackRun) -> None:
 
 def test_every_web_identity_trust_pins_aud_and_sub_to_the_coordinator_identity(run: StackRun) -> None:
     tenant = run.config["agentcage:entraTenantId"]
-    audience = f"api://agentcage-{run.stack}"
+    audience = run.one(
+        "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri", "azure-to-aws-identifier-uri"
+    ).inputs["identifierUri"]
     (identity,) = run.of_type(UAMI)
     providers = run.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     if run.stack == "dev":  # creates the account's provider for the issuer, accepting prod's audience too
         (provider,) = providers
         assert provider.inputs["url"] == f"https://sts.windows.net/{tenant}/"
-        assert provider.inputs["clientIdLists"] == [audience, "api://agentcage-prod"]
+        prod_audience = run.config["agentcage:oidcProviderExtraAudiences"].format(tenant=tenant)
+        assert provider.inputs["clientIdLists"] == [audience, *json.loads(prod_audience)]
         provider_arn = provider.outputs["arn"]
     else:  # uses that provider: IAM allows one per issuer URL per account
         assert providers == []

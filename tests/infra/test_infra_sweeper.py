@@ -26,7 +26,7 @@ def test_the_sweeper_runs_on_the_configured_rate_and_only_its_rule_may_invoke_it
     assert permission.inputs["principal"] == "events.amazonaws.com"
     assert permission.inputs["sourceArn"] == rule.outputs["arn"]
     assert permission.inputs["function"] == function.outputs["name"]
-    assert function.inputs["reservedConcurrentExecutions"] == 1
+    assert function.inputs.get("reservedConcurrentExecutions") is None  # reservations are off by default
     variables = function.inputs["environment"]["variables"]
     ledger = run.one("aws:dynamodb/table:Table", "aws-state-ledger")
     assert variables[constants.LEDGER_TABLE_ENV] == ledger.outputs["name"]

@@ -12,7 +12,11 @@ from infra_harness import StackRun
 
 from agentcage import constants
 from functions.aws.manifest import lambda_spec
-from infra.azure_roles import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER
+from infra.azure_roles import (
+    COGNITIVE_SERVICES_OPENAI_USER,
+    SERVICE_BUS_DATA_RECEIVER,
+    SERVICE_BUS_DATA_SENDER,
+)
 from infra.openapi import execute_api_path, load_catalog, operations
 from infra.policy_pack.rules import settings_of
 
@@ -51,12 +55,10 @@ def test_lambdas_run_the_contract_handlers_with_the_configured_shape(run: StackR
         assert function["architectures"] == [lam["architecture"]]
         assert function["tracingConfig"] == {"mode": "Active"}
         assert function["loggingConfig"]["logGroup"] == f"/aws/lambda/agentcage-{run.stack}-{name}"
-        group = {"tool-executor": "executor", "bridge-to-azure": "bridge"}.get(name, "services")
         spec = lambda_spec(name)  # memory and timeout come from the Lambda manifest
         assert (function["memorySize"], function["timeout"]) == (spec.memory_mb, spec.timeout_seconds)
-        fixed = {"ledger-sweeper": 1, "dead-letters": 4}  # one sweep at a time; two DLQs, two batches each
-        reserved = fixed.get(name) or lam["reservedConcurrency"][group]
-        assert function["reservedConcurrentExecutions"] == reserved
+        # No reservation: a new account's quota (10) has none to give (AWS keeps 100 unreserved).
+        assert function.get("reservedConcurrentExecutions") is None, name
         archive = Path(function["code"]["path"])
         digest = base64.b64encode(hashlib.sha256(archive.read_bytes()).digest()).decode()
         assert function["sourceCodeHash"] == digest, name
@@ -72,6 +74,14 @@ def test_queue_triggers_report_partial_batch_failures(run: StackRun) -> None:
     assert mappings["bridge-to-azure-trigger"]["eventSourceArn"] == queues[f"{prefix}-tool-results"]
     for mapping in mappings.values():
         assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    # The runaway ceiling, in place of reserved concurrency: at most this many copies per queue.
+    ceiling = run.config["agentcage:lambda"]["queueConcurrency"]
+    assert {name: m["scalingConfig"]["maximumConcurrency"] for name, m in mappings.items()} == {
+        "tool-executor-trigger": ceiling["executor"],
+        "bridge-to-azure-trigger": ceiling["bridge"],
+        "dead-letters-trigger-0": ceiling["deadLetters"],
+        "dead-letters-trigger-1": ceiling["deadLetters"],
+    }
 
 
 def test_each_data_service_role_names_exact_actions_on_exact_tables(run: StackRun) -> None:
@@ -168,7 +178,11 @@ def test_the_coordinator_identity_has_exactly_the_roles_it_uses(run: StackRun) -
     others = sorted(
         g["scope"].split("/providers/")[1].split("/")[0] for g in grants if g["scope"] not in queues
     )
-    expected = ["azure-native:applicationinsights:Component", "azure-native:storage:StorageAccount"]
+    expected = [
+        "azure-native:applicationinsights:Component",
+        "azure-native:cognitiveservices:Account",  # the model it calls
+        "azure-native:storage:StorageAccount",
+    ]
     if run.stack == "prod":
         expected.append("azure-native:keyvault:Secret")
     assert others == sorted(expected)
@@ -208,7 +222,10 @@ def test_the_function_app_runs_on_flex_consumption_with_identity_only_connection
     assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
     bridge_role = run.one("aws:iam/role:Role", "azure-to-aws-bridge-role").outputs["arn"]
     assert settings[constants.BRIDGE_ROLE_ARN_ENV] == bridge_role
-    assert settings[constants.FEDERATION_AUDIENCE_ENV] == f"api://agentcage-{run.stack}"
+    federation = run.one(
+        "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri", "azure-to-aws-identifier-uri"
+    )
+    assert settings[constants.FEDERATION_AUDIENCE_ENV] == federation.inputs["identifierUri"]
 
 
 def test_service_bus_queues_are_the_unprefixed_logical_names(run: StackRun) -> None:
@@ -219,7 +236,8 @@ def test_service_bus_queues_are_the_unprefixed_logical_names(run: StackRun) -> N
 def test_monitoring_covers_metrics_dlqs_functions_and_both_lookups(run: StackRun) -> None:
     (dashboard,) = run.of_type("aws:cloudwatch/dashboard:Dashboard")
     body = dashboard.inputs["dashboardBody"]
-    for metric in ("ToolCalls", "ToolDenials", "BreakerTrips", "TokensUsed", "CostMicroUsd", "ToolLatency"):
+    # Tokens and cost are settled on the Azure side and charted there (azure_monitoring), not here.
+    for metric in ("ToolCalls", "ToolDenials", "BreakerTrips", "ToolLatency"):
         assert f"({metric}) FROM agentcage" in body
     for name in functions(run):
         assert f"agentcage-{run.stack}-{name}" in body
@@ -257,8 +275,13 @@ def test_prod_differs_from_dev_where_it_should(program_runs: dict[str, StackRun]
     assert dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") == []
     retention = [r.config["agentcage:retention"]["logDays"] for r in (dev, prod)]
     assert retention[0] < retention[1]
-    executor = [functions(r)["tool-executor"]["reservedConcurrentExecutions"] for r in (dev, prod)]
-    assert executor[0] < executor[1]
+    executor = [
+        r.one("aws:lambda/eventSourceMapping:EventSourceMapping", "tool-executor-trigger").inputs[
+            "scalingConfig"
+        ]
+        for r in (dev, prod)
+    ]
+    assert executor[0]["maximumConcurrency"] < executor[1]["maximumConcurrency"]
 
 
 def test_the_http_routes_require_an_entra_token_for_the_coordinator_api(run: StackRun) -> None:
@@ -277,7 +300,72 @@ def test_the_http_routes_require_an_entra_token_for_the_coordinator_api(run: Sta
         "openIdIssuer": f"https://login.microsoftonline.com/{tenant}/v2.0",
     }
     assert "clientSecretSettingName" not in entra["registration"]  # validation only: no secret
+    # The identifier URI is api://<client id>, set once the application exists: the form Entra's
+    # identifier-URI policy accepts in every tenant (api://agentcage-dev-coordinator is refused).
+    identifier = run.one(
+        "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri", "coordinator-auth-identifier-uri"
+    )
+    assert identifier.inputs == {
+        "applicationId": api.outputs["id"],
+        "identifierUri": f"api://{api.outputs['clientId']}",
+    }
+    assert "identifierUris" not in api.inputs  # owned by the identifier URI resource alone
     assert entra["validation"]["allowedAudiences"] == [
-        f"api://agentcage-{run.stack}-coordinator",
+        identifier.inputs["identifierUri"],
         api.outputs["clientId"],
     ]
+    assert auth.inputs["name"] == app.outputs["name"]
+
+
+def test_the_federation_audience_is_one_uri_from_entra_to_the_trust_policy_and_the_token_requests(
+    run: StackRun,
+) -> None:
+    app = run.one("azuread:index/application:Application", "azure-to-aws-app")
+    identifier = run.one(
+        "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri", "azure-to-aws-identifier-uri"
+    )
+    tenant = run.config["agentcage:entraTenantId"]
+    # dev takes the default (api://<client id>); prod names api://<tenant>/<name> (infra_harness)
+    expected = {"dev": f"api://{app.outputs['clientId']}", "prod": f"api://{tenant}/agentcage-prod"}[
+        run.stack
+    ]
+    assert identifier.inputs == {"applicationId": app.outputs["id"], "identifierUri": expected}
+    assert "identifierUris" not in app.inputs
+    (coordinator,) = run.of_type("azure-native:web:WebApp")
+    assert settings_of(coordinator.type, coordinator.inputs)[constants.FEDERATION_AUDIENCE_ENV] == expected
+    for role in ("bridge", "ledger", "target-reader"):
+        trust = json.loads(
+            run.one("aws:iam/role:Role", f"azure-to-aws-{role}-role").inputs["assumeRolePolicy"]
+        )
+        assert (
+            trust["Statement"][0]["Condition"]["StringEquals"][f"sts.windows.net/{tenant}/:aud"] == expected
+        )
+
+
+def test_the_coordinator_calls_the_model_account_the_stack_creates_and_is_granted_on_it(
+    run: StackRun,
+) -> None:
+    (account,) = run.of_type("azure-native:cognitiveservices:Account")
+    (deployment,) = run.of_type("azure-native:cognitiveservices:Deployment")
+    model = run.config["agentcage:model"]
+    assert account.inputs["kind"] == "OpenAI"
+    assert account.inputs["properties"]["disableLocalAuth"] is True  # Entra tokens only
+    assert deployment.inputs["deploymentName"] == model["deployment"]
+    assert deployment.inputs["accountName"] == account.outputs["name"]
+    assert deployment.inputs["properties"]["model"] == {
+        "format": "OpenAI",
+        "name": model["create"]["model"],
+        "version": model["create"]["version"],
+    }
+    (app,) = run.of_type("azure-native:web:WebApp")
+    settings = settings_of(app.type, app.inputs)
+    assert settings[constants.MODEL_ENDPOINT_ENV] == account.outputs["properties"]["endpoint"]
+    assert settings[constants.MODEL_DEPLOYMENT_ENV] == model["deployment"]
+    (identity,) = run.of_type("azure-native:managedidentity:UserAssignedIdentity")
+    grants = [
+        g.inputs
+        for g in run.of_type(ROLE_ASSIGNMENT)
+        if g.inputs["scope"] == account.outputs["id"]
+        and g.inputs["principalId"] == identity.outputs["principalId"]
+    ]
+    assert [g["roleDefinitionId"].rsplit("/", 1)[1] for g in grants] == [COGNITIVE_SERVICES_OPENAI_USER]
