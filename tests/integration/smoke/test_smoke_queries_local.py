@@ -95,7 +95,7 @@ def test_the_evaluators_read_what_the_saved_queries_use() -> None:
     ]
     query = (
         "union AppTraces, AppRequests\n| where "
-         'tostring(Properties.code) in ("denied", "x") or OperationId == "2"'
+        'tostring(Properties.code) in ("denied", "x") or OperationId == "2"'
     )
     assert matching_rows(query, rows) == [rows[0]]
     assert matching_rows('AppRequests | where Properties["code"] != "denied"', rows) == []
