@@ -168,13 +168,12 @@ class World:
         reservation = self.ledger.reserve(
             task_id, Usage(tool_calls=1), kind="tool", tool=body["tool"], args_digest=body["args_digest"]
         )
-        now = datetime.now(UTC)
         body |= {
             "task_id": task_id,
             "message_id": f"msg-{task_id}",
             "reservation_id": reservation.reservation_id,
-            "issued_at": now.isoformat(),
-            "expires_at": (now + timedelta(minutes=5)).isoformat(),
+            "issued_at": reservation.created_at.isoformat(),
+            "expires_at": reservation.expires_at.isoformat(),  # a request outlives no reservation
         }
         record["body"] = json.dumps(body, separators=(",", ":"))
         record["attributes"]["SenderId"] = f"AROAEXAMPLEBRIDGEROLE:{role_session_name(task_id)}"

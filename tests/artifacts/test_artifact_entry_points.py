@@ -28,6 +28,7 @@ from agentcage.ledger.dynamodb import DynamoDBLedger
 from agentcage.ledger.dynamodb_items import create_ledger_table
 from agentcage.ledger.testing import dynamodb_client, moto_server
 from functions.aws.manifest import lambda_spec
+from tests.artifacts.artifact_support import ARTIFACT_NAMES, HostArtifact, host_artifact
 from tests.artifacts.entry_points.cloud_settings import (
     ACCOUNT_ID,
     REGION,
@@ -36,7 +37,6 @@ from tests.artifacts.entry_points.cloud_settings import (
     budget_file,
     function_app_settings,
 )
-from tests.artifacts.entry_points.host_artifacts import artifact_paths, host_artifact
 from tests.artifacts.entry_points.isolated_run import WorkerReport, run_worker
 from tests.artifacts.entry_points.loopback_fakes import (
     FakeApiGateway,
@@ -123,11 +123,10 @@ class AwsWorld:
             tool=body["tool"],
             args_digest=body["args_digest"],
         )
-        now = datetime.now(UTC)
         body |= {
             "reservation_id": reservation.reservation_id,
-            "issued_at": now.isoformat(),
-            "expires_at": (now + timedelta(minutes=5)).isoformat(),
+            "issued_at": reservation.created_at.isoformat(),
+            "expires_at": reservation.expires_at.isoformat(),  # a request outlives no reservation
         }
         live = copy.deepcopy(record)
         live["body"] = json.dumps(body, separators=(",", ":"))
@@ -170,10 +169,10 @@ def invoke_lambda(
 ) -> tuple[list[dict[str, Any]], WorkerReport]:
     """Invoke Lambda ``function``'s handler from its artifact once per event; what each returned."""
     spec = lambda_spec(function)
-    artifact = host_artifact("lambda-data" if spec.trigger == "api" else _lambda_artifact(spec.archive))
+    artifact = artifact_shipping(spec.handler)
     environment = aws_lambda_settings(
         function,
-        root=artifact,
+        root=artifact.root,
         budget=budget,
         moto_endpoint=world.endpoint,
         values={
@@ -185,7 +184,7 @@ def invoke_lambda(
     )
     report = run_worker(
         artifact.name,
-        artifact_paths(artifact),
+        artifact.sys_path,
         "lambda_handler",
         {"handler": spec.handler, "function": function, "events": events},
         environment,
@@ -197,8 +196,14 @@ def invoke_lambda(
     return [outcome["returned"] for outcome in outcomes], report
 
 
-def _lambda_artifact(archive: str) -> str:
-    return {"core": "lambda-core", "bridge": "lambda-bridge"}[archive]
+def artifact_shipping(handler: str) -> HostArtifact:
+    """The host artifact whose manifest lists ``handler`` among its entry points (exactly one does)."""
+    [artifact] = [
+        host_artifact(name)
+        for name in ARTIFACT_NAMES
+        if handler in host_artifact(name).manifest["entry_points"]
+    ]
+    return artifact
 
 
 # --- lambda-core -------------------------------------------------------------------------------------------
@@ -224,7 +229,7 @@ def test_tool_executor_answers_a_valid_request_and_fails_only_the_malformed_reco
     assert response == {"batchItemFailures": [{"itemIdentifier": malformed["messageId"]}]}, report.details()
     results = aws.results()
     assert [(r.request_id, r.status) for r in results] == [(json.loads(valid["body"])["message_id"], "ok")], (
-        report.details()
+        f"{[r.error for r in results]}\n{report.details()}"
     )
     assert results[0].result["customer_id"] == "C-1001"
     [call] = [r for r in api_gateway.requests if r.path == f"/{STAGE}/customers/C-1001"]
@@ -348,7 +353,7 @@ def test_bridge_forwards_a_valid_result_with_its_federated_identity_and_fails_a_
         artifact = host_artifact("lambda-bridge")
         environment = aws_lambda_settings(
             "bridge-to-azure",
-            root=artifact,
+            root=artifact.root,
             budget=budget,
             moto_endpoint=aws.endpoint,
             values={
@@ -364,7 +369,7 @@ def test_bridge_forwards_a_valid_result_with_its_federated_identity_and_fails_a_
         # WHEN the bridge's artifact handles both in one batch
         report = run_worker(
             "lambda-bridge",
-            artifact_paths(artifact),
+            artifact.sys_path,
             "bridge_handler",
             {
                 "handler": lambda_spec("bridge-to-azure").handler,
@@ -410,7 +415,7 @@ def test_function_app_starts_a_task_refuses_a_malformed_one_and_runs_its_first_s
     with serving(FakeManagedIdentity(identity_header)) as identity:
         artifact = host_artifact("function-app")
         environment = function_app_settings(
-            root=artifact,
+            root=artifact.root,
             budget=budget,
             moto_endpoint=aws.endpoint,
             values={
@@ -432,7 +437,7 @@ def test_function_app_starts_a_task_refuses_a_malformed_one_and_runs_its_first_s
         # and the step it enqueued is delivered to the agent-steps trigger
         report = run_worker(
             "function-app",
-            artifact_paths(artifact),
+            artifact.sys_path,
             "function_app_triggers",
             {
                 "headers": {"X-MS-CLIENT-PRINCIPAL": client_principal("oid-rita", "Rita")},
