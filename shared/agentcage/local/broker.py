@@ -2,12 +2,18 @@
 
 One table holds every queue of both clouds (``cloud`` + ``queue`` name a queue). A receive takes a
 lock for the queue's lock/visibility window and counts the attempt, so the count a handler sees is
-the platform's (Service Bus ``delivery_count``, SQS ``ApproximateReceiveCount``). A completed message
-is kept (``state = 'completed'``) for inspection; a failed one becomes visible again after
-``retry_delay_s`` (the local stand-in for lock expiry / the visibility timeout, compressed so a demo
-does not wait minutes) until it has been delivered ``max_deliveries`` times, then it is dead-lettered
-with its reason. A lock that outlives its window is lost, as in the cloud: the message is delivered
-again and the late completion is refused.
+the platform's (Service Bus ``delivery_count``, SQS ``ApproximateReceiveCount``). A received message
+is invisible until its window ends, unless it is completed, renewed (:meth:`DurableBroker.renew`, as
+the Functions host renews Service Bus locks while its function runs) or explicitly released. A
+failure is released at once only on queues that abandon (Service Bus: the Functions host abandons a
+message its function failed on; locally it comes back after ``retry_delay_s``, so a failing function
+does not spin); on SQS queues a failed message stays invisible to the end of its visibility timeout,
+as under a Lambda event source mapping. A consumer that dies (``kill -9``) leaves its lock to run
+out on both. At ``max_deliveries`` receives a failure is dead-lettered with its reason (SQS would move
+it on the receive after its visibility ends; the outcome is the same), and a message whose last lock
+ran out is dead-lettered on the next receive. A lock that outlives its window is lost: the message is
+delivered again and the late completion is refused. A completed message is kept
+(``state = 'completed'``) for inspection.
 
 Every write runs in a ``BEGIN IMMEDIATE`` transaction on a per-thread connection in WAL mode, so
 receives never hand one message to two workers and a killed process loses nothing that was sent.
@@ -20,7 +26,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +116,9 @@ class DurableBroker:
     """The local queues of both clouds in one SQLite file.
 
     ``max_deliveries`` maps each queue to its delivery limit and ``lock_seconds`` to its lock/visibility
-    window (from :mod:`agentcage.topology`); ``on_dead_letter`` is called after a message is
+    window (from :mod:`agentcage.topology`); ``abandoning`` names the queues whose failed deliveries are
+    released after ``retry_delay_s`` (default: every Service Bus queue, as
+    :attr:`agentcage.topology.QueueSpec.abandons` says); ``on_dead_letter`` is called after a message is
     dead-lettered (outside the transaction).
     """
 
@@ -121,6 +129,7 @@ class DurableBroker:
         max_deliveries: Mapping[QueueKey, int],
         lock_seconds: Mapping[QueueKey, float],
         retry_delay_s: float = 0.2,
+        abandoning: Collection[QueueKey] | None = None,
         busy_timeout_ms: int = 30_000,
         on_dead_letter: DeadLetterHook | None = None,
         clock: Callable[[], float] = time.time,
@@ -129,6 +138,9 @@ class DurableBroker:
         self.max_deliveries = dict(max_deliveries)
         self.lock_seconds = dict(lock_seconds)
         self.retry_delay_s = retry_delay_s
+        self.abandoning = frozenset(
+            abandoning if abandoning is not None else (q for q in self.max_deliveries if q.cloud == "azure")
+        )
         self.on_dead_letter = on_dead_letter
         self._clock = clock
         self._arrivals = threading.Condition()
@@ -260,8 +272,33 @@ class DurableBroker:
             )
         return cursor.rowcount == 1
 
+    def renew(self, deliveries: Collection[Delivery]) -> int:
+        """Extend the locks of deliveries still being handled by their queue's window; how many held.
+
+        The local stand-in for the Functions host's automatic lock renewal (Service Bus) and for a
+        Lambda that cannot outlive its queue's visibility timeout (SQS): a message is not handed to a
+        second consumer while the first is still running it in this process.
+        """
+        if not deliveries:
+            return 0
+        now = self._clock()
+        renewed = 0
+        with self._write() as connection:
+            for delivery in deliveries:
+                cursor = connection.execute(
+                    "UPDATE messages SET visible_at = ? WHERE seq = ? AND lock_token = ? AND state = 'ready'",
+                    (now + self.lock_seconds[delivery.queue], delivery.seq, delivery.lock_token),
+                )
+                renewed += cursor.rowcount
+        return renewed
+
     def fail(self, delivery: Delivery, error: str, *, delay_s: float | None = None) -> FailureOutcome:
-        """Give a delivery back after a failure: redeliver later, or dead-letter at the queue's limit."""
+        """Give a delivery back after a failure, or dead-letter it at the queue's limit.
+
+        On an abandoning queue (Service Bus) the message is visible again after ``delay_s`` (default
+        ``retry_delay_s``); on any other (SQS) it stays invisible until its visibility timeout ends, so
+        a consumer that raised to stay queued (the executor within its lease) is not asked again early.
+        """
         now = self._clock()
         limit = self.max_deliveries[delivery.queue]
         with self._write() as connection:
@@ -275,12 +312,19 @@ class DurableBroker:
                     (now, error, reason, delivery.seq, delivery.lock_token),
                 )
                 outcome: FailureOutcome = "dead_lettered"
-            else:
+            elif delivery.queue in self.abandoning:
                 delay = self.retry_delay_s if delay_s is None else delay_s
                 cursor = connection.execute(
                     "UPDATE messages SET visible_at = ?, lock_token = NULL, last_error = ? "
                     "WHERE seq = ? AND lock_token = ? AND state = 'ready'",
                     (now + delay, error, delivery.seq, delivery.lock_token),
+                )
+                outcome = "redelivered"
+            else:  # the visibility timeout set (or renewed) on receive stands
+                cursor = connection.execute(
+                    "UPDATE messages SET lock_token = NULL, last_error = ? "
+                    "WHERE seq = ? AND lock_token = ? AND state = 'ready'",
+                    (error, delivery.seq, delivery.lock_token),
                 )
                 outcome = "redelivered"
         if cursor.rowcount != 1:
@@ -291,18 +335,26 @@ class DurableBroker:
             self.notify()
         return outcome
 
-    def release_abandoned_locks(self) -> int:
-        """Make messages locked by a process that died visible again (at start-up); returns how many.
+    def reclaim_abandoned_locks(self) -> int:
+        """Take over the locks a process that died held (at start-up); returns how many.
 
-        Their attempt stays counted, as when a Service Bus lock or an SQS visibility timeout expires.
+        Their messages stay invisible until those locks run out, as when a consumer dies in the cloud:
+        a request whose executor died mid-call must not come back inside the executor's lease. Their
+        tokens are dropped and the attempts stay counted. Any window a received message waits out is
+        cut to this broker's window for its queue (a run with longer windows may have set it).
         """
+        now = self._clock()
         with self._write() as connection:
-            cursor = connection.execute(
-                "UPDATE messages SET visible_at = ?, lock_token = NULL "
-                "WHERE state = 'ready' AND lock_token IS NOT NULL",
-                (self._clock(),),
-            )
-        return cursor.rowcount
+            reclaimed = connection.execute(
+                "UPDATE messages SET lock_token = NULL WHERE state = 'ready' AND lock_token IS NOT NULL"
+            ).rowcount
+            for queue, window in self.lock_seconds.items():
+                connection.execute(
+                    "UPDATE messages SET visible_at = ? WHERE cloud = ? AND queue = ? AND state = 'ready' "
+                    "AND attempts > 0 AND visible_at > ?",
+                    (now + window, queue.cloud, queue.name, now + window),
+                )
+        return reclaimed
 
     def _dead_lettered(self, seq: int) -> None:
         if self.on_dead_letter is None:

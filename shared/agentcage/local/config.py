@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_DEV_APPROVER",
     "DEFAULT_PORT",
     "DEFAULT_STATE_DIR",
+    "DEFAULT_TIME_SCALE",
     "DYNAMODB_ENDPOINT_ENV",
     "EXECUTOR_LEASE_FLOOR_S",
     "LocalConfig",
@@ -63,6 +64,16 @@ first is still inside its call. A few seconds outlast any local call (the servic
 """
 
 
+DEFAULT_TIME_SCALE = 1 / 15
+"""Local seconds per cloud second for the queues' lock and visibility windows (:mod:`agentcage.topology`).
+
+At this scale the executor's cloud lease (its 30 s timeout plus a 15 s margin) is the local lease
+floor of 3 s, so the ratios the cloud settings guarantee (a request whose executor died comes back
+after the lease, before it is dead-lettered) hold locally, and a crashed call is recovered in about
+12 s (the SQS visibility timeout of 180 s, scaled) instead of three minutes.
+"""
+
+
 def local_queue_url(name: str) -> str:
     """The SQS URL the functions are given for a local queue (the broker maps it back to ``name``)."""
     return f"https://sqs.{LOCAL_REGION}.amazonaws.com/{LOCAL_ACCOUNT}/{name}"
@@ -81,6 +92,8 @@ class LocalConfig:
     threads_per_queue: int = 2
     retry_delay_s: float = 0.2
     reset_seed: bool = False
+    time_scale: float = DEFAULT_TIME_SCALE
+    """The queues' windows are topology's times this (the host refuses a scale that breaks recovery)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -89,6 +102,8 @@ class LocalConfig:
             raise ConfigurationError("threads_per_queue must be at least 1")
         if self.retry_delay_s < 0:
             raise ConfigurationError("retry_delay_s must not be negative")
+        if not 0 < self.time_scale <= 1:
+            raise ConfigurationError(f"time_scale must be in (0, 1], not {self.time_scale:g}")
 
     @classmethod
     def resolve(
@@ -102,6 +117,7 @@ class LocalConfig:
         threads_per_queue: int = 2,
         retry_delay_s: float = 0.2,
         reset_seed: bool = False,
+        time_scale: float = DEFAULT_TIME_SCALE,
         environ: Mapping[str, str] | None = None,
     ) -> LocalConfig:
         """Explicit arguments, then the environment, then the defaults."""
@@ -115,6 +131,7 @@ class LocalConfig:
             threads_per_queue=threads_per_queue,
             retry_delay_s=retry_delay_s,
             reset_seed=reset_seed,
+            time_scale=time_scale,
         )
 
     @property
@@ -144,8 +161,9 @@ def app_settings(
         DOMAIN_TABLE_ENV: DOMAIN_TABLE,
         IDEMPOTENCY_TABLE_ENV: IDEMPOTENCY_TABLE,
         DEV_APPROVER_ENV: config.dev_approver,
-        # A request comes back after the retry delay at the earliest; a copy may come at once (a repeated
-        # approve re-sends it). The floor keeps a copy arriving while the first runs queued, as in AWS.
+        # A copy of a request may come at once (a repeated approve re-sends it): the floor keeps a copy
+        # arriving while the first runs queued, as in AWS. (The host checks that the scaled visibility
+        # timeout still brings a crashed call back after this lease: agentcage.topology.)
         EXECUTOR_LEASE_SECONDS_ENV: env.get(EXECUTOR_LEASE_SECONDS_ENV)
         or f"{max(config.retry_delay_s, EXECUTOR_LEASE_FLOOR_S):g}",
         PUBLIC_BASE_URL_ENV: public_url,

@@ -2,8 +2,10 @@
 
 ``LocalHost(config).start()`` takes the state directory (one host per directory, a file lock says so),
 gives the functions their app settings, brings up DynamoDB with the seed, discovers the functions,
-opens the durable queues (releasing locks a killed predecessor held, so its in-flight messages are
-delivered again), hands the functions their in-process cross-cloud senders, starts the consumers and
+opens the durable queues with the windows of :mod:`agentcage.topology` times the configured time scale
+(taking over the locks a killed predecessor held: its in-flight messages are delivered again when those
+locks run out, as in the cloud, so a call that died mid-way comes back after the executor's lease and
+is recovered), hands the functions their in-process cross-cloud senders, starts the consumers and
 the timers, and serves the HTTP routes. ``stop()`` undoes it in reverse, waiting for running invocations.
 
 A message dead-lettered on an AWS work queue moves to that queue's dead-letter queue, where the
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agentcage.constants import LOCAL_TIMER_SECONDS_ENV
+from agentcage.constants import EXECUTOR_LEASE_SECONDS_ENV, LOCAL_TIMER_SECONDS_ENV, TOOL_REQUESTS_QUEUE
 from agentcage.errors import ConfigurationError
 from agentcage.local.adapters import TOOL_METRICS, install_adapters, uninstall_coordinator
 from agentcage.local.aws import LocalAws
@@ -40,7 +42,7 @@ from agentcage.local.invoke import OutgoingMessage
 from agentcage.local.server import LocalHttpServer
 from agentcage.local.stats import InvocationStats
 from agentcage.local.workers import ConsumerPool, TimerPool
-from agentcage.topology import QUEUES, QueueSpec
+from agentcage.topology import QUEUES, QueueSpec, crash_recovery_receive
 from agentcage.trace import trace_id_of
 
 DEFAULT_TIMER_SECONDS = 30.0
@@ -129,17 +131,22 @@ class LocalHost:
         missing = [str(key) for key in consumers if key not in specs]
         if missing:
             raise ConfigurationError(f"no delivery settings in agentcage.topology for {', '.join(missing)}")
+        _check_recovery(wiring, specs, config.time_scale)
         self.broker = DurableBroker(
             config.queues_path,
             max_deliveries={key: spec.max_deliveries for key, spec in specs.items()},
-            lock_seconds={key: spec.lock_seconds for key, spec in specs.items()},
+            lock_seconds={key: spec.lock_seconds * config.time_scale for key, spec in specs.items()},
             retry_delay_s=config.retry_delay_s,
+            abandoning={key for key, spec in specs.items() if spec.abandons},
             on_dead_letter=self._dead_lettered,
         )
-        recovered = self.broker.release_abandoned_locks()
+        recovered = self.broker.reclaim_abandoned_locks()
         if recovered:
             _log.warning(
-                "recovered %d in-flight messages from a previous run; delivering them again", recovered
+                "%d messages were in flight when a previous run stopped; they are delivered again when "
+                "their locks run out (at most %.3g s)",
+                recovered,
+                max(self.broker.lock_seconds.values()),
             )
         self.wiring = self._bind(self.broker, wiring)
         self.server.functions = self.wiring.http_functions
@@ -351,6 +358,29 @@ def _timer_interval(explicit: float | None) -> float:
     if not 0 < seconds <= 86_400:
         raise ConfigurationError(f"the local timer interval must be 0-86400 s, not {seconds:g}")
     return seconds
+
+
+def _check_recovery(wiring: SystemWiring, specs: dict[QueueKey, QueueSpec], scale: float) -> None:
+    """Refuse windows too short for a Lambda's scaled timeout, or for the executor's local lease: the
+    cloud's guarantees (:func:`agentcage.topology.crash_recovery_receive`) must hold here too."""
+    raw = os.environ.get(EXECUTOR_LEASE_SECONDS_ENV) or "0"
+    try:
+        lease = float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"{EXECUTOR_LEASE_SECONDS_ENV} must be a number of seconds, not {raw!r}"
+        ) from None
+    for function in wiring.lambdas:
+        for name in function.consumed:
+            spec = specs.get(QueueKey("aws", name))
+            if spec is None:
+                continue  # check_wiring names a queue nobody declares
+            crash_recovery_receive(
+                spec,
+                consumer_timeout_s=function.timeout_seconds * scale,
+                lease_s=lease if name == TOOL_REQUESTS_QUEUE else 0.0,
+                scale=scale,
+            )
 
 
 def _spec_of(queue: QueueKey) -> QueueSpec | None:

@@ -3,7 +3,10 @@
 Azure Service Bus triggers take one message per invocation (the Functions host's default); Lambda
 event source mappings take up to the manifest's ``batch_size`` and honour partial-batch responses.
 A function that raises fails its message (or, for Lambda, the whole batch); the broker redelivers it
-with the attempt counted, or dead-letters it at the queue's limit. Output bindings are sent only when
+with the attempt counted (a Service Bus message at once, an SQS one when its visibility timeout ends),
+or dead-letters it at the queue's limit. While a function runs, the pool renews its messages' locks,
+as the Functions host renews Service Bus locks (a Lambda cannot outlive its queue's visibility
+timeout; here nothing stops a call, so its lock is kept instead). Output bindings are sent only when
 the function succeeded, as the Functions host sends them.
 
 Timer-triggered functions run on a local interval instead of their NCRONTAB schedule (the cloud's
@@ -64,6 +67,7 @@ class ConsumerPool:
         self._threads: list[threading.Thread] = []
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._in_flight: dict[str, Delivery] = {}  # by lock token, guarded by _busy_lock
 
     @property
     def busy(self) -> int:
@@ -80,6 +84,10 @@ class ConsumerPool:
                 )
                 thread.start()
                 self._threads.append(thread)
+        if self.consumers:
+            keeper = threading.Thread(target=self._keep_locks, name="consumer-locks", daemon=True)
+            keeper.start()
+            self._threads.append(keeper)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop receiving, let running invocations finish (up to ``timeout_s``), and join the threads."""
@@ -106,11 +114,26 @@ class ConsumerPool:
                 continue
             with self._busy_lock:
                 self._busy += 1
+                self._in_flight.update((d.lock_token, d) for d in deliveries)
             try:
                 self._invoke(queue, function, deliveries)
             finally:
                 with self._busy_lock:
                     self._busy -= 1
+                    for delivery in deliveries:
+                        self._in_flight.pop(delivery.lock_token, None)
+
+    def _keep_locks(self) -> None:
+        """Renew the locks of running invocations three times per shortest window, until stopped."""
+        shortest = min(self.broker.lock_seconds.get(queue, 30.0) for queue in self.consumers)
+        interval = max(shortest / 3, 0.01)
+        while not self._stopping.wait(interval):
+            with self._busy_lock:
+                running = list(self._in_flight.values())
+            try:
+                self.broker.renew(running)
+            except Exception:  # noqa: BLE001 - the store was busy; the next round renews them
+                _log.warning("renewing %d locks failed; retrying in %.3g s", len(running), interval)
 
     def _invoke(
         self, queue: QueueKey, function: AzureFunction | LambdaFunction, deliveries: list[Delivery]

@@ -15,15 +15,24 @@ from agentcage.federation import role_session_name
 from agentcage.local import LocalConfig, LocalHost, QueueKey
 from agentcage.local.client import FINAL_STATES, AgentcageClient
 from agentcage.local.demo import RETURN_REQUEST
+from agentcage.topology import queue_spec
 
 pytestmark = pytest.mark.integration
+
+TIME_SCALE = 1 / 45
+REQUESTS = queue_spec("tool-requests", "aws")
+# Five receives, each after the last one's visibility timeout, then the dead-letters Lambda: bounded by
+# the scaled windows, with room for a loaded machine.
+DEAD_LETTERED_WITHIN_S = REQUESTS.max_deliveries * REQUESTS.lock_seconds * TIME_SCALE + 20
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    """A host whose timers tick every 100 ms, and whose approvals expire after one second."""
+    """A host whose timers tick every 100 ms, whose approvals expire after one second, and whose queue
+    windows are a third of the default's (an SQS message failing every delivery waits each one out)."""
     state = tmp_path_factory.mktemp("agentcage-dead-ends")
-    started = LocalHost(LocalConfig(state_dir=state, port=0, retry_delay_s=0.02), timer_interval_s=0.1)
+    config = LocalConfig(state_dir=state, port=0, retry_delay_s=0.02, time_scale=TIME_SCALE)
+    started = LocalHost(config, timer_interval_s=0.1)
     started.start()
     try:
         runtime = importlib.import_module("runtime").get_runtime()  # the coordinator the host installed
@@ -63,8 +72,13 @@ def test_the_host_timer_expires_an_approval_nobody_decides(host: LocalHost, clie
 
 
 def test_a_request_the_executor_fails_every_time_reaches_the_dead_letters_lambda(
-    host: LocalHost, client: AgentcageClient
+    host: LocalHost, client: AgentcageClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # (its approval must outlive the deliveries, each a visibility timeout apart)
+    coordinator = importlib.import_module("runtime").get_runtime().coordinator
+    monkeypatch.setattr(
+        coordinator, "settings", dataclasses.replace(coordinator.settings, approval_ttl_seconds=3600)
+    )
     # GIVEN a running task, and a request for it, sent by its own session, that the executor cannot
     # read nor answer (it names no call): every delivery fails
     task_id = client.start_task(RETURN_REQUEST, context={"scenario": "return_exception"})["task_id"]
@@ -78,7 +92,7 @@ def test_a_request_the_executor_fails_every_time_reaches_the_dead_letters_lambda
     )
 
     # WHEN SQS gives up on it
-    task = client.wait_for(task_id, lambda t: t["state"] in FINAL_STATES, timeout_s=20)
+    task = client.wait_for(task_id, lambda t: t["state"] in FINAL_STATES, timeout_s=DEAD_LETTERED_WITHIN_S)
 
     # THEN it was dead-lettered after its deliveries, moved to the DLQ, and the Lambda ended the task
     [dead] = [

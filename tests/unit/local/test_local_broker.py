@@ -79,11 +79,11 @@ def test_the_last_allowed_failure_dead_letters_with_the_reason(tmp_path: Path) -
     dead: list[StoredMessage] = []
     broker = make_broker(tmp_path, clock, dead)
     broker.send(REQUESTS, "poison")
-    # WHEN both deliveries fail
+    # WHEN both deliveries fail (an SQS message comes back when its visibility timeout ends)
     for _ in range(2):
         [delivery] = broker.receive(REQUESTS)
         outcome = broker.fail(delivery, "ValueError: not an envelope")
-        clock.now += 1
+        clock.now += 60
     # THEN the message is dead-lettered with its reason, the hook saw it, and it is never delivered again
     assert outcome == "dead_lettered"
     assert [m.body for m in dead] == ["poison"]
@@ -105,7 +105,7 @@ def test_a_message_whose_last_lock_expired_is_dead_lettered_on_the_next_receive(
     assert "MaxDeliveryCount" in (dead[0].dead_letter_reason or "")
 
 
-def test_messages_survive_a_new_broker_on_the_same_file_and_abandoned_locks_are_released(
+def test_messages_survive_a_new_broker_on_the_same_file_and_abandoned_locks_run_out(
     tmp_path: Path,
 ) -> None:
     # GIVEN a message in flight when the process died
@@ -115,12 +115,16 @@ def test_messages_survive_a_new_broker_on_the_same_file_and_abandoned_locks_are_
     broker.send(STEPS, "waiting")
     broker.receive(STEPS)
     broker.close()
-    # WHEN a new broker opens the same file and releases abandoned locks
+    # WHEN a new broker opens the same file and takes over the abandoned lock
     restarted = make_broker(tmp_path, clock)
-    assert restarted.release_abandoned_locks() == 1
-    # THEN both messages are delivered, the in-flight one with its earlier attempt counted
-    deliveries = restarted.receive(STEPS, 10)
-    assert sorted((d.body, d.attempts) for d in deliveries) == [("in flight", 2), ("waiting", 1)]
+    assert restarted.reclaim_abandoned_locks() == 1
+    # THEN the waiting message is delivered at once, the in-flight one only when its lock runs out,
+    # with its earlier attempt counted
+    [waiting] = restarted.receive(STEPS, 10)
+    assert (waiting.body, waiting.attempts) == ("waiting", 1)
+    assert restarted.complete(waiting)
+    clock.now += 30
+    assert [(d.body, d.attempts) for d in restarted.receive(STEPS, 10)] == [("in flight", 2)]
 
 
 def test_an_unknown_queue_is_refused(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def test_workers_redeliver_failures_honour_partial_batches_and_dead_letter(tmp_p
     broker = DurableBroker(
         tmp_path / "q.db",
         max_deliveries={requests: 3},
-        lock_seconds={requests: 30},
+        lock_seconds={requests: 0.2},  # a failed SQS message waits out its visibility timeout
         retry_delay_s=0.01,
         on_dead_letter=dead.append,
     )
@@ -165,7 +165,7 @@ def test_workers_redeliver_failures_honour_partial_batches_and_dead_letter(tmp_p
     pool = ConsumerPool(broker, {requests: executor}, threads_per_queue=1, poll_interval_s=0.01)
     # WHEN the consumers run until nothing is outstanding
     pool.start()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while broker.outstanding() and time.monotonic() < deadline:
         time.sleep(0.01)
     pool.stop()
