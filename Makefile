@@ -13,7 +13,7 @@ export UV_NO_CONFIG := 1
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 LOCKS := requirements/dev.lock pyproject.toml
 
-.PHONY: help venv test lint demo bench locks clean
+.PHONY: help venv test lint demo bench locks clean package artifacts
 
 help:
 	@echo "make demo   - run the local runtime: the return-exception flow and both incidents"
@@ -21,6 +21,8 @@ help:
 	@echo "make lint   - ruff and mypy (strict for shared/)"
 	@echo "make bench  - run every script in benchmarks/"
 	@echo "make locks  - re-resolve the lock files after a change to pyproject.toml"
+	@echo "make package   - build every deployment artifact into dist/deploy/ (Lambda arm64, Function App x64; py3.12)"
+	@echo "make artifacts - the same artifacts for this machine's platform and Python, zipped and unzipped in dist/host/"
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -54,13 +56,24 @@ bench: $(STAMP)
 		$(VENV)/bin/python "$$script"; \
 	done
 
+# One builder (infra/packaging.py) for both, and for `pulumi up`: each artifact from its own lock file,
+# dependencies cached in .agentcage/wheels by lock hash (the first build downloads them from PyPI).
+ARCH ?= arm64
+package: $(STAMP)
+	$(VENV)/bin/python -m infra.packaging deploy --architecture $(ARCH) --uv $(UV)
+
+artifacts: $(STAMP)
+	$(VENV)/bin/python -m infra.packaging host --uv $(UV)
+
 locks: | $(UV)
 	$(UV) pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 --no-header --quiet -o requirements/dev.lock
 	$(UV) pip compile requirements/bootstrap.in --generate-hashes --no-header --quiet -o requirements/bootstrap.lock
-	# Deployment targets: what infra/packaging.py installs into the Lambda and Function App packages.
+	# Deployment artifacts: what infra/packaging.py installs into each (one extra per artifact).
 	$(UV) pip compile pyproject.toml --extra aws --generate-hashes --no-header --quiet \
 		--python-version 3.12 --python-platform aarch64-manylinux_2_28 -o requirements/lambda.lock
-	$(UV) pip compile pyproject.toml --extra aws --extra aws-bridge --generate-hashes --no-header --quiet \
+	$(UV) pip compile pyproject.toml --extra aws-data --generate-hashes --no-header --quiet \
+		--python-version 3.12 --python-platform aarch64-manylinux_2_28 -o requirements/lambda-data.lock
+	$(UV) pip compile pyproject.toml --extra aws-bridge --generate-hashes --no-header --quiet \
 		--python-version 3.12 --python-platform aarch64-manylinux_2_28 -o requirements/lambda-bridge.lock
 	$(UV) pip compile pyproject.toml --extra azure --generate-hashes --no-header --quiet \
 		--python-version 3.12 --python-platform x86_64-manylinux_2_28 -o requirements/functionapp.lock

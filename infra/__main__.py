@@ -73,7 +73,6 @@ from infra.tenant import check_logged_in_tenant  # noqa: E402
 LAMBDA_ROOT = "/var/task"
 FUNCTION_APP_ROOT = "/home/site/wwwroot"
 BUDGET_FILE = "config/budget.yaml"
-PACKAGE_OF = {"core": "lambda-core", "bridge": "lambda-bridge"}  # manifest archive -> package
 
 config = load_stack_config()
 # Synchronous lookups, so that a provider logged into another tenant stops the preview here.
@@ -129,7 +128,7 @@ def lambda_function(
     A ``schedule`` Lambda runs every ``schedule_minutes`` (the stack's rate), else the manifest's. A queue
     Lambda runs at most ``queue_concurrency`` copies per queue (the runaway ceiling, which needs no quota).
     """
-    built = packages[PACKAGE_OF[spec.archive]]
+    built = packages[packaging.ARTIFACT_OF_ARCHIVE[spec.archive]]
     trigger: QueueTrigger | ScheduleTrigger | tuple[QueueTrigger, ...] | None = None
     if spec.trigger == "schedule":
         trigger = ScheduleTrigger(schedule_minutes or int(spec.schedule_minutes or 0))

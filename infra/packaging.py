@@ -1,262 +1,310 @@
-"""Deterministic deployment packages: the same inputs give byte-identical archives.
+"""The one definition of what each deployment artifact contains, and the builder of all of them.
 
-Entries are sorted, timestamps fixed, permissions normalised and caches excluded, so the archive's
-sha256 only changes when a packaged file does, and an unchanged ``pulumi up`` updates nothing.
+Four artifacts (:func:`targets`), each built from its own lock file for its own platform and Python:
 
-Three packages (see :data:`TARGETS`): ``lambda-core`` (tool executor + data services),
-``lambda-bridge`` (the bridge to Azure: adds azure-identity/azure-servicebus) and ``function-app``
-(the Azure coordinator). Each bundles the function code, the ``agentcage`` library, the Cedar
-policies, the OpenAPI catalog and agent definitions, plus its dependency wheels for the target
-platform, installed from a hashed per-target lock file (``requirements/<target>.lock``) with
-``uv pip install --target --python-platform --only-binary :all: --require-hashes`` into a cache
-keyed by the lock file's hash. The dependency step is injectable (:class:`DependencyInstaller`) so
-tests build the code part without a network, and CI can hand over pre-built dependency folders via
-``AGENTCAGE_INFRA_DEPENDENCIES_DIR``.
+==============  =====================================================  ==========================
+artifact        entry points                                           lock file
+==============  =====================================================  ==========================
+lambda-core     tool executor, dead-letters drain, ledger sweeper      requirements/lambda.lock
+lambda-data     the data services behind API Gateway (no Cedar)        requirements/lambda-data.lock
+lambda-bridge   bridge_to_azure (Azure SDKs)                           requirements/lambda-bridge.lock
+function-app    the coordinator's ``function_app.py``                  requirements/functionapp.lock
+==============  =====================================================  ==========================
+
+The code in an artifact is the import closure of its entry points (:mod:`infra.module_closure`):
+what they can reach of ``functions/`` and the ``agentcage`` library, never the local runtime, the CLI
+or test helpers. Data files (policies, catalog, agents, ``host.json``) are declared per artifact.
+Dependencies come from :mod:`infra.dependencies`. Every zip carries ``agentcage-artifact.json``
+(:data:`MANIFEST_NAME`): name, entry points, lock file, unzipped size, platform, Python, and the
+folders to put on ``sys.path``.
+
+The same definitions build ``dist/deploy/`` for the clouds (``make package``, and the Pulumi program
+through :func:`build_deployment`) and ``dist/host/`` for this machine's platform and Python (``make
+artifacts``), where each zip is also unzipped for the artifact tests and local workers::
+
+    python -m infra.packaging deploy [--architecture arm64]
+    python -m infra.packaging host
 """
 
 from __future__ import annotations
 
-import base64
+import argparse
 import hashlib
-import os
+import json
+import platform as host_platform
 import shutil
-import stat
-import subprocess
+import sys
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Final
 
-from agentcage.constants import INFRA_DEPENDENCIES_DIR_ENV
 from agentcage.errors import ConfigurationError
+from functions.aws.manifest import LAMBDAS
+from infra.archive import (
+    FIXED_TIMESTAMP,
+    ArchiveSource,
+    BuiltArchive,
+    archive_entries,
+    build_archive,
+    sha256_file,
+)
+from infra.dependencies import (
+    DependencyInstaller,
+    DependencySet,
+    PrebuiltDependencies,
+    UvInstaller,
+    installer_from_environment,
+)
+from infra.module_closure import import_closure
 
 __all__ = [
     "FIXED_TIMESTAMP",
-    "EXCLUDED_NAMES",
+    "MANIFEST_NAME",
+    "ARTIFACT_OF_ARCHIVE",
+    "NEVER_SHIPPED",
     "LAMBDA_PLATFORMS",
     "FUNCTION_APP_PLATFORM",
+    "PYTHON_VERSION",
     "ArchiveSource",
-    "PackageTarget",
     "BuiltArchive",
+    "PackageTarget",
     "DependencyInstaller",
+    "DependencySet",
     "UvInstaller",
     "PrebuiltDependencies",
+    "installer_from_environment",
     "targets",
+    "host_targets",
     "build_archive",
     "build_package",
     "build_deployment",
-    "installer_from_environment",
+    "build_host_artifacts",
+    "artifact_manifest",
 ]
 
-# Zip cannot store dates before 1980; every entry carries this one.
-FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
-EXCLUDED_NAMES = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"})
-_EXCLUDED_SUFFIXES = (".pyc", ".pyo")
-LAMBDA_PLATFORMS: Mapping[str, str] = {"arm64": "aarch64-manylinux_2_28", "x86_64": "x86_64-manylinux_2_28"}
-FUNCTION_APP_PLATFORM = "x86_64-manylinux_2_28"  # Flex Consumption runs Linux on x64
-PYTHON_VERSION = "3.12"
-
-
-@dataclass(frozen=True)
-class ArchiveSource:
-    """A file or folder and where it goes in the archive (``""`` = the root)."""
-
-    path: Path
-    target: str
-    required: bool = True
+MANIFEST_NAME: Final = "agentcage-artifact.json"
+LAMBDA_PLATFORMS: Final[Mapping[str, str]] = {
+    "arm64": "aarch64-manylinux_2_28",
+    "x86_64": "x86_64-manylinux_2_28",
+}
+FUNCTION_APP_PLATFORM: Final = "x86_64-manylinux_2_28"  # Flex Consumption runs Linux on x64
+PYTHON_VERSION: Final = "3.12"  # both clouds' runtime
+# The manifest's `archive` of a Lambda -> the artifact that holds its handler.
+ARTIFACT_OF_ARCHIVE: Final[Mapping[str, str]] = {
+    "core": "lambda-core",
+    "data": "lambda-data",
+    "bridge": "lambda-bridge",
+}
+# Never in an artifact: the local runtime, the CLI, test helpers. (A lazy import of one leaves it out.)
+NEVER_SHIPPED: Final = ("agentcage.local", "agentcage.cli", "agentcage.ledger.testing", "tests")
+# The botocore service models each Lambda artifact keeps (the Function App keeps them all): the
+# services its code calls, and xray, whose client Powertools' Tracer builds at import.
+_AWS_SERVICES: Final[Mapping[str, tuple[str, ...]]] = {
+    "lambda-core": ("dynamodb", "sqs", "xray"),
+    "lambda-data": ("dynamodb",),
+    "lambda-bridge": ("sts", "xray"),
+}
+_LOCK_FILES: Final[Mapping[str, str]] = {
+    "lambda-core": "lambda.lock",
+    "lambda-data": "lambda-data.lock",
+    "lambda-bridge": "lambda-bridge.lock",
+    "function-app": "functionapp.lock",
+}
+_FUNCTION_APP_DEPENDENCIES: Final = ".python_packages/lib/site-packages"  # the Python worker's path
 
 
 @dataclass(frozen=True)
 class PackageTarget:
-    """One deployable package: what goes in, which lock file and platform its wheels come from."""
+    """One artifact: entry points, code roots, data files, dependencies and where they go.
+
+    ``code_roots`` maps an import root (``agentcage``, ``functions``, ``runtime``) to its source file
+    or folder and its place in the archive; the closure of ``entry_modules`` over them is the code.
+    ``takes_stack_config`` says whether the stack's generated files (the budget) go in.
+    """
 
     name: str
-    sources: tuple[ArchiveSource, ...]
-    lock_file: Path
-    platform: str
-    dependencies_target: str  # where installed dependencies go inside the archive
-
-
-@dataclass(frozen=True)
-class BuiltArchive:
-    """A built package and its digests."""
-
-    path: Path
-    sha256: str
+    entry_points: tuple[str, ...]
+    entry_modules: tuple[str, ...]
+    code_roots: Mapping[str, tuple[Path, str]]
+    data: tuple[ArchiveSource, ...]
+    dependencies: DependencySet
+    dependencies_target: str
+    takes_stack_config: bool
+    repo_root: Path
 
     @property
-    def base64_sha256(self) -> str:
-        """The digest as Lambda's ``source_code_hash`` expects it."""
-        return base64.b64encode(bytes.fromhex(self.sha256)).decode("ascii")
+    def lock_file(self) -> Path:
+        """The hashed lock file the dependencies are installed from."""
+        return self.dependencies.lock_file
+
+    @property
+    def platform(self) -> str:
+        """The uv platform the dependencies are installed for."""
+        return self.dependencies.platform
+
+    def code_entries(self) -> dict[str, Path]:
+        """Archive name -> source file of every module the entry points reach."""
+        closure = import_closure(
+            self.entry_modules, {root: path for root, (path, _) in self.code_roots.items()}, NEVER_SHIPPED
+        )
+        entries: dict[str, Path] = {}
+        for module, source in closure.modules.items():
+            root_path, archive_dir = self.code_roots[module.split(".")[0]]
+            relative = source.name if root_path.is_file() else source.relative_to(root_path).as_posix()
+            entries[f"{archive_dir}/{relative}".lstrip("/")] = source
+        return entries
 
 
-class DependencyInstaller(Protocol):
-    """Produces a folder of installed dependencies for a target (or None for code-only)."""
-
-    def install(self, target: PackageTarget) -> Path | None:
-        """The folder whose contents go under ``target.dependencies_target``."""
-        ...
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class UvInstaller:
-    """Installs a target's hashed lock file with uv for the target platform, cached by lock hash."""
-
-    def __init__(self, cache_dir: Path, uv: str = "uv") -> None:
-        self.cache_dir = cache_dir
-        self.uv = uv
-
-    def install(self, target: PackageTarget) -> Path:
-        """Install (or reuse) the dependencies of ``target``; needs the network on a cache miss."""
-        if not target.lock_file.is_file():
-            raise ConfigurationError(
-                f"{target.name}: lock file {target.lock_file} is missing (see infra/DEPLOY.md, 'Lock files')"
-            )
-        key = f"{target.name}-{target.platform}-{_sha256_file(target.lock_file)[:16]}"
-        done = self.cache_dir / key
-        if done.is_dir():
-            return done
-        staging = self.cache_dir / f"{key}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        command = [
-            self.uv, "pip", "install", "--quiet", "--no-deps", "--require-hashes",
-            "--only-binary", ":all:", "--python-version", PYTHON_VERSION,
-            "--python-platform", target.platform, "--target", str(staging), "-r", str(target.lock_file),
-        ]  # fmt: skip
-        try:
-            subprocess.run(command, check=True, capture_output=True, text=True)  # noqa: S603 - fixed argv, no shell
-        except FileNotFoundError:
-            raise ConfigurationError(f"{self.uv} not found: install uv to package dependencies") from None
-        except subprocess.CalledProcessError as exc:
-            raise ConfigurationError(
-                f"{target.name}: uv pip install failed: {exc.stderr.strip()[-2000:]}"
-            ) from None
-        staging.rename(done)
-        return done
-
-
-class PrebuiltDependencies:
-    """Dependencies installed beforehand (CI, air-gapped hosts): ``<root>/<target name>/``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def install(self, target: PackageTarget) -> Path:
-        """The pre-built folder for ``target``; it must exist."""
-        folder = self.root / target.name
-        if not folder.is_dir():
-            raise ConfigurationError(f"{INFRA_DEPENDENCIES_DIR_ENV}: {folder} does not exist")
-        return folder
-
-
-def installer_from_environment(cache_dir: Path) -> DependencyInstaller:
-    """Pre-built dependencies when ``AGENTCAGE_INFRA_DEPENDENCIES_DIR`` is set, else uv with a cache."""
-    prebuilt = os.environ.get(INFRA_DEPENDENCIES_DIR_ENV)
-    return PrebuiltDependencies(Path(prebuilt)) if prebuilt else UvInstaller(cache_dir)
-
-
-def targets(repo_root: Path, lambda_architecture: str) -> dict[str, PackageTarget]:
-    """The three packages of a deployment, for the configured Lambda architecture."""
-    if lambda_architecture not in LAMBDA_PLATFORMS:
-        raise ConfigurationError(f"unknown Lambda architecture {lambda_architecture!r}")
+def _library_data(repo_root: Path) -> tuple[ArchiveSource, ...]:
     shared = repo_root / "shared"
-    library = (
-        ArchiveSource(shared / "agentcage", "agentcage"),
+    return (
         ArchiveSource(shared / "policies", "policies"),
         ArchiveSource(shared / "catalog", "catalog"),
         ArchiveSource(shared / "agents", "agents", required=False),
     )
-    lambda_code = (ArchiveSource(repo_root / "functions" / "aws", "functions/aws"), *library)
-    # The coordinator reads target tags with the executor's own SigV4 transport (target_reader.py):
-    # the functions.aws.executor package and its parents' __init__ files, nothing else of the Lambdas.
-    functions = repo_root / "functions"
-    coordinator_extras = (
-        ArchiveSource(functions / "__init__.py", "functions"),
-        ArchiveSource(functions / "aws" / "__init__.py", "functions/aws"),
-        ArchiveSource(functions / "aws" / "executor", "functions/aws/executor"),
-    )
+
+
+def _function_app_roots(repo_root: Path) -> dict[str, tuple[Path, str]]:
+    app = repo_root / "functions" / "azure"
+    roots: dict[str, tuple[Path, str]] = {"agentcage": (repo_root / "shared" / "agentcage", "agentcage")}
+    for entry in sorted(app.iterdir()):
+        if entry.suffix == ".py":
+            roots[entry.stem] = (entry, "")
+        elif (entry / "__init__.py").is_file():
+            roots[entry.name] = (entry, entry.name)
+    return roots
+
+
+def targets(
+    repo_root: Path,
+    lambda_architecture: str = "arm64",
+    *,
+    lambda_platform: str | None = None,
+    function_app_platform: str = FUNCTION_APP_PLATFORM,
+    python_version: str = PYTHON_VERSION,
+) -> dict[str, PackageTarget]:
+    """Every artifact of a deployment, for the Lambda architecture (or explicit platforms and Python)."""
+    if lambda_platform is None:
+        if lambda_architecture not in LAMBDA_PLATFORMS:
+            raise ConfigurationError(f"unknown Lambda architecture {lambda_architecture!r}")
+        lambda_platform = LAMBDA_PLATFORMS[lambda_architecture]
     locks = repo_root / "requirements"
-    platform = LAMBDA_PLATFORMS[lambda_architecture]
+    lambda_roots = {
+        "agentcage": (repo_root / "shared" / "agentcage", "agentcage"),
+        "functions": (repo_root / "functions", "functions"),
+    }
+
+    def dependencies(name: str, platform: str) -> DependencySet:
+        return DependencySet(
+            name, locks / _LOCK_FILES[name], platform, python_version, _AWS_SERVICES.get(name)
+        )
+
+    built: dict[str, PackageTarget] = {}
+    for archive, name in ARTIFACT_OF_ARCHIVE.items():
+        handlers = tuple(spec.handler for spec in LAMBDAS if spec.archive == archive)
+        built[name] = PackageTarget(
+            name=name,
+            entry_points=handlers,
+            entry_modules=tuple(handler.rpartition(".")[0] for handler in handlers),
+            code_roots=lambda_roots,
+            data=_library_data(repo_root) if archive == "core" else (),
+            dependencies=dependencies(name, lambda_platform),
+            dependencies_target="",  # Lambda puts the archive root on sys.path
+            takes_stack_config=archive == "core",
+            repo_root=repo_root,
+        )
+    built["function-app"] = PackageTarget(
+        name="function-app",
+        entry_points=("function_app.py",),
+        entry_modules=("function_app",),
+        code_roots=_function_app_roots(repo_root),
+        data=(ArchiveSource(repo_root / "functions" / "azure" / "host.json", ""), *_library_data(repo_root)),
+        dependencies=dependencies("function-app", function_app_platform),
+        dependencies_target=_FUNCTION_APP_DEPENDENCIES,
+        takes_stack_config=True,
+        repo_root=repo_root,
+    )
+    return built
+
+
+def _host_platform() -> str:
+    machine = host_platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    if sys.platform != "linux" or machine not in ("x86_64", "aarch64"):
+        raise ConfigurationError(f"host artifacts are built for Linux x86_64 or aarch64, not {machine}")
+    return f"{machine}-manylinux_2_28"
+
+
+def host_targets(repo_root: Path) -> dict[str, PackageTarget]:
+    """The same artifacts for this machine's platform and this interpreter's Python."""
+    platform = _host_platform()
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return targets(repo_root, lambda_platform=platform, function_app_platform=platform, python_version=python)
+
+
+def artifact_manifest(target: PackageTarget, entries: Mapping[str, Path]) -> dict[str, object]:
+    """``agentcage-artifact.json``: what the artifact is, built from what, for what, how big unzipped."""
+    sys_path = [""] if not target.dependencies_target else ["", target.dependencies_target]
     return {
-        "lambda-core": PackageTarget("lambda-core", lambda_code, locks / "lambda.lock", platform, ""),
-        "lambda-bridge": PackageTarget(
-            "lambda-bridge", lambda_code, locks / "lambda-bridge.lock", platform, ""
-        ),
-        "function-app": PackageTarget(
-            "function-app",
-            (ArchiveSource(repo_root / "functions" / "azure", ""), *coordinator_extras, *library),
-            locks / "functionapp.lock",
-            FUNCTION_APP_PLATFORM,
-            # The Functions Python worker puts this folder on sys.path.
-            ".python_packages/lib/site-packages",
-        ),
+        "name": target.name,
+        "entry_points": list(target.entry_points),
+        "lock_file": target.lock_file.relative_to(target.repo_root).as_posix(),
+        "unzipped_bytes": sum(path.stat().st_size for path in entries.values()),
+        "platform": target.platform,
+        "python": target.dependencies.python_version,
+        "sys_path": sys_path,
     }
 
 
-def _walk(source: Path) -> Iterator[tuple[str, Path]]:
-    if source.is_file():
-        yield source.name, source
-        return
-    for dirpath, dirnames, filenames in os.walk(source):
-        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_NAMES)
-        for filename in filenames:
-            if filename in EXCLUDED_NAMES or filename.endswith(_EXCLUDED_SUFFIXES):
-                continue
-            full = Path(dirpath) / filename
-            yield full.relative_to(source).as_posix(), full
-
-
-def _entries(sources: Sequence[ArchiveSource]) -> dict[str, Path]:
-    entries: dict[str, Path] = {}
-    for source in sources:
-        if not source.path.exists():
-            if source.required:
-                raise ConfigurationError(f"package source {source.path} does not exist")
-            continue
-        for relative, full in _walk(source.path):
-            name = f"{source.target.strip('/')}/{relative}".lstrip("/")
-            if name in entries and entries[name].read_bytes() != full.read_bytes():
-                raise ConfigurationError(f"two package sources provide {name}: {entries[name]} and {full}")
-            entries[name] = full
-    return entries
-
-
-def build_archive(destination: Path, sources: Sequence[ArchiveSource]) -> BuiltArchive:
-    """Write a reproducible zip of ``sources`` to ``destination`` and return its digest."""
-    entries = _entries(sources)
-    if not entries:
-        raise ConfigurationError(f"{destination.name}: nothing to package")
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".partial")
-    with zipfile.ZipFile(partial, "w") as archive:
-        for name in sorted(entries):
-            path = entries[name]
-            info = zipfile.ZipInfo(name, date_time=FIXED_TIMESTAMP)
-            info.create_system = 3  # unix, whatever the build host, so the mode bits below are honoured
-            executable = path.stat().st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-            info.external_attr = (stat.S_IFREG | (0o755 if executable else 0o644)) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes(), compresslevel=9)
-    partial.replace(destination)
-    return BuiltArchive(destination, _sha256_file(destination))
-
-
-def build_package(target: PackageTarget, out_dir: Path, installer: DependencyInstaller) -> BuiltArchive:
-    """Build one deployment package: code sources plus the installer's dependencies."""
-    sources = list(target.sources)
-    dependencies = installer.install(target)
+def build_package(
+    target: PackageTarget,
+    out_dir: Path,
+    installer: DependencyInstaller,
+    generated: Sequence[ArchiveSource] = (),
+) -> BuiltArchive:
+    """Build one artifact: its code closure, data files, dependencies and manifest."""
+    sources = [*target.data, *(generated if target.takes_stack_config else ())]
+    dependencies = installer.install(target.dependencies)
     if dependencies is not None:
         sources.append(ArchiveSource(dependencies, target.dependencies_target))
-    return build_archive(out_dir / f"{target.name}.zip", sources)
+    entries = {**archive_entries(sources), **target.code_entries()}
+    if MANIFEST_NAME in entries:
+        raise ConfigurationError(f"{target.name}: a source provides {MANIFEST_NAME}")
+    manifest = json.dumps(artifact_manifest(target, entries), indent=2, sort_keys=True) + "\n"
+    destination = out_dir / f"{target.name}.zip"
+    reused = _unchanged(destination, entries, manifest)
+    if reused is not None:
+        return reused
+    built = build_archive(destination, entries=entries, extra={MANIFEST_NAME: manifest.encode()})
+    _inputs_record(destination).write_text(f"{_fingerprint(entries, manifest)} {built.sha256}\n")
+    return built
+
+
+def _inputs_record(destination: Path) -> Path:
+    return destination.with_name(f".{destination.name}.inputs")
+
+
+def _fingerprint(entries: Mapping[str, Path], manifest: str) -> str:
+    # Names, sizes and modification times: a changed file changes the fingerprint without reading
+    # every byte again (the dependency folders are immutable once cached).
+    digest = hashlib.sha256(manifest.encode())
+    for name in sorted(entries):
+        status = entries[name].stat()
+        digest.update(f"{name}\0{status.st_size}\0{status.st_mtime_ns}\0{status.st_mode}\n".encode())
+    return digest.hexdigest()
+
+
+def _unchanged(destination: Path, entries: Mapping[str, Path], manifest: str) -> BuiltArchive | None:
+    """The archive built last time from the same inputs, when it is still there untouched."""
+    record = _inputs_record(destination)
+    if not destination.is_file() or not record.is_file():
+        return None
+    fingerprint, _, sha256 = record.read_text().strip().partition(" ")
+    if fingerprint != _fingerprint(entries, manifest) or sha256_file(destination) != sha256:
+        return None
+    return BuiltArchive(destination, sha256)
 
 
 def build_deployment(
@@ -266,21 +314,72 @@ def build_deployment(
     generated: Mapping[str, str],
     installer: DependencyInstaller,
 ) -> dict[str, BuiltArchive]:
-    """Build every package of a stack; ``generated`` files (relative path -> text) go into each."""
+    """Build every artifact of a stack; ``generated`` files (relative path -> text) go where they are read."""
     generated_dir = out_dir / "generated"
     shutil.rmtree(generated_dir, ignore_errors=True)
     for relative, text in generated.items():
         path = generated_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    stack_files = (ArchiveSource(generated_dir, ""),) if generated else ()
+    return {
+        name: build_package(target, out_dir, installer, stack_files)
+        for name, target in targets(repo_root, lambda_architecture).items()
+    }
+
+
+def _unzip_fresh(built: BuiltArchive, tree: Path) -> None:
+    stamp = tree.with_name(f"{tree.name}.sha256")
+    if tree.is_dir() and stamp.is_file() and stamp.read_text(encoding="ascii").strip() == built.sha256:
+        return
+    shutil.rmtree(tree, ignore_errors=True)
+    with zipfile.ZipFile(built.path) as archive:
+        archive.extractall(tree)
+    stamp.write_text(built.sha256 + "\n", encoding="ascii")
+
+
+def build_host_artifacts(
+    repo_root: Path, out_dir: Path, installer: DependencyInstaller, names: Sequence[str] = ()
+) -> dict[str, BuiltArchive]:
+    """Build ``dist/host/<name>.zip`` for this machine and unzip each into ``dist/host/<name>/``."""
+    chosen = host_targets(repo_root)
+    if unknown := set(names) - set(chosen):
+        raise ConfigurationError(f"no artifact named {', '.join(sorted(unknown))}")
     built: dict[str, BuiltArchive] = {}
-    for name, target in targets(repo_root, lambda_architecture).items():
-        with_generated = PackageTarget(
-            target.name,
-            (*target.sources, ArchiveSource(generated_dir, "", required=bool(generated))),
-            target.lock_file,
-            target.platform,
-            target.dependencies_target,
-        )
-        built[name] = build_package(with_generated, out_dir, installer)
+    for name, target in chosen.items():
+        if names and name not in names:
+            continue
+        built[name] = build_package(target, out_dir, installer)
+        _unzip_fresh(built[name], out_dir / name)
     return built
+
+
+def _uv(repo_root: Path) -> str:
+    return shutil.which("uv") or str(repo_root / ".tools" / "bin" / "uv")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``deploy`` -> dist/deploy/ for the clouds; ``host`` -> dist/host/ for this machine."""
+    parser = argparse.ArgumentParser(prog="python -m infra.packaging", description=main.__doc__)
+    parser.add_argument("kind", choices=("deploy", "host"))
+    parser.add_argument("--architecture", default="arm64", choices=sorted(LAMBDA_PLATFORMS))
+    parser.add_argument("--uv", help="the uv executable (default: on PATH, else .tools/bin/uv)")
+    parser.add_argument("--out", type=Path, help="output folder (default dist/<kind>)")
+    args = parser.parse_args(argv)
+    repo_root = Path(__file__).resolve().parents[1]
+    out_dir = args.out or repo_root / "dist" / args.kind
+    installer = installer_from_environment(repo_root / ".agentcage" / "wheels", args.uv or _uv(repo_root))
+    if args.kind == "deploy":
+        built = build_deployment(repo_root, out_dir, args.architecture, {}, installer)
+    else:
+        built = build_host_artifacts(repo_root, out_dir, installer)
+    for name, archive in built.items():
+        with zipfile.ZipFile(archive.path) as opened:
+            manifest = json.loads(opened.read(MANIFEST_NAME))
+        size_mb = manifest["unzipped_bytes"] / 1e6
+        print(f"{name:14} {size_mb:7.1f} MB unzipped  {archive.path}  sha256 {archive.sha256[:16]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -23,8 +23,9 @@ class LambdaSpec:
     ``dead_letters_of``, declared in :mod:`agentcage.topology`), ``api`` (behind the REST API Gateway,
     serving ``operations`` of the catalog) or ``schedule`` (run on a timer, every ``schedule_minutes``
     unless the stack configures another rate; the event carries nothing the handler needs).
-    ``archive`` names the deployment package: ``core`` (library + AWS dependencies) or ``bridge``
-    (adds the Azure SDKs).
+    ``archive`` names the deployment artifact that holds the handler (``infra/packaging.py`` builds
+    them): ``core`` (the governance gate: Cedar, schemas, inspection), ``data`` (the data services:
+    Powertools and boto3, no Cedar) or ``bridge`` (the Azure SDKs, no Cedar).
 
     The local runtime wires ``sqs``, ``dead_letters`` and ``api`` Lambdas; it does not run
     ``schedule`` ones (locally nothing abandons a reservation for long: the SQLite ledger can be swept
@@ -34,7 +35,7 @@ class LambdaSpec:
     name: str
     handler: str
     trigger: Literal["sqs", "dead_letters", "api", "schedule"]
-    archive: Literal["core", "bridge"]
+    archive: Literal["core", "data", "bridge"]
     timeout_seconds: int
     memory_mb: int
     queue: str | None = None
@@ -103,7 +104,7 @@ LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
         "customers",
         "functions.aws.services.customers.handler",
         "api",
-        "core",
+        "data",
         10,
         256,
         operations=("getCustomer",),
@@ -112,7 +113,7 @@ LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
         "orders",
         "functions.aws.services.orders.handler",
         "api",
-        "core",
+        "data",
         10,
         256,
         operations=("listRecentOrders",),
@@ -121,7 +122,7 @@ LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
         "risk",
         "functions.aws.services.risk.handler",
         "api",
-        "core",
+        "data",
         10,
         256,
         operations=("assessReturnException",),
@@ -130,7 +131,7 @@ LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
         "refunds",
         "functions.aws.services.refunds.handler",
         "api",
-        "core",
+        "data",
         15,
         256,
         operations=("createRefund",),
@@ -139,7 +140,7 @@ LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
         "vendor",
         "functions.aws.services.vendor.handler",
         "api",
-        "core",
+        "data",
         10,
         256,
         operations=("negotiateVendorTerms",),
@@ -148,7 +149,7 @@ LAMBDAS: Final[tuple[LambdaSpec, ...]] = (
         "volumes",
         "functions.aws.services.volumes.handler",
         "api",
-        "core",
+        "data",
         10,
         256,
         operations=("listVolumes", "getVolume", "deleteVolume"),

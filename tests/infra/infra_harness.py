@@ -30,7 +30,7 @@ STACK_OVERRIDES = {
         "agentcage:federationAudience": PROD_AUDIENCE,
     },
 }
-DEPENDENCY_TARGETS = ("lambda-core", "lambda-bridge", "function-app")
+DEPENDENCY_TARGETS = ("lambda-core", "lambda-data", "lambda-bridge", "function-app")
 
 
 @dataclass(frozen=True)

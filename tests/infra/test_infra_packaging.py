@@ -1,7 +1,8 @@
-"""infra/packaging.py: reproducible archives, and the dependency step without a network."""
+"""infra/packaging.py: reproducible archives, what each artifact holds, the dependency step offline."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import zipfile
@@ -11,10 +12,13 @@ import pytest
 from infra_harness import REPO_ROOT
 
 from agentcage.errors import ConfigurationError
+from infra.dependencies import strip_native_libraries, trim_botocore
+from infra.module_closure import import_closure
 from infra.packaging import (
     FIXED_TIMESTAMP,
+    MANIFEST_NAME,
     ArchiveSource,
-    PackageTarget,
+    DependencySet,
     PrebuiltDependencies,
     UvInstaller,
     build_archive,
@@ -23,12 +27,25 @@ from infra.packaging import (
     targets,
 )
 
+ARTIFACTS = ("lambda-core", "lambda-data", "lambda-bridge", "function-app")
+
 
 class NoDependencies:
     """The code part only (tests never download wheels)."""
 
-    def install(self, target: PackageTarget) -> Path | None:
+    def install(self, dependencies: DependencySet) -> Path | None:
         return None
+
+
+def _names(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        return archive.namelist()
+
+
+def _built(tmp_path: Path, name: str, architecture: str = "arm64") -> list[str]:
+    return _names(
+        build_package(targets(REPO_ROOT, architecture)[name], tmp_path / "out", NoDependencies()).path
+    )
 
 
 @pytest.fixture
@@ -92,29 +109,67 @@ def test_the_lambda_package_holds_code_library_policies_catalog_and_dependencies
     target = targets(REPO_ROOT, "arm64")["lambda-core"]
     assert target.platform == "aarch64-manylinux_2_28"
     built = build_package(target, tmp_path / "out", PrebuiltDependencies(tmp_path / "deps"))
-    names = zipfile.ZipFile(built.path).namelist()
+    names = _names(built.path)
     assert "agentcage/errors/__init__.py" in names
     assert "catalog/return_exceptions.openapi.yaml" in names
     assert "somewheel/__init__.py" in names  # dependencies at the archive root, as Lambda expects
-    assert any(n.startswith("functions/aws/") for n in names)
+    assert {"functions/aws/tool_executor.py", "functions/aws/dead_letters.py"} <= set(names)
+    assert "functions/aws/ledger_sweeper.py" in names
     assert not any("__pycache__" in n for n in names)
 
 
-def test_the_function_app_package_puts_dependencies_where_the_python_worker_looks(tmp_path: Path) -> None:
+def test_every_zip_carries_its_manifest(tmp_path: Path) -> None:
+    target = targets(REPO_ROOT, "arm64")["lambda-core"]
+    built = build_package(target, tmp_path / "out", NoDependencies())
+    with zipfile.ZipFile(built.path) as archive:
+        manifest = json.loads(archive.read(MANIFEST_NAME))
+        sizes = sum(i.file_size for i in archive.infolist() if i.filename != MANIFEST_NAME)
+    assert manifest == {
+        "name": "lambda-core",
+        "entry_points": [
+            "functions.aws.tool_executor.handler",
+            "functions.aws.dead_letters.handler",
+            "functions.aws.ledger_sweeper.handler",
+        ],
+        "lock_file": "requirements/lambda.lock",
+        "unzipped_bytes": sizes,
+        "platform": "aarch64-manylinux_2_28",
+        "python": "3.12",
+        "sys_path": [""],
+    }
+
+
+def test_the_function_app_package_carries_no_lambda_code(tmp_path: Path) -> None:
     deps = tmp_path / "deps" / "function-app" / "somewheel"
     deps.mkdir(parents=True)
     (deps / "__init__.py").write_text("")
     target = targets(REPO_ROOT, "x86_64")["function-app"]
-    built = build_package(target, tmp_path / "out", PrebuiltDependencies(tmp_path / "deps"))
-    names = zipfile.ZipFile(built.path).namelist()
+    names = _names(build_package(target, tmp_path / "out", PrebuiltDependencies(tmp_path / "deps")).path)
     assert ".python_packages/lib/site-packages/somewheel/__init__.py" in names
-    assert "agentcage/__init__.py" in names
-    # the target reader signs with the executor's SigV4 transport; no other Lambda code comes along
-    assert {"target_reader.py", "functions/__init__.py", "functions/aws/__init__.py"} <= set(names)
-    assert "functions/aws/executor/sigv4.py" in names
-    lambda_code = {n for n in names if n.startswith("functions/")}
-    assert all(n.startswith("functions/aws/executor/") or n.endswith("/__init__.py") for n in lambda_code)
-    assert "functions/aws/tool_executor.py" not in names
+    assert {"function_app.py", "host.json", "target_reader.py", "blueprints/http_tasks.py"} <= set(names)
+    # the target reader signs with the library's SigV4 transport: nothing of functions/ comes along
+    assert "agentcage/transport/sigv4.py" in names
+    assert not any(n.startswith("functions/") for n in names)
+
+
+def test_the_data_services_ship_without_the_gate_or_its_files(tmp_path: Path) -> None:
+    names = set(_built(tmp_path, "lambda-data"))
+    handlers = {
+        f"functions/aws/services/{s}.py" for s in ("customers", "orders", "risk", "refunds", "vendor")
+    }
+    assert handlers | {"functions/aws/services/volumes.py"} <= names
+    assert not any(
+        n.startswith(("agentcage/policy/", "agentcage/tools/", "policies/", "catalog/")) for n in names
+    )
+    assert not any(n.startswith("functions/aws/executor/") for n in names)
+    assert "functions/aws/services/seed.py" not in names  # the local runtime's seeding stays home
+
+
+@pytest.mark.parametrize("name", ARTIFACTS)
+def test_no_artifact_holds_the_local_runtime_the_cli_or_test_helpers(tmp_path: Path, name: str) -> None:
+    names = _built(tmp_path, name)
+    banned = ("agentcage/local/", "agentcage/cli/", "agentcage/ledger/testing.py", "tests/")
+    assert [n for n in names if n.startswith(banned)] == []
 
 
 def test_the_whole_deployment_builds_twice_to_the_same_hashes(tmp_path: Path) -> None:
@@ -122,24 +177,41 @@ def test_the_whole_deployment_builds_twice_to_the_same_hashes(tmp_path: Path) ->
     first = build_deployment(REPO_ROOT, tmp_path / "one", "arm64", generated, NoDependencies())
     second = build_deployment(REPO_ROOT, tmp_path / "two", "arm64", generated, NoDependencies())
     assert {k: v.sha256 for k, v in first.items()} == {k: v.sha256 for k, v in second.items()}
-    assert set(first) == {"lambda-core", "lambda-bridge", "function-app"}
-    assert "config/budget.yaml" in zipfile.ZipFile(first["lambda-core"].path).namelist()
+    assert set(first) == set(ARTIFACTS)
+    assert "config/budget.yaml" in _names(first["lambda-core"].path)
+    assert "config/budget.yaml" in _names(first["function-app"].path)
+    assert "config/budget.yaml" not in _names(first["lambda-data"].path)  # no service reads it
     third = build_deployment(
         REPO_ROOT, tmp_path / "three", "arm64", {"config/budget.yaml": "x: 1\n"}, NoDependencies()
     )
     assert third["lambda-core"].sha256 != first["lambda-core"].sha256
 
 
+def test_an_unchanged_artifact_is_reused_and_a_changed_one_rebuilt(tmp_path: Path) -> None:
+    deps = tmp_path / "deps" / "lambda-data" / "somewheel"
+    deps.mkdir(parents=True)
+    (deps / "__init__.py").write_text("A = 1\n")
+    target = targets(REPO_ROOT, "arm64")["lambda-data"]
+    installer = PrebuiltDependencies(tmp_path / "deps")
+    first = build_package(target, tmp_path / "out", installer)
+    written = first.path.stat().st_mtime_ns
+    again = build_package(target, tmp_path / "out", installer)
+    assert (again.sha256, again.path.stat().st_mtime_ns) == (first.sha256, written)
+    (deps / "__init__.py").write_text("A = 22\n")
+    changed = build_package(target, tmp_path / "out", installer)
+    assert changed.sha256 != first.sha256
+
+
 def test_missing_prebuilt_dependencies_name_the_folder(tmp_path: Path) -> None:
     target = targets(REPO_ROOT, "arm64")["lambda-bridge"]
     with pytest.raises(ConfigurationError, match="lambda-bridge"):
-        PrebuiltDependencies(tmp_path).install(target)
+        PrebuiltDependencies(tmp_path).install(target.dependencies)
 
 
 def test_uv_installer_needs_the_lock_file(tmp_path: Path) -> None:
-    target = PackageTarget("lambda-core", (), tmp_path / "missing.lock", "aarch64-manylinux_2_28", "")
+    dependencies = DependencySet("lambda-core", tmp_path / "missing.lock", "aarch64-manylinux_2_28", "3.12")
     with pytest.raises(ConfigurationError, match="lock file"):
-        UvInstaller(tmp_path / "cache").install(target)
+        UvInstaller(tmp_path / "cache").install(dependencies)
 
 
 def test_uv_installer_installs_the_lock_for_the_target_platform_once(tmp_path: Path) -> None:
@@ -154,7 +226,7 @@ def test_uv_installer_installs_the_lock_for_the_target_platform_once(tmp_path: P
     fake_uv.chmod(0o755)
     lock = tmp_path / "lambda.lock"
     lock.write_text("pydantic==2.0 --hash=sha256:00\n")
-    target = PackageTarget("lambda-core", (), lock, "aarch64-manylinux_2_28", "")
+    target = DependencySet("lambda-core", lock, "aarch64-manylinux_2_28", "3.12")
     installer = UvInstaller(tmp_path / "cache", uv=str(fake_uv))
     first = installer.install(target)
     second = installer.install(target)
@@ -175,3 +247,81 @@ def test_uv_installer_installs_the_lock_for_the_target_platform_once(tmp_path: P
 def test_an_unknown_architecture_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="sparc"):
         targets(REPO_ROOT, "sparc")
+
+
+def _tree(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+def test_the_closure_follows_lazy_imports_and_skips_type_checking_ones(tmp_path: Path) -> None:
+    lib = _tree(
+        tmp_path / "lib",
+        {
+            "__init__.py": "",
+            "entry.py": "from typing import TYPE_CHECKING\nimport yaml\n"
+            "if TYPE_CHECKING:\n    from lib import typing_only\n"
+            "def f():\n    from lib import lazy\n",
+            "lazy.py": "from . import relative\n",
+            "relative.py": "",
+            "typing_only.py": "",
+            "unused.py": "",
+        },
+    )
+    closure = import_closure(["lib.entry"], {"lib": lib})
+    assert set(closure.modules) == {"lib", "lib.entry", "lib.lazy", "lib.relative"}
+    assert closure.third_party == {"yaml"}
+
+
+def test_a_lazy_import_of_a_never_shipped_module_leaves_it_out_a_top_level_one_fails(tmp_path: Path) -> None:
+    lib = _tree(
+        tmp_path / "lib",
+        {
+            "__init__.py": "",
+            "entry.py": "def f():\n    import lib.helpers\n",
+            "helpers.py": "",
+            "top.py": "import lib.helpers\n",
+        },
+    )
+    closure = import_closure(["lib.entry"], {"lib": lib}, excluded=("lib.helpers",))
+    assert "lib.helpers" not in closure.modules
+    assert closure.left_out == {"lib.helpers"}
+    with pytest.raises(ConfigurationError, match=r"lib\.top imports lib\.helpers"):
+        import_closure(["lib.top"], {"lib": lib}, excluded=("lib.helpers",))
+
+
+def test_the_library_may_not_import_functions_even_lazily(tmp_path: Path) -> None:
+    roots = {
+        "agentcage": _tree(tmp_path / "agentcage", {"__init__.py": "def f():\n    import functions.x\n"}),
+        "functions": _tree(tmp_path / "functions", {"__init__.py": "", "x.py": ""}),
+    }
+    with pytest.raises(ConfigurationError, match="the library must not import functions"):
+        import_closure(["agentcage"], roots)
+
+
+def test_an_import_of_a_missing_first_party_module_fails_the_build(tmp_path: Path) -> None:
+    lib = _tree(tmp_path / "lib", {"__init__.py": "", "entry.py": "from lib.gone import x\n"})
+    with pytest.raises(ConfigurationError, match=r"lib\.gone"):
+        import_closure(["lib.entry"], {"lib": lib})
+
+
+def test_botocore_keeps_only_the_named_services_and_the_shared_files(tmp_path: Path) -> None:
+    data = tmp_path / "botocore" / "data"
+    for service in ("dynamodb", "sqs", "ec2"):
+        (data / service / "2012-08-10").mkdir(parents=True)
+    (data / "endpoints.json").write_text("{}")
+    trim_botocore(tmp_path, ("dynamodb",))
+    assert sorted(p.name for p in data.iterdir()) == ["dynamodb", "endpoints.json"]
+
+
+def test_a_native_library_no_strip_can_read_is_left_as_the_wheel_shipped_it(tmp_path: Path) -> None:
+    # An ELF header for a machine (RISC-V, 243) no binutils here handles, and a non-ELF .so.
+    foreign = tmp_path / "foreign.so"
+    foreign.write_bytes(b"\x7fELF\x02\x01\x01" + b"\x00" * 11 + (243).to_bytes(2, "little") + b"\x00" * 64)
+    text = tmp_path / "notelf.so"
+    text.write_text("not a shared library")
+    before = {p: p.read_bytes() for p in (foreign, text)}
+    assert strip_native_libraries(tmp_path) == []
+    assert {p: p.read_bytes() for p in (foreign, text)} == before

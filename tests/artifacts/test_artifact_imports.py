@@ -1,0 +1,160 @@
+"""Every module an artifact ships imports with only that artifact on the path; nothing else ships.
+
+Each host artifact (``dist/host/<name>/``, built by infra/packaging.py from the same lock files and
+file sets as the deployment) is imported in ``python -I -S``: the standard library and the artifact's
+own ``sys.path`` folders, nothing else. A module that cannot import there must not be shipped, so a
+failure names the module and the import it is missing. The library's share of each artifact must load
+nothing from ``functions/`` or ``tests/``, checked both by reading its imports and by importing it.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from infra.module_closure import module_imports
+from infra.packaging import MANIFEST_NAME, NEVER_SHIPPED, host_targets
+from tests.artifacts.artifact_support import (
+    ARTIFACT_NAMES,
+    REPO_ROOT,
+    host_artifact,
+    run_isolated,
+)
+
+# Imports every module named on stdin, the library's first; reports failures and what the library
+# alone loaded. Stdlib only: it runs inside the artifact.
+_IMPORT_ALL = r"""
+import importlib, json, sys, traceback
+modules = json.loads(sys.stdin.read())
+failures = {}
+library_loaded = None
+for name in modules:
+    if library_loaded is None and not name.startswith("agentcage"):
+        library_loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("functions", "tests"))
+    try:
+        importlib.import_module(name)
+    except BaseException as error:
+        missing = None
+        cause = error
+        while cause is not None:
+            if isinstance(cause, ModuleNotFoundError):
+                missing = cause.name
+                break
+            cause = cause.__cause__ or cause.__context__
+        failures[name] = {
+            "missing": missing,
+            "error": f"{type(error).__name__}: {error}",
+            "traceback": traceback.format_exc()[-1500:],
+        }
+if library_loaded is None:
+    library_loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("functions", "tests"))
+print(json.dumps({"failures": failures, "library_loaded": library_loaded}))
+"""
+
+
+@cache
+def _import_everything(name: str) -> dict[str, object]:
+    """One isolated interpreter per artifact imports all it ships (shared by the tests below)."""
+    artifact = host_artifact(name)
+    modules = artifact.shipped_modules()
+    ordered = sorted(modules, key=lambda name: (not name.startswith("agentcage"), name))
+    completed = run_isolated(artifact.sys_path, _IMPORT_ALL, stdin=json.dumps(ordered))
+    assert completed.returncode == 0, f"{artifact.name}: the import run crashed\n{completed.stderr[-3000:]}"
+    report: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return report
+
+
+@pytest.mark.parametrize("name", ARTIFACT_NAMES)
+def test_every_shipped_module_imports_with_only_the_artifact_on_the_path(name: str) -> None:
+    report = _import_everything(name)
+
+    failures = report["failures"]
+    assert isinstance(failures, dict)
+    lines = [
+        f"{module}: missing {failure['missing']!r}" if failure["missing"] else f"{module}: {failure['error']}"
+        for module, failure in sorted(failures.items())
+    ]
+    details = "\n".join(f"--- {m}\n{f['traceback']}" for m, f in sorted(failures.items()))
+    assert not failures, (
+        f"{name} ships modules that cannot import there:\n" + "\n".join(lines) + "\n" + details
+    )
+
+
+@pytest.mark.parametrize("name", ARTIFACT_NAMES)
+def test_the_shipped_library_loads_nothing_from_functions_or_tests(name: str) -> None:
+    report = _import_everything(name)
+
+    assert report["library_loaded"] == []
+
+
+@pytest.mark.parametrize("name", ARTIFACT_NAMES)
+def test_the_shipped_library_names_nothing_from_functions_or_tests(name: str) -> None:
+    artifact = host_artifact(name)
+    offending = []
+
+    for module in artifact.shipped_modules():
+        if not module.startswith("agentcage"):
+            continue
+        path = artifact.root.joinpath(*module.split("."))
+        source = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        offending.extend(
+            f"{module} imports {imported}"
+            for imported, _, _ in module_imports(module, source)
+            if imported.split(".")[0] in ("functions", "tests")
+        )
+
+    assert offending == []
+
+
+@pytest.mark.parametrize("name", ARTIFACT_NAMES)
+def test_no_artifact_ships_the_local_runtime_the_cli_or_test_helpers(name: str) -> None:
+    shipped = host_artifact(name).shipped_modules()
+
+    banned = [m for m in shipped for prefix in NEVER_SHIPPED if m == prefix or m.startswith(prefix + ".")]
+
+    assert banned == []
+    assert shipped, f"{name} ships no code at all"
+
+
+def test_each_artifact_ships_only_its_own_functions() -> None:
+    shipped = {name: set(host_artifact(name).shipped_modules()) for name in ARTIFACT_NAMES}
+
+    assert not any(m.startswith("functions") for m in shipped["function-app"])  # no Lambda code
+    assert not any(m.startswith("functions.azure") for n in ARTIFACT_NAMES for m in shipped[n])
+    assert not any(m.startswith("functions.aws.services.") for m in shipped["lambda-bridge"])
+    assert "functions.aws.tool_executor" not in shipped["lambda-data"]
+    assert "agentcage.policy.engine" not in shipped["lambda-data"]  # no Cedar, no gate
+    assert "function_app" in shipped["function-app"]
+
+
+def test_the_data_services_ship_without_cedar() -> None:
+    artifact = host_artifact("lambda-data")
+
+    assert not (artifact.root / "cedarpy").exists()
+    assert "cedarpy" not in (REPO_ROOT / artifact.manifest["lock_file"]).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ARTIFACT_NAMES)
+def test_the_manifest_describes_the_zip_it_is_in(name: str) -> None:
+    artifact = host_artifact(name)
+    target = host_targets(REPO_ROOT)[name]
+
+    with zipfile.ZipFile(artifact.root.with_suffix(".zip")) as archive:
+        manifest = json.loads(archive.read(MANIFEST_NAME))
+        sizes = sum(info.file_size for info in archive.infolist() if info.filename != MANIFEST_NAME)
+
+    assert manifest == dict(artifact.manifest)
+    assert manifest["name"] == name
+    assert manifest["entry_points"] == list(target.entry_points)
+    assert manifest["lock_file"] == f"requirements/{target.lock_file.name}"
+    assert manifest["unzipped_bytes"] == sizes
+    assert manifest["python"] == target.dependencies.python_version
+    for entry_point in manifest["entry_points"]:
+        module = (
+            entry_point.removesuffix(".py") if entry_point.endswith(".py") else entry_point.rpartition(".")[0]
+        )
+        assert Path(artifact.root, *module.split(".")).with_suffix(".py").is_file(), entry_point
