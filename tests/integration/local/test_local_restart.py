@@ -9,95 +9,24 @@ requests are dropped, never forwarded, so only the restarted process can issue t
 
 from __future__ import annotations
 
-import http.client
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from agentcage.ledger import open_ledger
-from agentcage.ledger.testing import dynamodb_client, moto_server
+from agentcage.ledger.testing import moto_server
 from agentcage.local.client import AgentcageClient
-from agentcage.local.config import DOMAIN_TABLE, EXECUTOR_LEASE_FLOOR_S
+from agentcage.local.config import EXECUTOR_LEASE_FLOOR_S
 from agentcage.local.demo import RETURN_REQUEST
 from tests.integration.local.conftest import DevProcess, dev_environment
+from tests.integration.local.dynamodb_proxy import HELD_MARKER, HoldingProxy, holding_proxy, refunds_for
 
 # The Lambdas' powertools logs go to stdout, where the dev process prints its URL line: the restarted
 # process logs the recovery of the killed call (a warning) as it starts, so warnings are kept out.
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR"}
-HELD_MARKER = b"C-1001"  # in the refund's transaction and order read, and in the lookup's read
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"})
-
-
-class HoldingProxy(ThreadingHTTPServer):
-    """An HTTP relay to DynamoDB that, once armed, holds matching requests until released, then drops them."""
-
-    daemon_threads = True
-
-    def __init__(self, upstream: str) -> None:
-        super().__init__(("127.0.0.1", 0), _Relay)
-        split = urlsplit(upstream)
-        self.upstream = (split.hostname or "127.0.0.1", split.port or 80)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        self.marker: bytes | None = None
-        self.held = 0
-        self._changed = threading.Condition()
-        self._released = threading.Event()
-
-    def arm(self, marker: bytes) -> None:
-        with self._changed:
-            self.marker = marker
-
-    def holds(self, body: bytes) -> bool:
-        """Hold a matching request until :meth:`release`; True: it is dropped, not relayed."""
-        with self._changed:
-            if self.marker is None or self.marker not in body:
-                return False
-            self.held += 1
-            self._changed.notify_all()
-        self._released.wait(60)
-        return True
-
-    def wait_held(self, count: int, timeout_s: float = 20.0) -> None:
-        with self._changed:
-            if not self._changed.wait_for(lambda: self.held >= count, timeout_s):
-                raise TimeoutError(f"{self.held} requests held, expected {count}")
-
-    def release(self) -> None:
-        self._released.set()
-
-
-class _Relay(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # botocore keeps its connections alive
-    server: HoldingProxy
-
-    def do_POST(self) -> None:  # DynamoDB's JSON protocol is POST only
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.server.holds(body):
-            self.close_connection = True
-            return
-        upstream = http.client.HTTPConnection(*self.server.upstream, timeout=30)
-        try:
-            upstream.request(self.command, self.path, body, dict(self.headers.items()))
-            response = upstream.getresponse()
-            data = response.read()
-        finally:
-            upstream.close()
-        self.send_response(response.status)
-        for name, value in response.getheaders():
-            if name.lower() not in _HOP_BY_HOP:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -109,24 +38,8 @@ def dynamodb_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def proxy(dynamodb_endpoint: str) -> Iterator[HoldingProxy]:
-    server = HoldingProxy(dynamodb_endpoint)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with holding_proxy(dynamodb_endpoint) as server:
         yield server
-    finally:
-        server.release()
-        server.shutdown()
-        server.server_close()
-
-
-def refunds_for(endpoint: str, order_id: str) -> int:
-    response = dynamodb_client(endpoint).scan(
-        TableName=DOMAIN_TABLE,
-        FilterExpression="begins_with(PK, :refund) AND order_id = :order",
-        ExpressionAttributeValues={":refund": {"S": "REFUND#"}, ":order": {"S": order_id}},
-    )
-    return int(response["Count"])
 
 
 @pytest.mark.parametrize("attempt", range(5))
@@ -168,9 +81,8 @@ def test_a_killed_host_resumes_its_tasks_from_sqlite_with_nothing_executed_twice
         e for e in at_kill.audit(lookup_task) if e.kind == "tool_executed" and e.data.get("status") == "ok"
     ]
     assert refunds_for(dynamodb_endpoint, "O-50001") == issued_before
-    # The killed calls' reservations were consumed before the kill: restart once the executor's local
-    # lease has passed since then, so their redeliveries find the attempt certainly dead and recover it
-    # (a copy arriving within the lease stays queued, and the local retries would run out first).
+    # Restart once the executor's local lease has passed since the kill. (Restarting at once is
+    # test_local_crash_recovery: the held requests then come back when their visibility timeouts end.)
     time.sleep(max(0.0, EXECUTOR_LEASE_FLOOR_S + 0.2 - (time.monotonic() - killed_at)))
     second = DevProcess(state, dev_environment(**QUIET), ["--dynamodb-endpoint", dynamodb_endpoint])
     try:
