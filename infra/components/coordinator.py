@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import authorization, keyvault, storage, web
 
+from agentcage.constants import MANAGED_IDENTITY_CLIENT_ID_ENV
 from infra.azure_roles import (
     COGNITIVE_SERVICES_OPENAI_USER,
     KEY_VAULT_SECRETS_USER,
@@ -150,7 +151,7 @@ class Coordinator(pulumi.ComponentResource):
                 "Authorization=AAD;ClientId=", args.identity.client_id
             ),
             # DefaultAzureCredential / ManagedIdentityCredential pick the user-assigned identity by this.
-            "AZURE_CLIENT_ID": args.identity.client_id,
+            MANAGED_IDENTITY_CLIENT_ID_ENV: args.identity.client_id,
             **args.settings,
         }
         if args.approval_webhook_url is not None:
