@@ -17,6 +17,11 @@ send twice. The request is built once per approval: it is kept in the once-only 
 reservation back and returns the winner's). A different decision, or another approver, is still 409.
 Repeating the POST is THE recovery path for a failed send: a later message of the task cannot tell
 a lost request from one still in flight, so it re-sends nothing (that would send twice every time).
+
+An approval that sends nothing is not a success: when the approved call was never sent as a
+``ToolRequest`` (the task halted while reserving it, its circuit was open, or it already had a
+result), :meth:`DecisionMixin.approval_not_sent` says why, and the HTTP route answers 409 with it,
+so the approver is never told a refund was approved into motion when nothing will run.
 """
 
 from __future__ import annotations
@@ -173,6 +178,30 @@ class DecisionMixin(StepMixin):
             if record.request_id == slot and isinstance(record.result.get("request"), dict):
                 return ToolRequest.model_validate(record.result["request"])
         return None
+
+    def approval_not_sent(self, approval_id: str) -> ConflictError | None:
+        """After an approve: ``None`` when the approved call went out as a ``ToolRequest`` (now or
+        before); otherwise the conflict that says why nothing was sent."""
+        approval = self.ledger.get_approval(approval_id)
+        if self._approved_request(approval.task_id, approval_id) is not None:
+            return None
+        task = self.ledger.get_task(approval.task_id)
+        _, checkpoint = self._checkpoint(task.task_id)
+        calls = [c for turn in checkpoint.turns for c in turn.calls if c.approval_id == approval_id]
+        answered = self._results(task.task_id).get(calls[0].request_id) if calls else None
+        if answered is not None:
+            content = answered.get("content")
+            error = content.get("error") if isinstance(content, dict) else None
+            code = error.get("code") if isinstance(error, dict) else None
+            why = f"the call already has a result ({answered.get('status')}{f': {code}' if code else ''})"
+        elif task.state.is_final:
+            why = f"the task is {task.state.value}" + (f": {task.halt_reason}" if task.halt_reason else "")
+        else:
+            why = "no call of the task's current step waits for it"
+        return ConflictError(
+            f"approval {approval_id} is {approval.status.value}, but its call was not sent: {why}",
+            details={"approval_id": approval_id, "status": approval.status.value, "sent": False},
+        )
 
     def expire_approval(self, approval_id: str) -> Outbox:
         """After a refused decision on an expired approval: the call's result says so; the task moves on."""

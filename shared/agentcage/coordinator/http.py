@@ -3,8 +3,9 @@
 Routes (under ``/api``): ``POST tasks``, ``GET tasks/{task_id}``, ``GET|POST approvals/{approval_id}``.
 Every error answers ``{"error": {"code", "message", "trace_id"}}`` (plus ``details`` when there are
 any) with the status of its :mod:`agentcage.errors` class: 400 malformed JSON or schema, 401 no
-approver identity, 404 unknown id, 405 wrong method, 409, 410, 413 body too large, 415 not JSON. Bad
-input never answers 500. The caller's ``traceparent`` is continued and returned on every answer.
+approver identity, 404 unknown id, 405 wrong method, 409 (also: an approval recorded whose call was
+not sent), 410, 413 body too large, 415 not JSON. Bad input never answers 500. The caller's
+``traceparent`` is continued and returned on every answer.
 
 The approver is the platform's authenticated principal (App Service Authentication's
 ``X-MS-CLIENT-PRINCIPAL``). Only when the environment is ``local`` and a development approver is
@@ -156,6 +157,10 @@ class CoordinatorHttp:
                 "POST the same decision again to send it",
                 details={"approval_id": approval_id, "decision": decision.decision},
             ) from error
+        if decision.decision == "approve":  # an approval that sends nothing is not a success
+            not_sent = self.coordinator.approval_not_sent(approval_id)
+            if not_sent is not None:
+                raise not_sent
         answer: dict[str, Any] = {
             "approval": self.coordinator.approval_view(approval_id),
             "approver": {"id": principal.id, "name": principal.name, "roles": list(principal.roles)},

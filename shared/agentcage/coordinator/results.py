@@ -1,5 +1,13 @@
 """Tool results coming back, and the end of a task whose step message died.
 
+A result message is a doorbell, not evidence: anyone able to send to the results queue or Service Bus
+can send one naming any call (the request ids are shown by ``GET /api/tasks/{id}``). A result is
+accepted only for a call of the current step that the coordinator dispatched (its checkpointed
+``ToolRequest``, or the one an approval was sent as), and only when the ledger holds the executor's
+answer for that call's request id AND its reservation (:mod:`agentcage.ledger.answers`, kept before it
+is sent); what is recorded is that kept answer, never the message's content. Anything else is audited
+(``result_unverified``) and dropped.
+
 A result is recorded once per request id (a put-if-absent write): the first delivery settles the
 call's reservation; a duplicate delivery changes nothing. The tool's circuit is *not* updated here: the
 executor, which sees the real HTTP status (a 4xx from an internal service is not a failure, a 404 from
@@ -19,8 +27,9 @@ from agentcage.budget.limits import Usage
 from agentcage.coordinator.decisions import DecisionMixin
 from agentcage.coordinator.messages import Outbox
 from agentcage.coordinator.state import PlannedCall, error_content, result_slot
-from agentcage.envelopes import ToolResult
+from agentcage.envelopes import ToolRequest, ToolResult
 from agentcage.errors import CircuitOpenError, ReservationStateError, TaskNotFoundError
+from agentcage.ledger.answers import kept_answer
 from agentcage.ledger.models import TaskRecord, TaskState
 from agentcage.trace import bound_context
 
@@ -44,23 +53,29 @@ class ResultMixin(DecisionMixin):
         ):
             return self._record_result(task, result)
 
-    def _record_result(self, task: TaskRecord, result: ToolResult) -> Outbox:
+    def _record_result(self, task: TaskRecord, message: ToolResult) -> Outbox:
+        step, checkpoint = self._checkpoint(task.task_id)
+        turn = checkpoint.last if step == message.step else None
+        call = next((c for c in turn.calls if c.request_id == message.request_id), None) if turn else None
+        if call is None:
+            known = message.request_id in self._results(task.task_id)
+            kind = "duplicate_result" if known else "result_ignored"
+            self._audit(
+                task,
+                kind,
+                {**message.summary(), "reason": "not a call of the current step"},
+                step=message.step,
+            )
+            return Outbox()
+        result = self._kept_answer(task, call, message)
+        if result is None:
+            return Outbox()
         content: Any = result.result
         if result.error is not None:
             content = error_content(result.error.code, result.error.message)
         slot = result_slot(
             result.status, content, tool=result.tool, source="executor", message_id=result.message_id
         )
-        step, checkpoint = self._checkpoint(task.task_id)
-        turn = checkpoint.last if step == result.step else None
-        call = next((c for c in turn.calls if c.request_id == result.request_id), None) if turn else None
-        if call is None:
-            known = result.request_id in self._results(task.task_id)
-            kind = "duplicate_result" if known else "result_ignored"
-            self._audit(
-                task, kind, {**result.summary(), "reason": "not a call of the current step"}, step=result.step
-            )
-            return Outbox()
         if self._record(task.task_id, result.request_id, slot):
             self._audit(task, "tool_result", result.summary(), step=result.step)
             self._account(task, call, result)
@@ -68,6 +83,44 @@ class ResultMixin(DecisionMixin):
             self._audit(task, "duplicate_result", result.summary(), step=result.step)
         outbox = self._maybe_advance(task.task_id, step, turn, claimant=result.message_id)
         return outbox.extend(self._report_to_parent(task.task_id))
+
+    def _kept_answer(self, task: TaskRecord, call: PlannedCall, message: ToolResult) -> ToolResult | None:
+        """The executor's answer the ledger keeps for ``call``, which this coordinator dispatched; ``None``
+        (audited) when the call was never dispatched or no answer to its reservation was kept."""
+        dispatched = self._dispatched_request(task, call)
+        reason = None
+        kept = None
+        if dispatched is None:
+            reason = "the call was never sent to the executor"
+        else:
+            kept = kept_answer(
+                self.ledger,
+                task.task_id,
+                request_id=call.request_id,
+                reservation_id=dispatched.reservation_id,
+            )
+            if kept is None:
+                reason = "the ledger holds no answer of the executor to this call's reservation"
+        if kept is None:
+            _log.warning("result for %s of task %s dropped: %s", call.request_id, task.task_id, reason)
+            data = {**message.summary(), "message_id": message.message_id, "reason": reason}
+            self._audit(task, "result_unverified", data, step=message.step)
+            return None
+        if kept.message_id != message.message_id or kept.status != message.status:
+            data = {
+                "kept": kept.summary(),
+                "message": {**message.summary(), "message_id": message.message_id},
+            }
+            self._audit(task, "result_differs_from_kept", data, step=message.step)
+        return kept
+
+    def _dispatched_request(self, task: TaskRecord, call: PlannedCall) -> ToolRequest | None:
+        """The ``ToolRequest`` this call was sent as: from the checkpoint, or its approval's slot."""
+        if call.request is not None:
+            return ToolRequest.model_validate(call.request)
+        if call.outcome == "approval" and call.approval_id:
+            return self._approved_request(task.task_id, call.approval_id)
+        return None
 
     def _account(self, task: TaskRecord, call: PlannedCall, result: ToolResult) -> None:
         """Settle the call's reservation once; halt the task if its tool's circuit is open."""
@@ -112,17 +165,9 @@ class ResultMixin(DecisionMixin):
         )
 
     def _reservation_of(self, task: TaskRecord, call: PlannedCall) -> str:
-        """The call's tool reservation: from the checkpoint, the approval's request, or its audit event."""
-        if call.request is not None:
-            return str(call.request.get("reservation_id", ""))
-        if call.approval_id:
-            approved = self._approved_request(task.task_id, call.approval_id)
-            if approved is not None:
-                return approved.reservation_id
-        for event in self.ledger.audit(task.task_id):
-            if event.kind == "tool_request" and event.data.get("message_id") == call.request_id:
-                return str(event.data.get("reservation_id", ""))
-        return ""
+        """The call's tool reservation: that of the request it was sent as."""
+        dispatched = self._dispatched_request(task, call)
+        return dispatched.reservation_id if dispatched is not None else ""
 
     def fail_task(self, task_id: str, reason: str, *, code: str = "step_failed") -> Outbox:
         """End the task ``failed`` with ``reason`` (its step message could not be processed: dead letter)."""

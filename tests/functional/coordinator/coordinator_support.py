@@ -24,6 +24,7 @@ from agentcage.envelopes import AgentStep, ToolError, ToolRequest, ToolResult, n
 from agentcage.errors import ModelTimeoutError, ReplayError
 from agentcage.gate import GovernanceGate
 from agentcage.ledger import Ledger, MemoryLedger, SQLiteLedger
+from agentcage.ledger.answers import keep_answer
 from agentcage.models import ModelProvider, ScriptedModel
 from agentcage.models.base import ModelRequest
 from agentcage.models.scripted import SCRIPTED_MODEL_NAME
@@ -202,7 +203,9 @@ class FakeExecutor:
         return self._result(request, status, result, error)
 
     def _result(self, request: ToolRequest, status: str, result: Any, error: ToolError | None) -> ToolResult:
-        return ToolResult(
+        # Like the real executor: the answer is kept in the ledger before it is sent (the coordinator
+        # records only kept answers).
+        answer = ToolResult(
             message_id=new_id("res"),
             request_id=request.message_id,
             task_id=request.task_id,
@@ -214,6 +217,8 @@ class FakeExecutor:
             traceparent=request.traceparent,
             completed_at=self.ledger.now(),
         )
+        keep_answer(self.ledger, answer, reservation_id=request.reservation_id, trace_id=None)
+        return answer
 
 
 @dataclass
