@@ -1,31 +1,37 @@
-"""Lambda ``dead-letters``: the end of the AWS message path, where every dead letter gets an outcome.
+"""Lambda ``dead-letters``: the end of the AWS message path, where every dead letter the ledger vouches
+for gets an outcome.
 
 SQS moves a message to its queue's dead-letter queue after the queue's max receives
 (:mod:`agentcage.topology`); this Lambda consumes both DLQs, so the task a dead letter belongs to is
-never left waiting for a message that will never come:
+never left waiting for a message that will never come. A dead letter's claims are an unknown sender's
+until the ledger confirms them, exactly as the executor verifies a request on receipt: anyone with send
+rights on a queue can put a message there, naming any task and any pending call's message id.
 
-* ``tool-requests-dlq``: the executor failed on the request on every delivery. The coordinator is
-  sent a ``ToolResult`` with status ``error`` and code ``dead_lettered`` through the results queue
-  (it records it like any result, the model reads it and the task goes on), unless the executor ran
-  the call and stored its result before it could not send it: then that stored result is sent, as
-  the executor itself would on a retry. The message id is the one every answer to that request
-  carries, so the coordinator records the first answer only. The error says the call did not run
-  only when nothing started it; once its reservation was consumed (or a recovery claimed), it says
-  the outcome is unknown, so the model does not ask for a refund again under a new approval. The
-  dead letter is audited on the task.
-* ``tool-results-dlq``: the bridge could not deliver the result to Service Bus on any delivery, so
-  the coordinator will never hear it. The task ends ``failed`` with the reason, directly in the
-  ledger (DynamoDB is reachable from here), and the dead letter is audited; a result the coordinator
-  had recorded after all (a send reported failed that did arrive) is only audited.
+* ``tool-requests-dlq``: the request must verify as the coordinator's
+  (:func:`~functions.aws.executor.checks.verify_request`: its SQS ``SenderId`` is its task's role
+  session, its reservation exists for that task, tool and argument digest, its ``agent_id`` is the
+  task's). Then the coordinator is sent a ``ToolResult`` with status ``error`` and code
+  ``dead_lettered`` through the results queue, kept in the ledger first like every executor answer
+  (the coordinator records only kept answers), unless the executor ran the call and kept its answer
+  before it could not send it: then that answer is sent, as the executor itself would on a retry. The
+  message id is the one every answer to that request carries, so the coordinator records the first
+  answer only. The error says the call did not run only when nothing started it; once its reservation
+  was consumed (or a recovery claimed), it says the outcome is unknown, so the model does not ask for
+  a refund again under a new approval. The dead letter is audited on the task.
+* ``tool-results-dlq``: the result must be an answer the executor kept in the ledger (same request id
+  and message id). Then the bridge could not deliver it to Service Bus on any delivery, so the
+  coordinator will never hear it: the task ends ``failed`` with the reason, directly in the ledger
+  (DynamoDB is reachable from here), and the dead letter is audited; a result the coordinator had
+  recorded after all (a send reported failed that did arrive) is only audited.
 
-A body that is not a valid envelope still ends its task when a ``task_id`` can be salvaged from it
-(and, for a request, an SQS ``SenderId`` that is a role session is that task's): ``failed``, with the
-envelope error as the reason. A message that names no task cannot be attributed: it is logged and
-left in the DLQ (a batch item failure), where the queue's age alarm and a person find it. A failure
-to record an outcome (the ledger or the results queue unreachable) is a batch item failure too, so
-the message comes back after the DLQ's visibility timeout. A child task failed here is not reported
-to its parent (that takes the coordinator, which is what cannot be reached): the parent's own step
-or approval expiry moves it on.
+A request body that is not a valid envelope ends its task ``failed`` (the envelope error as the
+reason) only when the task, tool, argument digest and reservation it names verify the same way. A
+dead letter that does not verify, or names nothing the ledger knows, is never turned into an answer
+or a task failure: it is logged and left in the DLQ (a batch item failure), where the queue's age
+alarm and a person find it. A failure to record an outcome (the ledger or the results queue
+unreachable) is a batch item failure too, so the message comes back after the DLQ's visibility
+timeout. A child task failed here is not reported to its parent (that takes the coordinator, which is
+what cannot be reached): the parent's own step or approval expiry moves it on.
 """
 
 from __future__ import annotations
@@ -50,10 +56,12 @@ from agentcage.constants import (
 )
 from agentcage.errors import (
     AgentcageError,
+    ConflictError,
+    GovernanceError,
     InvalidInputError,
     InvalidTransitionError,
+    NotFoundError,
     ReservationNotFoundError,
-    SenderMismatchError,
 )
 from agentcage.topology import dead_letter_queue
 
@@ -85,6 +93,9 @@ DEAD_LETTERED: Final = "dead_lettered"
 """The error code of the answer to a dead-lettered request, and the audit event of every dead letter."""
 
 Outcome = Literal["answered", "resent_stored", "task_failed", "already_recorded", "already_ended"]
+
+_UNVERIFIED: Final = (NotFoundError, ConflictError, GovernanceError, InvalidInputError)
+"""What the ledger's verification of a dead letter raises when the dead letter is not what it claims."""
 
 _METRIC_OF: Final[dict[str, str]] = {
     "answered": "DeadLetteredRequestsAnswered",
@@ -172,9 +183,15 @@ def _dead_request(
 ) -> Outcome:
     """Answer a request the executor failed on every delivery (its stored result, or dead_lettered)."""
     from agentcage.envelopes import ToolError, ToolResult
+    from agentcage.ledger.answers import keep_answer
     from functions.aws.executor import deliverable, find_stored_result, result_message_id
+    from functions.aws.executor.checks import verify_request
 
-    _check_sender(record, request.task_id)
+    try:
+        verify_request(store, request, _sender_id(record))
+    except _UNVERIFIED as unverified:
+        _left_unverified(record, TOOL_REQUESTS_QUEUE, unverified)
+        raise
     stored = find_stored_result(store, request)
     outcome: Outcome
     if stored is not None:
@@ -186,19 +203,28 @@ def _dead_request(
             if _may_have_run(store, request)
             else "it was dead-lettered and did not run"
         )
-        answer = ToolResult(
-            message_id=result_message_id(request.message_id),
-            request_id=request.message_id,
-            task_id=request.task_id,
-            step=request.step,
-            tool=request.tool,
-            status="error",
-            error=ToolError(code=DEAD_LETTERED, message=message),
-            traceparent=request.trace.child().traceparent,
-            completed_at=now(),
+        answer = deliverable(
+            ToolResult(
+                message_id=result_message_id(request.message_id, request.reservation_id),
+                request_id=request.message_id,
+                task_id=request.task_id,
+                step=request.step,
+                tool=request.tool,
+                status="error",
+                error=ToolError(code=DEAD_LETTERED, message=message),
+                traceparent=request.trace.child().traceparent,
+                completed_at=now(),
+            )
+        )
+        keep_answer(  # the coordinator records only what the ledger holds
+            store,
+            answer,
+            reservation_id=request.reservation_id,
+            trace_id=answer.trace.trace_id,
+            agent_id=request.agent_id,
         )
         outcome = "answered"
-    results.publish(deliverable(answer))
+    results.publish(answer)
     data = {
         **_facts(record, TOOL_REQUESTS_QUEUE),
         "request_id": request.message_id,
@@ -230,6 +256,16 @@ def _may_have_run(store: Ledger, request: ToolRequest) -> bool:
 
 def _dead_result(record: Mapping[str, Any], result: ToolResult, store: Ledger) -> Outcome:
     """End the task of a result Azure can never hear (unless the coordinator recorded it after all)."""
+    from agentcage.ledger.answers import kept_answers
+
+    kept = any(
+        a.result.request_id == result.request_id and a.result.message_id == result.message_id
+        for a in kept_answers(store, result.task_id)
+    )
+    if not kept:
+        error = NotFoundError(f"no answer to request {result.request_id} with this message id was kept")
+        _left_unverified(record, TOOL_RESULTS_QUEUE, error)
+        raise error
     data = {**_facts(record, TOOL_RESULTS_QUEUE), **result.summary()}
     if any(r.request_id == result.request_id for r in store.tool_results(result.task_id)):
         _audit(store, result.task_id, {**data, "outcome": "already_recorded"}, step=result.step)
@@ -245,21 +281,55 @@ def _dead_result(record: Mapping[str, Any], result: ToolResult, store: Ledger) -
 
 
 def _unreadable(record: Mapping[str, Any], source: str, error: AgentcageError, store: Ledger) -> Outcome:
-    """A body that is not a valid envelope: end the task it names, else leave it for a person."""
-    task_id = _salvage_task_id(record.get("body"))
+    """A body that is not a valid envelope: end the task it names if the ledger vouches for the
+    request (see the module docstring), else leave it for a person."""
+    task_id = _verified_claim(record, store) if source == TOOL_REQUESTS_QUEUE else None
     facts = {**_facts(record, source), "error": error.code}
     if task_id is None:
-        logger.error("dead letter names no task; left in the dead-letter queue", extra=facts)
+        logger.error("unreadable dead letter not verified against the ledger; left in the DLQ", extra=facts)
         raise error
-    if source == TOOL_REQUESTS_QUEUE:
-        _check_sender(record, task_id)
-    kind = "tool request" if source == TOOL_REQUESTS_QUEUE else "tool result"
     reason = (
-        f"a {kind} of this task was dead-lettered and cannot be read ({error.code}: {error.message[:500]})"
+        "a tool request of this task was dead-lettered and cannot be read "
+        f"({error.code}: {error.message[:500]})"
     )
     outcome = _fail(store, task_id, reason, facts, step=None)
     logger.error("unreadable dead letter: its task ended", extra={**facts, "outcome": outcome})
     return outcome
+
+
+def _verified_claim(record: Mapping[str, Any], store: Ledger) -> str | None:
+    """The task an unreadable request names, when its sender and reservation verify; else ``None``."""
+    from functions.aws.executor import claimed_fields
+    from functions.aws.executor.checks import verify_reservation, verify_sender
+
+    claimed = claimed_fields(record.get("body"))
+    if claimed is None:
+        return None
+    task_id, tool, reservation_id, digest = (
+        claimed["task_id"],
+        claimed["tool"],
+        claimed["reservation_id"],
+        claimed["args_digest"],
+    )
+    if not all(isinstance(value, str) for value in (task_id, tool, reservation_id, digest)):
+        return None
+    try:
+        verify_sender(_sender_id(record), task_id)
+        verify_reservation(
+            store, reservation_id=reservation_id, task_id=task_id, tool=tool, args_digest=digest
+        )
+    except _UNVERIFIED:
+        return None
+    return str(task_id)
+
+
+def _left_unverified(record: Mapping[str, Any], source: str, error: AgentcageError) -> None:
+    """Log a dead letter whose claims the ledger does not confirm; it stays in the DLQ, unanswered."""
+    logger.error(
+        "dead letter does not verify against the ledger; left in the DLQ: %s",
+        error.message,
+        extra={**_facts(record, source), "error": error.code, "sender_id": str(_sender_id(record))[:128]},
+    )
 
 
 def _fail(store: Ledger, task_id: str, reason: str, data: Mapping[str, Any], *, step: int | None) -> Outcome:
@@ -290,33 +360,10 @@ def _audit(
     )
 
 
-def _check_sender(record: Mapping[str, Any], task_id: str) -> None:
-    """A request's sender, when a role session, must be its task's (as the executor checks on receipt)."""
-    from agentcage.federation import session_name_from_sender_id, session_name_matches
-
-    session = session_name_from_sender_id(_sender_id(record))
-    if session is not None and not session_name_matches(session, task_id):
-        logger.error("a dead letter for task %s was sent by another session; left in the DLQ", task_id)
-        raise SenderMismatchError(f"the sender of this dead letter is not task {task_id}'s session")
-
-
 def _sender_id(record: Mapping[str, Any]) -> str | None:
     attributes = record.get("attributes")
     sender = attributes.get("SenderId") if isinstance(attributes, Mapping) else None
     return sender if isinstance(sender, str) else None
-
-
-def _salvage_task_id(body: object) -> str | None:
-    import json
-
-    if not isinstance(body, str):
-        return None
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    task_id = data.get("task_id") if isinstance(data, dict) else None
-    return task_id if isinstance(task_id, str) and task_id else None
 
 
 def record_handler(

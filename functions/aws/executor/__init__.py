@@ -7,7 +7,18 @@ the ledger and the circuit, and a :class:`ResultPublisher` back to the results q
 :func:`build_executor` assembles one.
 """
 
-from functions.aws.executor.checks import Authorization, ExecutionGate, TargetResolution
+from functions.aws.executor.checks import (
+    CLOCK_SKEW_SECONDS,
+    Authorization,
+    ExecutionGate,
+    TargetResolution,
+    Verified,
+    check_approval_agent,
+    check_times,
+    verify_request,
+    verify_reservation,
+    verify_sender,
+)
 from functions.aws.executor.executor import (
     APPROVAL_ID_HEADER,
     ARGS_DIGEST_HEADER,
@@ -65,6 +76,13 @@ __all__ = [
     "ExecutionGate",
     "Authorization",
     "TargetResolution",
+    "Verified",
+    "verify_request",
+    "verify_sender",
+    "verify_reservation",
+    "check_times",
+    "check_approval_agent",
+    "CLOCK_SKEW_SECONDS",
     "answer_malformed",
     "claimed_fields",
     # a crashed attempt executed once more, when safe

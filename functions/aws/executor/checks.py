@@ -1,18 +1,42 @@
 """The governance gate again, on receipt in AWS, before anything executes (defense in depth).
 
-The coordinator already ran the gate; the executor trusts none of it. In order, each step refusing
-with the error-tree exception whose ``code`` becomes the ToolResult's ``denied`` reason:
+The coordinator already ran the gate; the executor trusts none of it. Two phases.
 
-1. the request has not expired (``envelope_expired``);
-2. when the SQS ``SenderId`` names a role session, the session is the envelope's task (``sender_mismatch``);
-3. the task exists and is not finished (``task_not_found``, ``task_finished``);
-4. the reservation was made for this task, tool and argument digest, and is consumed now, once
-   (``reservation_not_found``, ``reservation_state``, and ``replay`` for a second delivery);
-5. a write or destructive call carries an approval that is approved, for this task, tool and exact
-   arguments, unexpired, unused, and not decided by the agent (``approval_required``, ``approval_*``,
-   ``self_approval``);
-6. the target's tags are resolved from the service itself (the tool's ``x-agentcage-target``), never
+**Verify** (:func:`verify_request`): is this message the coordinator's at all? Every check compares a
+claim of the message with the ledger, the only authority:
+
+1. the SQS ``SenderId`` is a role session, and that session is the envelope's task (``sender_mismatch``);
+   a sender that is not a role session (an IAM user, a Lambda role) is never a task's bridge;
+2. the reservation exists and was made for this task, tool and argument digest
+   (``reservation_not_found``, ``reservation_state``);
+3. the task's agent in the ledger is the envelope's ``agent_id`` (``sender_mismatch``): the task's agent
+   is the principal Cedar judges and the agent an approval must name, never the message's claim.
+
+A message that fails to verify is NOT answered: its claimed message id may be a pending call's (the
+ids are shown by ``GET /api/tasks/{id}``), and an answer under it would be the coordinator's result for
+that call. The executor logs it, counts it (``ToolDenials`` with the code) and leaves it on the queue,
+which dead-letters it after its max receives; the dead-letters Lambda verifies it the same way.
+
+**Check** (:meth:`ExecutionGate.check`), each step refusing with the error-tree exception whose ``code``
+becomes the ToolResult's ``denied`` reason (answered: the message is bound to a real reservation):
+
+1. the request's times are sane: ``issued_at`` at most :data:`CLOCK_SKEW_SECONDS` ahead of this clock,
+   and a lifetime (``expires_at - issued_at``) and expiry within the reservation's, which the
+   coordinator made with its reservation TTL setting and copied into the envelope
+   (``invalid_envelope``); the request has not expired (``envelope_expired``);
+2. the task is not finished (``task_finished``);
+3. the reservation is consumed now, once (``reservation_state``, and ``replay`` for a second delivery);
+4. a write or destructive call carries an approval that is approved, for this task, its agent, tool and
+   exact arguments, unexpired, unused, and not decided by the agent (``approval_required``,
+   ``approval_*``, ``self_approval``);
+5. the target's tags are resolved from the service itself (the tool's ``x-agentcage-target``), never
    taken from the message, and Cedar decides with them (``policy_denied``, ``approval_required``, ...).
+
+The time bounds live here and not in the envelope's validation: a bound on ``issued_at`` needs a
+clock, and a parser must not accept a message at one time and refuse it later; and the authority on
+a request's lifetime is the reservation in the ledger, which only the receipt check reads (a fixed
+bound in the envelope would duplicate the coordinator's TTL setting and refuse genuine requests of a
+deployment that raised it).
 
 The approval is spent (ledger ``use_approval``, a conditional write) by :meth:`ExecutionGate.spend_approval`
 just before the call, after the circuit admitted it, so an open circuit does not burn an approval.
@@ -23,14 +47,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
 
 from agentcage.approvals import check_approval
 from agentcage.constants import COORDINATOR_PRINCIPAL_ID_ENV, ENVIRONMENT_ENV
 from agentcage.errors import (
     AgentcageError,
+    ApprovalMismatchError,
     ApprovalRequiredError,
+    EnvelopeError,
     EnvelopeExpiredError,
     ReservationStateError,
     SenderMismatchError,
@@ -44,10 +70,124 @@ from agentcage.transport import ServiceRequest, ServiceTransport
 if TYPE_CHECKING:
     from agentcage.envelopes import ToolRequest
     from agentcage.gate import GateDecision, GovernanceGate
-    from agentcage.ledger import ApprovalRecord, Ledger, Reservation
+    from agentcage.ledger import ApprovalRecord, Ledger, Reservation, TaskRecord
     from agentcage.tools import Tool
 
-__all__ = ["Authorization", "ExecutionGate", "TargetResolution"]
+__all__ = [
+    "CLOCK_SKEW_SECONDS",
+    "Authorization",
+    "ExecutionGate",
+    "TargetResolution",
+    "Verified",
+    "check_approval_agent",
+    "check_times",
+    "verify_request",
+    "verify_reservation",
+    "verify_sender",
+]
+
+CLOCK_SKEW_SECONDS: Final = 300
+"""How far ahead of the executor's clock a request's ``issued_at`` may be: the coordinator stamps it
+with Azure's clock, the executor reads it with AWS's. Five minutes, the skew Kerberos and SigV4 allow."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A request shown by the ledger to be the coordinator's: its task and the reservation it carries."""
+
+    task: TaskRecord
+    reservation: Reservation
+
+
+def verify_sender(sender_id: str | None, task_id: str) -> None:
+    """The SQS ``SenderId`` must be the role session named after ``task_id`` (the bridge's), or raise."""
+    session = session_name_from_sender_id(sender_id)
+    if session is None:
+        raise SenderMismatchError(
+            f"the message was not sent by a role session (SenderId {str(sender_id)[:64]!r}), so not by "
+            f"task {task_id}'s bridge",
+            details={"sender_id": str(sender_id)[:64]},
+        )
+    if not session_name_matches(session, task_id):
+        raise SenderMismatchError(
+            f"the message was sent by role session {session!r}, not by task {task_id}'s",
+            details={"session": session[:64]},
+        )
+
+
+def verify_reservation(
+    ledger: Ledger, *, reservation_id: str, task_id: str, tool: str, args_digest: str | None
+) -> Reservation:
+    """The tool reservation ``reservation_id``, made for this task, tool and digest; raises otherwise."""
+    reservation = ledger.get_reservation(reservation_id)
+    mismatched = [
+        name
+        for name, expected, actual in (
+            ("task_id", task_id, reservation.task_id),
+            ("tool", tool, reservation.tool),
+            ("args_digest", args_digest, reservation.args_digest or args_digest),
+        )
+        if expected != actual
+    ]
+    if reservation.kind != "tool" or mismatched:
+        raise ReservationStateError(
+            f"reservation {reservation.reservation_id} was not made for this call",
+            details={"reservation_id": reservation.reservation_id, "mismatched": mismatched},
+        )
+    return reservation
+
+
+def verify_request(ledger: Ledger, request: ToolRequest, sender_id: str | None) -> Verified:
+    """That ``request`` is the coordinator's (the module docstring's *verify*); raises when it is not."""
+    verify_sender(sender_id, request.task_id)
+    reservation = verify_reservation(
+        ledger,
+        reservation_id=request.reservation_id,
+        task_id=request.task_id,
+        tool=request.tool,
+        args_digest=request.args_digest,
+    )
+    task = ledger.get_task(request.task_id)
+    if request.agent_id != task.agent_id:
+        raise SenderMismatchError(
+            f"the message speaks for agent {request.agent_id!r}; task {task.task_id} is {task.agent_id!r}'s",
+            details={"claimed_agent": request.agent_id, "task_agent": task.agent_id},
+        )
+    return Verified(task, reservation)
+
+
+def check_approval_agent(approval: ApprovalRecord, agent_id: str) -> None:
+    """The approval must have been asked for by the task's agent (``agent_id``, verified against the task)."""
+    if approval.agent_id != agent_id:
+        raise ApprovalMismatchError(
+            f"approval {approval.approval_id} was asked for by agent {approval.agent_id!r}, not {agent_id!r}",
+            details={"approval_id": approval.approval_id},
+        )
+
+
+def check_times(request: ToolRequest, reservation: Reservation, now: datetime) -> None:
+    """Refuse a request issued in the future, living longer than its reservation, or expired."""
+    times = {"issued_at": request.issued_at.isoformat(), "expires_at": request.expires_at.isoformat()}
+    if request.issued_at > now + timedelta(seconds=CLOCK_SKEW_SECONDS):
+        raise EnvelopeError(
+            f"tool request {request.message_id} was issued at {times['issued_at']}, more than "
+            f"{CLOCK_SKEW_SECONDS} s after now",
+            details=times,
+        )
+    lifetime = request.expires_at - request.issued_at
+    allowed = reservation.expires_at - reservation.created_at
+    if lifetime > allowed or request.expires_at > reservation.expires_at:
+        raise EnvelopeError(
+            f"tool request {request.message_id} claims to live {lifetime.total_seconds():g} s, until "
+            f"{times['expires_at']}; its reservation allows {allowed.total_seconds():g} s, until "
+            f"{reservation.expires_at.isoformat()}",
+            details={**times, "reservation_expires_at": reservation.expires_at.isoformat()},
+        )
+    if request.is_expired(now):
+        raise EnvelopeExpiredError(
+            f"tool request {request.message_id} expired at {times['expires_at']}",
+            details={"expires_at": times["expires_at"]},
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,25 +240,24 @@ class ExecutionGate:
         principal = (os.environ.get(COORDINATOR_PRINCIPAL_ID_ENV) or "").strip()
         self.excluded_approvers: tuple[str, ...] = (principal,) if principal else ()
 
+    def verify(self, request: ToolRequest, *, sender_id: str | None) -> Verified:
+        """That the message is the coordinator's (:func:`verify_request`); never answered when not."""
+        return verify_request(self.ledger, request, sender_id)
+
     def check(
         self,
         request: ToolRequest,
+        verified: Verified,
         *,
-        sender_id: str | None,
         now: datetime,
         headers: Mapping[str, str] | None = None,
     ) -> Authorization:
-        """Every check before execution; raises the refusing :class:`AgentcageError`.
+        """Every check before execution of a verified request; raises the refusing :class:`AgentcageError`.
 
         ``headers`` go on the target-resolving read (the trace carriers).
         """
-        if request.is_expired(now):
-            raise EnvelopeExpiredError(
-                f"tool request {request.message_id} expired at {request.expires_at.isoformat()}",
-                details={"expires_at": request.expires_at.isoformat()},
-            )
-        self._check_sender(request, sender_id)
-        task = self.ledger.get_task(request.task_id)
+        check_times(request, verified.reservation, now)
+        task = verified.task
         if task.state.is_final:
             raise TaskFinishedError(
                 f"task {task.task_id} is {task.state.value}; its tool calls no longer run",
@@ -127,7 +266,7 @@ class ExecutionGate:
         environment = self.environment or task.environment
         if is_production_environment(task.environment):
             environment = task.environment
-        reservation = self._consume_reservation(request)
+        reservation = self.ledger.consume(request.reservation_id)
         tool = self.gate.catalog.get(request.tool)
         if tool is None:
             raise UnknownToolError(f"no tool named {request.tool!r}", details={"tool": request.tool})
@@ -166,34 +305,6 @@ class ExecutionGate:
         if authorization.approval is not None:
             self.ledger.use_approval(authorization.approval.approval_id, args_digest, now)
 
-    @staticmethod
-    def _check_sender(request: ToolRequest, sender_id: str | None) -> None:
-        session = session_name_from_sender_id(sender_id)
-        if session is not None and not session_name_matches(session, request.task_id):
-            raise SenderMismatchError(
-                f"the message was sent by role session {session!r}, not by task {request.task_id}'s",
-                details={"session": session[:64]},
-            )
-
-    def _consume_reservation(self, request: ToolRequest) -> Reservation:
-        reservation = self.ledger.get_reservation(request.reservation_id)
-        mismatched = [
-            name
-            for name, expected, actual in (
-                ("task_id", request.task_id, reservation.task_id),
-                ("tool", request.tool, reservation.tool),
-                ("args_digest", request.args_digest, reservation.args_digest or request.args_digest),
-            )
-            if expected != actual
-        ]
-        if reservation.kind != "tool" or mismatched:
-            # Checked before consuming, so a message for another call cannot burn this reservation.
-            raise ReservationStateError(
-                f"reservation {reservation.reservation_id} was not made for this call",
-                details={"reservation_id": reservation.reservation_id, "mismatched": mismatched},
-            )
-        return self.ledger.consume(request.reservation_id)
-
     def _approval(self, request: ToolRequest, tool: Tool, now: datetime) -> ApprovalRecord:
         if request.approval_id is None:
             raise ApprovalRequiredError(
@@ -201,6 +312,7 @@ class ExecutionGate:
                 details={"tool": tool.name, "effect": tool.effect},
             )
         approval = self.ledger.get_approval(request.approval_id)
+        check_approval_agent(approval, request.agent_id)
         check_approval(
             approval,
             task_id=request.task_id,

@@ -1,14 +1,17 @@
-"""One SQS record in, one ToolResult out: parse, re-check, call, inspect, record, answer.
+"""One SQS record in, one ToolResult out: parse, verify, re-check, call, inspect, keep, answer.
 
 :meth:`ToolExecutor.handle` is what the Lambda's record handler calls. It returns the ToolResult it
-sent, or raises when the record must stay on the queue: a message that cannot be answered at all
-(not JSON, no task or message id to answer to) goes, after the queue's max receives, to the
-dead-letter queue; so does one whose processing failed for a reason that a retry may cure (the
-ledger or the results queue did not answer) before anything executed. Everything else is answered:
-refusals as ``denied`` with the reason's code, an open circuit as ``circuit_open``, a service error as
-``error``, a success as ``ok`` with the response redacted by the tool's data classes.
-Every answer is stored before it is sent; a retry of a request answered before gets that answer
-again, not ``replay``, so a result the queue refused is never lost (:mod:`~functions.aws.executor.sent`).
+sent, or raises when the record must stay on the queue: a message that does not verify as the
+coordinator's (its sender, its reservation, its task's agent: see :mod:`~functions.aws.executor.checks`)
+is never answered, because its claimed message id may be another call's; neither is a message that
+cannot be answered at all (not JSON, no verified task and reservation to answer to). Both go, after the
+queue's max receives, to the dead-letter queue; so does one whose processing failed for a reason that
+a retry may cure (the ledger or the results queue did not answer) before anything executed. Every
+verified request is answered: refusals as ``denied`` with the reason's code, an open circuit as
+``circuit_open``, a service error as ``error``, a success as ``ok`` with the response redacted by the
+tool's data classes. Every answer is kept in the ledger before it is sent (the coordinator records only
+kept answers); a retry of a request answered before gets that answer again, not ``replay``, so a
+result the queue refused is never lost (:mod:`~functions.aws.executor.sent`).
 A retry of a request consumed by an attempt that died before answering (older than the executor's
 lease) is executed once more where that is safe (:mod:`~functions.aws.executor.recovery`).
 """
@@ -45,6 +48,7 @@ from agentcage.errors import (
     TransportError,
 )
 from agentcage.inspect import find_injection, redact
+from agentcage.ledger.answers import keep_answer, kept_answer
 from agentcage.monitoring_names import LOG_TOOL
 from agentcage.trace import (
     TraceContext,
@@ -52,8 +56,8 @@ from agentcage.trace import (
     inject_http,
     set_powertools_correlation,
 )
-from agentcage.transport import ServiceRequest, ServiceResponse
-from functions.aws.executor.checks import Authorization, ExecutionGate
+from agentcage.transport import MAX_RESPONSE_BYTES, ServiceRequest, ServiceResponse
+from functions.aws.executor.checks import Authorization, ExecutionGate, Verified
 from functions.aws.executor.logger import ExecutorLogger
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
 from functions.aws.executor.recovery import RECOVERED_EVENT, CrashRecovery, Recovery
@@ -81,10 +85,23 @@ REFUSALS: Final = (InvalidInputError, NotFoundError, ConflictError, GovernanceEr
 
 
 def circuit_failure(tool_egress: bool, response: ServiceResponse | TransportError) -> bool:
-    """Whether an outcome counts against the tool's circuit: :func:`agentcage.budget.counts_as_failure`."""
+    """Whether an outcome counts against the tool's circuit: :func:`agentcage.budget.counts_as_failure`.
+
+    An answer larger than :data:`~agentcage.transport.MAX_RESPONSE_BYTES` is not a failure of the
+    service: it answered, and what it answered is content (records a hostile party may have planted),
+    not the service's health. Counting it would let such records open the tool's circuit, which is
+    shared by every task.
+    """
     if isinstance(response, TransportError):
+        if _oversized_answer(response):
+            return False
         return counts_as_failure(None, egress=tool_egress, timed_out=bool(response.details.get("timeout")))
     return counts_as_failure(response.status, egress=tool_egress, timed_out=False)
+
+
+def _oversized_answer(error: TransportError) -> bool:
+    """Whether the transport refused an answer for its size (:func:`agentcage.transport.decode_body`)."""
+    return error.details.get("limit") == MAX_RESPONSE_BYTES and isinstance(error.details.get("size"), int)
 
 
 class ToolExecutor:
@@ -197,9 +214,13 @@ class ToolExecutor:
         now: datetime,
         headers: dict[str, str],
     ) -> tuple[Authorization, Recovery | None] | ToolResult | StoredResult:
-        """The gate's checks on receipt; a replay is answered as before, or recovered, or refused."""
+        """The gate's checks on receipt; a replay is answered as before, or recovered, or refused.
+
+        A request that does not verify raises (never answered: see :mod:`~functions.aws.executor.checks`).
+        """
+        verified = self._verified(request, sender_id)
         try:
-            return self.gate.check(request, sender_id=sender_id, now=now, headers=headers), None
+            return self.gate.check(request, verified, now=now, headers=headers), None
         except (ReplayError, EnvelopeExpiredError) as refusal:  # answered before? died? still running?
             try:
                 replayed = self.recovery.replayed(
@@ -210,6 +231,24 @@ class ToolExecutor:
             return replayed if isinstance(replayed, StoredResult) else (replayed.authorization, replayed)
         except REFUSALS as refusal:
             return self._refused(request, trace, refusal)
+
+    def _verified(self, request: ToolRequest, sender_id: str | None) -> Verified:
+        """The request, verified as the coordinator's; else logged, counted and raised, never answered:
+        the record stays queued and is dead-lettered after the queue's max receives. Nothing is
+        written to the claimed task's audit log: the claims are an unknown sender's."""
+        try:
+            return self.gate.verify(request, sender_id=sender_id)
+        except REFUSALS as unverified:
+            known = self.gate.gate.catalog.get(request.tool) is not None
+            if self.metrics is not None:  # a known tool's name only: the sender chose this one
+                self.metrics.denial(request.tool if known else "unknown", unverified.code)
+            self.log.error(  # noqa: TRY400 - a refusal, the traceback adds nothing
+                "tool request %s does not verify; not answered, left for the dead-letter queue: %s",
+                request.message_id,
+                unverified.message,
+                extra={"code": unverified.code, "sender_id": str(sender_id)[:128]},
+            )
+            raise
 
     def _call(
         self,
@@ -303,12 +342,14 @@ class ToolExecutor:
     def _malformed(
         self, record: Mapping[str, Any], error: EnvelopeError, sender_id: str | None
     ) -> ToolResult:
-        """Answer a malformed request ``denied`` when it names whom to answer; else raise ``error``."""
-        result = answer_malformed(record, error, sender_id=sender_id, now=self.clock())
+        """Answer a malformed request ``denied`` when the ledger shows whose it is (see
+        :mod:`~functions.aws.executor.malformed`), keeping the answer first; else raise ``error``."""
+        result = answer_malformed(record, error, sender_id=sender_id, now=self.clock(), ledger=self.ledger)
         claimed = claimed_fields(record.get("body")) or {}
         tool = claimed.get("tool")
+        known = isinstance(tool, str) and self.gate.gate.catalog.get(tool) is not None
         if self.metrics is not None:
-            self.metrics.denial(tool if isinstance(tool, str) and tool else "unknown", error.code)
+            self.metrics.denial(str(tool) if known else "unknown", error.code)
         if result is None:
             self.log.error(
                 "malformed tool request left for the dead-letter queue: %s",
@@ -316,8 +357,17 @@ class ToolExecutor:
                 extra={"code": error.code, "message_id": record.get("messageId")},
             )
             raise error
+        reservation_id = str(claimed["reservation_id"])
         with bound_context(trace=result.trace, task_id=result.task_id, step=result.step):
+            kept = kept_answer(
+                self.ledger, result.task_id, request_id=result.request_id, reservation_id=reservation_id
+            )
+            if kept is None:  # answered before (its send failed): the same answer again
+                keep_answer(
+                    self.ledger, result, reservation_id=reservation_id, trace_id=result.trace.trace_id
+                )
             self.log.warning("malformed tool request answered: %s", error.message, extra={"code": error.code})
+            result = kept or result
             self.publisher.publish(result)
         return result
 
@@ -332,7 +382,7 @@ class ToolExecutor:
         error: ToolError | None = None,
     ) -> ToolResult:
         return ToolResult(
-            message_id=result_message_id(request.message_id),
+            message_id=result_message_id(request.message_id, request.reservation_id),
             request_id=request.message_id,
             task_id=request.task_id,
             step=request.step,

@@ -1,11 +1,13 @@
-"""Answering a tool request that failed its envelope schema, when it says whom to answer.
+"""Answering a tool request that failed its envelope schema, when the ledger shows whose it is.
 
-A message that is not a valid ``ToolRequest`` never executes. If it still names a message id, a
-task, a step and a tool that a ``ToolResult`` can carry (and, when the SQS ``SenderId`` is a role
-session, that session is the claimed task's), the coordinator is told at once with a ``denied``
-result carrying the envelope error's code; a retry could not cure it. Anything less (not JSON, no
-task to answer to, a sender that is not the task) cannot be answered and is left for the
-dead-letter queue.
+A message that is not a valid ``ToolRequest`` never executes. It is answered (a ``denied`` result
+carrying the envelope error's code: a retry could not cure it) only when it names a message id, a
+task, a step, a tool, a reservation and an argument digest that a ``ToolResult`` can carry, its SQS
+``SenderId`` is the claimed task's role session, and the reservation exists in the ledger for that
+task, tool and digest: the same verification as a valid request's
+(:func:`~functions.aws.executor.checks.verify_request`). An answer under a claimed id that nothing
+verifies would be taken for the result of the call that owns that id. Anything less is left for the
+dead-letter queue, unanswered.
 """
 
 from __future__ import annotations
@@ -13,19 +15,30 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from agentcage.envelopes import ToolError, ToolResult
-from agentcage.errors import AgentcageError, EnvelopeError
-from agentcage.federation import session_name_from_sender_id, session_name_matches
+from agentcage.errors import (
+    AgentcageError,
+    ConflictError,
+    EnvelopeError,
+    GovernanceError,
+    InvalidInputError,
+    NotFoundError,
+)
 from agentcage.trace import TraceContext, extract_sqs_record, parse_traceparent
+from functions.aws.executor.checks import verify_reservation, verify_sender
 from functions.aws.executor.results import result_message_id
+
+if TYPE_CHECKING:
+    from agentcage.ledger import Ledger
 
 __all__ = ["answer_malformed", "claimed_fields"]
 
-_ANSWER_FIELDS = ("message_id", "task_id", "step", "tool")
+_ANSWER_FIELDS = ("message_id", "task_id", "step", "tool", "reservation_id", "args_digest")
+_UNVERIFIED = (NotFoundError, ConflictError, GovernanceError, InvalidInputError)
 
 
 def claimed_fields(body: object) -> dict[str, Any] | None:
@@ -53,16 +66,27 @@ def _trace_of(value: object) -> TraceContext | None:
 
 
 def answer_malformed(
-    record: Mapping[str, Any], error: EnvelopeError, *, sender_id: str | None, now: datetime
+    record: Mapping[str, Any],
+    error: EnvelopeError,
+    *,
+    sender_id: str | None,
+    now: datetime,
+    ledger: Ledger,
 ) -> ToolResult | None:
-    """The ``denied`` answer to a malformed request, or ``None`` when it cannot be answered."""
+    """The ``denied`` answer to a malformed request, or ``None`` when it cannot be answered.
+
+    A ledger that cannot be read raises (the record stays queued for a retry).
+    """
     claimed = claimed_fields(record.get("body"))
     if claimed is None:
+        return None
+    reservation_id, digest = claimed["reservation_id"], claimed["args_digest"]
+    if not isinstance(reservation_id, str) or not isinstance(digest, str):
         return None
     base = _trace_of(claimed["traceparent"]) or extract_sqs_record(record) or TraceContext.new()
     try:
         result = ToolResult(
-            message_id=result_message_id(str(claimed["message_id"])),
+            message_id=result_message_id(str(claimed["message_id"]), reservation_id),
             request_id=claimed["message_id"],
             task_id=claimed["task_id"],
             step=claimed["step"],
@@ -74,7 +98,15 @@ def answer_malformed(
         )
     except (ValidationError, AgentcageError):
         return None
-    session = session_name_from_sender_id(sender_id)
-    if session is not None and not session_name_matches(session, result.task_id):
+    try:
+        verify_sender(sender_id, result.task_id)
+        verify_reservation(
+            ledger,
+            reservation_id=reservation_id,
+            task_id=result.task_id,
+            tool=result.tool,
+            args_digest=digest,
+        )
+    except _UNVERIFIED:
         return None
     return result

@@ -70,7 +70,7 @@ from agentcage.errors import (
 )
 from agentcage.ledger import ReservationStatus
 from agentcage.policy import is_production_environment
-from functions.aws.executor.checks import Authorization
+from functions.aws.executor.checks import Authorization, check_approval_agent
 from functions.aws.executor.sent import resend_stored
 from functions.aws.manifest import lambda_spec
 
@@ -327,6 +327,7 @@ class CrashRecovery:
                 details={"tool": tool.name, "effect": tool.effect},
             )
         approval = self.ledger.get_approval(request.approval_id)
+        check_approval_agent(approval, request.agent_id)  # the task's agent: the request was verified
         used_at = approval.used_at
         if used_at is not None and used_at < reservation.created_at:
             raise ReplayError(

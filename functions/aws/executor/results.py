@@ -1,8 +1,12 @@
 """Where tool results go: the SQS results queue, with the trace carriers, and their message ids.
 
-A ToolResult's message id is derived from the request's (:func:`result_message_id`), so every answer
-to one request carries the same id: Service Bus duplicate detection and the coordinator's
-record-once both see a redelivered answer as the duplicate it is.
+A ToolResult's message id is derived from the request's id and its reservation's
+(:func:`result_message_id`), so every answer to one request carries the same id: Service Bus
+duplicate detection and the coordinator's record-once both see a redelivered answer as the duplicate
+it is. The reservation id is in the derivation because the request id alone is public (``GET
+/api/tasks/{id}`` shows it): anyone able to send to the results queue or Service Bus could otherwise
+send a message under the id of a pending call's answer first, and duplicate detection would drop the
+real answer when it came.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ if TYPE_CHECKING:
 __all__ = ["ResultPublisher", "SqsResultPublisher", "result_message_id"]
 
 
-def result_message_id(request_id: str) -> str:
-    """The message id of the result of request ``request_id`` (stable across redeliveries)."""
-    return "result-" + hashlib.sha256(request_id.encode("utf-8")).hexdigest()[:32]
+def result_message_id(request_id: str, reservation_id: str) -> str:
+    """The message id of the result of request ``request_id`` carrying reservation ``reservation_id``
+    (stable across redeliveries, and not derivable from the request id alone)."""
+    key = f"{request_id}\n{reservation_id}".encode()
+    return "result-" + hashlib.sha256(key).hexdigest()[:32]
 
 
 class ResultPublisher(Protocol):

@@ -1,24 +1,28 @@
-"""Every result kept in the ledger before it is sent, so a retried request gets it back, never a replay.
+"""Every answer kept in the ledger before it is sent: the coordinator's evidence, and a retry's answer.
+
+The executor appends every outgoing ToolResult to the task's audit log
+(:func:`agentcage.ledger.answers.keep_answer`, event ``tool_result_sent``) BEFORE publishing it. It is
+what the coordinator checks a result against: a result is recorded only when the ledger holds the
+executor's answer for that call's request id and reservation, so a ToolResult sent by anyone else
+(or an answer the executor published but never kept) is never recorded. So an answer that cannot be
+kept is not sent either: the record stays on the queue and its retry finds the reservation consumed
+and no answer, which :mod:`~functions.aws.executor.recovery` handles (a retry within the lease waits,
+a later one executes again where that is safe). Sending it unkept would be worse than useless: the
+coordinator would drop it, and Service Bus duplicate detection would then drop the real answer that
+follows under the same message id.
 
 Once the executor consumed a request's reservation, a second delivery of the request is a replay and
 executes nothing. If the results queue refused the first answer after the tool ran, SQS delivers the
-request again and, without this module, the only answer left would be ``denied: replay``: the real
-result would be lost and the coordinator would wait for ever. So the executor appends the outgoing
-envelope to the task's audit log (event ``tool_result_sent``) BEFORE publishing it, and answers a
-replayed (or, on a late retry, expired) request whose result is stored with that same envelope: same
-message id, same content, same completion time. The coordinator records a result once per request,
-so the copy is a harmless duplicate when the first send did arrive after all.
+request again; it is answered with the kept envelope: same message id, same content, same completion
+time. The coordinator records a result once per request, so the copy is a harmless duplicate when the
+first send did arrive after all.
 
-Results are looked up by RESERVATION: a reservation pays for one call, whatever message ids carry it.
-A request whose reservation's result is stored under ANOTHER request id (a copy resent with a fresh
+Answers are looked up by RESERVATION: a reservation pays for one call, whatever message ids carry it.
+A request whose reservation's answer is kept under ANOTHER request id (a copy resent with a fresh
 message id) executes nothing and is answered ``denied: replay``, naming the request that was answered
-and its status. It is not sent the stored result under its own id: a ToolResult answers exactly one
+and its status. It is not sent the kept answer under its own id: a ToolResult answers exactly one
 request (its ``request_id``, and the message id derived from it), and re-issuing one call's outcome as
 a second request's would tell the coordinator, and the model, that the call ran twice.
-
-A store that fails is logged and the result is sent anyway (the usual case, the queue accepting it,
-must not depend on the ledger's audit write); only when both fail is the result lost, and then the
-retry answers ``denied: replay``, a failure the coordinator records instead of a silent gap.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from agentcage.envelopes import ToolRequest, ToolResult, dump_envelope, parse_envelope
+from agentcage.envelopes import ToolRequest, ToolResult, dump_envelope
 from agentcage.errors import AgentcageError, EnvelopeTooLargeError, ReplayError
+from agentcage.ledger.answers import ANSWER_EVENT, keep_answer, kept_answers
 
 if TYPE_CHECKING:
     from agentcage.ledger import Ledger
@@ -43,7 +48,7 @@ __all__ = [
     "store_result",
 ]
 
-SENT_EVENT: Final = "tool_result_sent"
+SENT_EVENT: Final = ANSWER_EVENT
 """The audit event holding an outgoing ToolResult envelope (written before the send)."""
 RESENT_EVENT: Final = "tool_result_resent"
 """The audit event noting that a stored result was sent again for a retried request."""
@@ -78,35 +83,25 @@ def deliverable(result: ToolResult) -> ToolResult:
 
 def store_result(
     ledger: Ledger, request: ToolRequest, trace: TraceContext, result: ToolResult, log: _Log
-) -> bool:
-    """Append ``result`` (the whole envelope) to the task's audit log; False when not stored.
+) -> None:
+    """Keep ``result`` (the whole envelope) in the task's audit log before it is sent.
 
-    A ``replay`` denial is not stored (it answers a request whose result was never stored: nothing a
-    retry could lose); a ledger that refuses the write is logged, and the caller sends anyway.
+    Raises the ledger's error when it cannot (logged): the caller must not send an answer the
+    coordinator could not verify; the record stays queued for a retry.
     """
-    if result.status == "denied" and result.error is not None and result.error.code == "replay":
-        return False
     try:
-        ledger.append_audit(
-            request.task_id,
-            SENT_EVENT,
-            {
-                "request_id": request.message_id,
-                "reservation_id": request.reservation_id,
-                "message_id": result.message_id,
-                "status": result.status,
-                "envelope": result.model_dump(mode="json"),
-            },
+        keep_answer(
+            ledger,
+            result,
+            reservation_id=request.reservation_id,
             trace_id=trace.trace_id,
-            step=request.step,
             agent_id=request.agent_id,
         )
     except AgentcageError as error:
         log.error(  # noqa: TRY400 - an expected outage, the traceback adds nothing
-            "the result of %s was not stored before its send: %s", request.message_id, error.message
+            "the result of %s was not kept, so it is not sent: %s", request.message_id, error.message
         )
-        return False
-    return True
+        raise
 
 
 def resend_stored(
@@ -156,23 +151,15 @@ def find_stored_result(ledger: Ledger, request: ToolRequest) -> ToolResult | Non
 
 
 def _reservation_result(ledger: Ledger, request: ToolRequest) -> ToolResult | None:
-    """The first result stored for the request's reservation in its task, under any request id.
+    """The first answer kept for the request's reservation in its task, under any request id.
 
     A ledger that cannot be read raises, as for :func:`find_stored_result`.
     """
-    for event in ledger.audit(request.task_id):
-        if event.kind != SENT_EVENT:
-            continue
-        data: dict[str, Any] = event.data
-        if data.get("reservation_id") != request.reservation_id:
-            continue
-        envelope = data.get("envelope")
-        if not isinstance(envelope, dict):
-            continue
-        try:
-            stored = parse_envelope(ToolResult, envelope)
-        except AgentcageError:
-            continue  # not a result this executor wrote: never re-sent
-        if stored.request_id == data.get("request_id") and stored.task_id == request.task_id:
-            return stored
-    return None
+    return next(
+        (
+            a.result
+            for a in kept_answers(ledger, request.task_id)
+            if a.reservation_id == request.reservation_id
+        ),
+        None,
+    )

@@ -1,9 +1,11 @@
 """Lambda dead-letters against DynamoDB and SQS in moto: every dead letter ends with a recorded outcome.
 
-A dead-lettered request is answered ``dead_lettered`` through the results queue (or with the result
-the executor stored before it could not send it); a dead-lettered result ends its task ``failed``; an
-unreadable body ends the task it names; a body naming no task stays in the DLQ. The handler uses
-exactly the DynamoDB actions infra grants its role.
+A dead-lettered request the ledger vouches for is answered ``dead_lettered`` through the results
+queue, the answer kept in the ledger first (or with the result the executor kept before it could not
+send it); a dead-lettered result the executor kept ends its task ``failed``; an unreadable request
+whose sender and reservation verify ends its task. Anything the ledger does not vouch for (a forged
+request, a result nobody kept, a garbage body naming a task) stays in the DLQ, unanswered, and no
+task ends. The handler uses exactly the DynamoDB actions infra grants its role.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from agentcage.constants import LEDGER_BACKEND_ENV, LEDGER_TABLE_ENV, TOOL_RESUL
 from agentcage.envelopes import ToolRequest, ToolResult, args_digest, dump_envelope, parse_envelope
 from agentcage.federation import role_session_name
 from agentcage.ledger import TaskState
+from agentcage.ledger.answers import keep_answer, kept_answer, kept_answers
 from agentcage.ledger.dynamodb import DynamoDBLedger
 from agentcage.ledger.dynamodb_items import create_ledger_table
 from agentcage.ledger.testing import dynamodb_client, serialize_moto_dynamodb
@@ -107,9 +110,9 @@ def tool_request(ledger: DynamoDBLedger, task_id: str) -> ToolRequest:
     )
 
 
-def tool_result(task_id: str, request_id: str = "req-9") -> ToolResult:
+def tool_result(task_id: str, request_id: str = "req-9", reservation_id: str = "r-9") -> ToolResult:
     return ToolResult(
-        message_id=result_message_id(request_id),
+        message_id=result_message_id(request_id, reservation_id),
         request_id=request_id,
         task_id=task_id,
         step=1,
@@ -119,6 +122,14 @@ def tool_result(task_id: str, request_id: str = "req-9") -> ToolResult:
         traceparent=TRACE.child().traceparent,
         completed_at=datetime.now(UTC),
     )
+
+
+def kept_result(ledger: DynamoDBLedger, task_id: str, request_id: str = "req-9") -> ToolResult:
+    """A result the executor answered a request with, kept in the ledger before it was sent."""
+    reservation = ledger.reserve(task_id, Usage(tool_calls=1), kind="tool", tool="getCustomer")
+    result = tool_result(task_id, request_id, reservation.reservation_id)
+    keep_answer(ledger, result, reservation_id=reservation.reservation_id, trace_id=None)
+    return result
 
 
 def record(body: str, dlq: str, *, message_id: str = "sqs-1", sender: str | None = None) -> dict[str, Any]:
@@ -176,7 +187,8 @@ def test_a_dead_lettered_request_is_answered_dead_lettered_and_audited(world: Wo
         1,
         "getCustomer",
     )
-    assert answer.message_id == result_message_id(request.message_id)  # the id every answer carries
+    # the id every answer carries, which only a holder of the reservation id can derive
+    assert answer.message_id == result_message_id(request.message_id, request.reservation_id)
     assert answer.status == "error"
     assert answer.error is not None
     assert answer.error.code == "dead_lettered"
@@ -187,13 +199,20 @@ def test_a_dead_lettered_request_is_answered_dead_lettered_and_audited(world: Wo
     assert event["request_id"] == request.message_id
     assert event["queue"] == "tool-requests-dlq"
     assert world.ledger.get_task(task_id).state is TaskState.RUNNING
+    # AND the answer was kept in the ledger before it was sent (the coordinator records only that)
+    assert (
+        kept_answer(
+            world.ledger, task_id, request_id=request.message_id, reservation_id=request.reservation_id
+        )
+        == answer
+    )
 
 
 def test_a_dead_lettered_request_whose_result_was_stored_sends_that_result(world: World) -> None:
     # GIVEN a request the executor ran, storing its result before the results queue refused it
     task_id = new_task(world.ledger)
     request = tool_request(world.ledger, task_id)
-    stored = tool_result(task_id, request.message_id).model_copy(update={"step": request.step})
+    stored = tool_result(task_id, request.message_id, request.reservation_id)
     world.ledger.append_audit(
         task_id,
         SENT_EVENT,
@@ -268,7 +287,7 @@ def test_a_dead_lettered_request_nothing_started_says_it_did_not_run(world: Worl
 def test_a_dead_lettered_result_ends_its_task_failed_once(world: World) -> None:
     # GIVEN a result the bridge could not deliver to Service Bus on any attempt
     task_id = new_task(world.ledger)
-    body = dump_envelope(tool_result(task_id))
+    body = dump_envelope(kept_result(world.ledger, task_id))
 
     # WHEN its DLQ hands it to the Lambda, and (at least once delivery) hands it over again
     assert run(record(body, "tool-results-dlq")) == {"batchItemFailures": []}
@@ -291,7 +310,7 @@ def test_a_dead_lettered_result_ends_its_task_failed_once(world: World) -> None:
 
 def test_a_dead_lettered_result_the_coordinator_recorded_after_all_changes_nothing(world: World) -> None:
     task_id = new_task(world.ledger)
-    result = tool_result(task_id)
+    result = kept_result(world.ledger, task_id)
     world.ledger.record_tool_result(task_id, result.request_id, {"status": "ok"})  # it did arrive
 
     assert run(record(dump_envelope(result), "tool-results-dlq")) == {"batchItemFailures": []}
@@ -300,27 +319,81 @@ def test_a_dead_lettered_result_the_coordinator_recorded_after_all_changes_nothi
     assert dead_letter_events(world.ledger, task_id)[0]["outcome"] == "already_recorded"
 
 
-@pytest.mark.parametrize("dlq", ["tool-requests-dlq", "tool-results-dlq"])
-def test_an_unreadable_dead_letter_ends_the_task_it_names(world: World, dlq: str) -> None:
-    # GIVEN a body that is no valid envelope but names its task
+def test_an_unreadable_request_whose_sender_and_reservation_verify_ends_its_task(world: World) -> None:
+    # GIVEN a request body that is no valid envelope (an unknown schema version), from its task's session,
+    # naming a live reservation of that task for its tool and digest
     task_id = new_task(world.ledger)
-    body = json.dumps({"task_id": task_id, "tool": "getCustomer", "schema_version": 1})
+    request = tool_request(world.ledger, task_id)
+    body = json.dumps(request.model_dump(mode="json") | {"schema_version": 99})
 
-    assert run(record(body, dlq)) == {"batchItemFailures": []}
+    assert run(record(body, "tool-requests-dlq")) == {"batchItemFailures": []}
 
     task = world.ledger.get_task(task_id)
     assert task.state is TaskState.FAILED
     assert task.error is not None
-    assert "cannot be read (invalid_envelope" in task.error["message"]
+    assert "cannot be read (unsupported_schema_version" in task.error["message"]
     [event] = dead_letter_events(world.ledger, task_id)
-    assert (event["outcome"], event["error"], event["queue"]) == ("task_failed", "invalid_envelope", dlq)
+    assert (event["outcome"], event["queue"]) == ("task_failed", "tool-requests-dlq")
+
+
+@pytest.mark.parametrize("dlq", ["tool-requests-dlq", "tool-results-dlq"])
+def test_a_garbage_body_naming_a_task_ends_nothing_and_stays_in_the_dlq(world: World, dlq: str) -> None:
+    # GIVEN a body that is no valid envelope but names a task (from that task's session, even)
+    task_id = new_task(world.ledger)
+    body = json.dumps({"task_id": task_id, "tool": "getCustomer", "schema_version": 1})
+
+    # WHEN its DLQ hands it over
+    response = run(record(body, dlq, message_id="garbage"))
+
+    # THEN nothing vouches for it: the task goes on, nothing is answered or audited
+    assert response == {"batchItemFailures": [{"itemIdentifier": "garbage"}]}
+    assert world.ledger.get_task(task_id).state is TaskState.RUNNING
+    assert dead_letter_events(world.ledger, task_id) == []
+    assert world.results() == []
+
+
+def test_a_forged_request_for_a_pending_call_is_never_answered(world: World) -> None:
+    # GIVEN a request naming a pending call's message id from the task's session, with a random reservation
+    task_id = new_task(world.ledger)
+    genuine = tool_request(world.ledger, task_id)
+    forged = genuine.model_copy(update={"reservation_id": f"{task_id}.r{'0' * 20}"})
+
+    # WHEN it is dead-lettered (the executor left it unanswered)
+    response = run(record(dump_envelope(forged), "tool-requests-dlq", message_id="forged"))
+
+    # THEN it is not turned into an answer under the claimed id: it stays in the DLQ
+    assert response == {"batchItemFailures": [{"itemIdentifier": "forged"}]}
+    assert world.results() == []
+    assert dead_letter_events(world.ledger, task_id) == []
+    assert kept_answers(world.ledger, task_id) == []
+
+
+def test_a_forged_request_from_an_iam_user_is_never_answered(world: World) -> None:
+    task_id = new_task(world.ledger)
+    request = tool_request(world.ledger, task_id)
+
+    response = run(record(dump_envelope(request), "tool-requests-dlq", message_id="u", sender="AIDAEXAMPLE"))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "u"}]}
+    assert world.results() == []
+
+
+def test_a_dead_lettered_result_nobody_kept_ends_no_task(world: World) -> None:
+    # GIVEN a result sent to the results queue by someone other than the executor (never kept)
+    task_id = new_task(world.ledger)
+
+    response = run(record(dump_envelope(tool_result(task_id)), "tool-results-dlq", message_id="forged"))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "forged"}]}
+    assert world.ledger.get_task(task_id).state is TaskState.RUNNING
+    assert dead_letter_events(world.ledger, task_id) == []
 
 
 def test_a_dead_letter_naming_no_task_or_sent_by_another_task_stays_in_the_dlq(world: World) -> None:
     # GIVEN in one batch: a readable result, a body naming no task, and a request that names a task
     # while its sender is another task's session
     task_id, victim = new_task(world.ledger), new_task(world.ledger)
-    good = record(dump_envelope(tool_result(task_id)), "tool-results-dlq", message_id="good")
+    good = record(dump_envelope(kept_result(world.ledger, task_id)), "tool-results-dlq", message_id="good")
     nameless = record("not json at all", "tool-requests-dlq", message_id="nameless")
     foreign = record(
         json.dumps({"task_id": victim}),
@@ -374,7 +447,7 @@ def test_the_lambda_needs_no_dynamodb_action_beyond_the_role_infra_grants(world:
     # WHEN it answers a request and ends a task
     run(
         record(dump_envelope(request), "tool-requests-dlq", message_id="a"),
-        record(dump_envelope(tool_result(other)), "tool-results-dlq", message_id="b"),
+        record(dump_envelope(kept_result(world.ledger, other)), "tool-results-dlq", message_id="b"),
     )
 
     # THEN every action it used is granted, and every granted action is used (nothing to spare)

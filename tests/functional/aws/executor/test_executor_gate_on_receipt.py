@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from agentcage.envelopes import dump_envelope
 from agentcage.ledger import ReservationStatus
 from functions.aws import tool_executor
+from functions.aws.executor.checks import CLOCK_SKEW_SECONDS
 from tests.functional.aws.executor.executor_support import (
     ExecutorWorld,
     audit_kinds,
     batch,
     body_of,
+    emf_documents,
     record_for,
     with_body,
 )
@@ -122,23 +126,143 @@ def test_an_approval_is_used_once_even_with_a_fresh_reservation(world: ExecutorW
     assert world.transport.count("createRefund") == 1
 
 
-def test_a_message_sent_by_another_tasks_session_is_denied_and_burns_nothing(world: ExecutorWorld) -> None:
+def _left_unanswered(
+    world: ExecutorWorld,
+    record: dict,
+    code: str,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The record stays on the queue (a batch item failure), nothing is answered, nothing runs, and
+    nothing is written to the claimed task's audit log; the refusal is logged and counted with its code."""
+    capsys.readouterr()
+    task_id = body_of(record)["task_id"]
+    audit_before = audit_kinds(world.ledger, task_id) if task_id in world.tasks else []
+    response = tool_executor.process_batch(batch(record), tool_executor=world.executor)
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert world.results() == []
+    assert world.transport.calls == []
+    if task_id in world.tasks:
+        assert audit_kinds(world.ledger, task_id) == audit_before
+    output = capsys.readouterr().out
+    denials = [d for d in emf_documents(output) if "ToolDenials" in d and d.get("reason") == code]
+    assert denials, output
+    logged = [r for r in caplog.records if "does not verify" in r.getMessage()]
+    assert [getattr(r, "code", None) for r in logged] == [code]
+
+
+def test_a_message_sent_by_another_tasks_session_is_not_answered_and_burns_nothing(
+    world: ExecutorWorld, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     # GIVEN a request whose SQS SenderId names another task's role session
     record = world.prepare(record_for(RETURNS, "getCustomer"))
     record["attributes"]["SenderId"] = "AROAEXAMPLEBRIDGEROLE:task-someone-else"
 
-    _denied(world, record, "sender_mismatch")
-    # THEN nothing ran and the reservation is still there for the real message
-    assert world.transport.calls == []
+    # WHEN it arrives THEN it is left for the dead-letter queue, unanswered
+    _left_unanswered(world, record, "sender_mismatch", capsys, caplog)
+    # AND the reservation is still there for the real message
     reservation = world.ledger.get_reservation(body_of(record)["reservation_id"])
     assert reservation.status is ReservationStatus.ACTIVE
 
 
-def test_a_sender_that_is_not_a_role_session_is_not_a_mismatch(world: ExecutorWorld) -> None:
+def test_a_sender_that_is_not_a_role_session_is_not_answered(
+    world: ExecutorWorld, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a request sent by an IAM user (its SenderId is an account or user id, not a role session)
     record = world.prepare(record_for(RETURNS, "getCustomer"))
-    record["attributes"]["SenderId"] = "123456789012"
+    record["attributes"]["SenderId"] = "AIDAEXAMPLEUSER0000001"
+
+    # WHEN it arrives THEN it is not the task's bridge: unanswered, nothing consumed
+    _left_unanswered(world, record, "sender_mismatch", capsys, caplog)
+    assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
+
+
+def test_a_reservation_made_for_other_arguments_is_not_answered_and_not_consumed(
+    world: ExecutorWorld, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    record = world.prepare(record_for(RETURNS, "getCustomer"), reserve_digest="f" * 64)
+    _left_unanswered(world, record, "reservation_state", capsys, caplog)
+    assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
+
+
+def test_an_unknown_reservation_is_not_answered(
+    world: ExecutorWorld, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    body = body_of(record) | {"reservation_id": "task-returns-0001.r00000000000000000abc"}
+    _left_unanswered(world, with_body(record, body), "reservation_not_found", capsys, caplog)
+
+
+def test_changing_only_the_agent_id_to_the_janitor_runs_no_janitor_tool(
+    world: ExecutorWorld, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a returns-coordinator task's request, reserved and approved by a person, for a destructive
+    # janitor tool, and the envelope's agent_id changed (only that) to janitor-agent
+    template = record_for(VOLUMES, "deleteVolume")
+    body = body_of(template) | {"task_id": "task-returns-0001", "agent_id": "returns-coordinator"}
+    template = with_body(template, body)
+    template["attributes"]["SenderId"] = "AROAEXAMPLEBRIDGEROLE:task-returns-0001"
+    record = world.prepare(template, approve=True)
+    forged = with_body(record, body_of(record) | {"agent_id": "janitor-agent"})
+
+    # WHEN it arrives
+    # THEN the task's agent in the ledger is the authority: unanswered, nothing deleted or consumed
+    _left_unanswered(world, forged, "sender_mismatch", capsys, caplog)
+    assert world.transport.count("deleteVolume") == 0
+    assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
+    assert world.ledger.get_approval(body_of(record)["approval_id"]).used_at is None
+
+
+def test_an_approval_asked_for_by_another_agent_does_not_authorise_the_tasks_call(
+    world: ExecutorWorld,
+) -> None:
+    # GIVEN a returns-coordinator task's refund whose approval a janitor-agent asked for (same task,
+    # tool and arguments, decided by a person)
+    record = world.prepare(record_for(RETURNS, "createRefund"), approve=False)
+    body = body_of(record)
+    approval = world.approval(body | {"agent_id": "janitor-agent"})
+    record = with_body(record, body | {"approval_id": approval.approval_id})
+
+    # WHEN it arrives THEN the approval does not match the task's agent: refused, nothing runs
+    _denied(world, record, "approval_mismatch")
+    assert world.transport.count("createRefund") == 0
+
+
+def test_a_request_issued_in_the_future_is_refused(world: ExecutorWorld) -> None:
+    # GIVEN a request whose issued_at is ten minutes ahead of the executor's clock
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    now = world.clock()
+    future = {"issued_at": (now + timedelta(minutes=10)).isoformat()}
+    future["expires_at"] = (now + timedelta(minutes=11)).isoformat()
+    record = with_body(record, body_of(record) | future)
+
+    # WHEN it arrives THEN it is refused without running (beyond CLOCK_SKEW_SECONDS)
+    _denied(world, record, "invalid_envelope")
+    assert world.transport.calls == []
+    assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
+
+
+def test_a_request_issued_within_the_clock_skew_allowance_runs(world: ExecutorWorld) -> None:
+    # GIVEN a request stamped by a coordinator whose clock runs a minute ahead (its reservation too)
+    world.clock.advance(60)
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    world.clock.advance(-60)
+
     tool_executor.process_batch(batch(record), tool_executor=world.executor)
+
     assert [d.result.status for d in world.results()] == ["ok"]
+    assert CLOCK_SKEW_SECONDS >= 60
+
+
+def test_a_ten_year_expiry_is_refused(world: ExecutorWorld) -> None:
+    # GIVEN a genuine request whose expires_at was pushed ten years out
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    issued = datetime.fromisoformat(body_of(record)["issued_at"])
+    record = with_body(record, body_of(record) | {"expires_at": (issued + timedelta(days=3650)).isoformat()})
+
+    # WHEN it arrives THEN its lifetime exceeds its reservation's (the coordinator's TTL): refused
+    _denied(world, record, "invalid_envelope")
+    assert world.transport.calls == []
 
 
 def test_an_expired_request_is_denied_without_touching_its_reservation(world: ExecutorWorld) -> None:
@@ -146,18 +270,6 @@ def test_an_expired_request_is_denied_without_touching_its_reservation(world: Ex
     world.clock.advance(31)
     _denied(world, record, "envelope_expired")
     assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
-
-
-def test_a_reservation_made_for_other_arguments_is_refused_and_not_consumed(world: ExecutorWorld) -> None:
-    record = world.prepare(record_for(RETURNS, "getCustomer"), reserve_digest="f" * 64)
-    _denied(world, record, "reservation_state")
-    assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
-
-
-def test_an_unknown_reservation_is_denied(world: ExecutorWorld) -> None:
-    record = world.prepare(record_for(RETURNS, "getCustomer"))
-    body = body_of(record) | {"reservation_id": "task-returns-0001.r00000000000000000abc"}
-    _denied(world, with_body(record, body), "reservation_not_found")
 
 
 def test_a_request_of_a_halted_task_is_denied(world: ExecutorWorld) -> None:

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from agentcage.budget import Usage
 from agentcage.errors import TransportError
+from agentcage.ledger.answers import kept_answers
 from agentcage.trace import parse_traceparent
 from functions.aws import tool_executor
 from functions.aws.executor import InProcessTransport, ServiceRequest
@@ -19,6 +21,7 @@ from tests.functional.aws.executor.executor_support import (
     body_of,
     load_records,
     record_for,
+    with_body,
 )
 
 
@@ -69,10 +72,23 @@ def test_instruction_like_text_in_a_result_is_flagged_in_the_audit(world: Execut
     assert executed.data["injection"][0]["path"] == "$.name"
 
 
+def _with_live_reservation(world: ExecutorWorld, record: dict) -> dict:
+    """A malformed fixture record whose claimed reservation exists for the task, tool and digest it
+    claims (as the coordinator's own request would have, had it been corrupted on the way)."""
+    body = body_of(record)
+    world.ensure_task(body["task_id"])
+    reservation = world.ledger.reserve(
+        body["task_id"], Usage(tool_calls=1), kind="tool", tool=body["tool"], args_digest=body["args_digest"]
+    )
+    return with_body(record, body | {"reservation_id": reservation.reservation_id})
+
+
 def test_malformed_records_fail_alone_and_the_rest_of_the_batch_is_processed(world: ExecutorWorld) -> None:
     # GIVEN the malformed fixture: not JSON; no task id; a wrong digest; an unknown schema version;
-    # and one valid request
+    # and one valid request; the two malformed ones that name a task carry live reservations
     records = load_records("sqs_tool_requests_malformed")
+    records[2] = _with_live_reservation(world, records[2])
+    records[3] = _with_live_reservation(world, records[3])
     records[-1] = world.prepare(records[-1])
 
     response = tool_executor.process_batch(batch(*records), tool_executor=world.executor)
@@ -84,7 +100,7 @@ def test_malformed_records_fail_alone_and_the_rest_of_the_batch_is_processed(wor
             {"itemIdentifier": records[1]["messageId"]},
         ]
     }
-    # ... the two that name whom to answer are denied with the envelope's error, and the valid one ran
+    # ... the two the ledger vouches for are denied with the envelope's error, and the valid one ran
     by_request = {d.result.request_id: d.result for d in world.results()}
     assert by_request[body_of(records[2])["message_id"]].error.code == "invalid_envelope"
     assert by_request[body_of(records[3])["message_id"]].error.code == "unsupported_schema_version"
@@ -93,6 +109,26 @@ def test_malformed_records_fail_alone_and_the_rest_of_the_batch_is_processed(wor
     assert world.transport.calls
     assert {c.operation for c in world.transport.calls} == {"getCustomer"}
     assert len(world.transport.calls) == 1
+    # ... and every answer was kept in the ledger before it was sent (what the coordinator checks)
+    kept = {a.result.request_id: a.result for a in kept_answers(world.ledger, "task-returns-0001")}
+    assert kept == by_request
+
+
+def test_a_malformed_request_naming_a_reservation_the_ledger_lacks_is_not_answered(
+    world: ExecutorWorld,
+) -> None:
+    # GIVEN a malformed request from the task's own session, naming a pending call's message id and a
+    # reservation that does not exist
+    [_, _, _, unknown_version, _] = load_records("sqs_tool_requests_malformed")
+    world.ensure_task("task-returns-0001")
+
+    # WHEN it arrives
+    response = tool_executor.process_batch(batch(unknown_version), tool_executor=world.executor)
+
+    # THEN nothing answers under the claimed id: it is left for the dead-letter queue
+    assert response == {"batchItemFailures": [{"itemIdentifier": unknown_version["messageId"]}]}
+    assert world.results() == []
+    assert kept_answers(world.ledger, "task-returns-0001") == []
 
 
 @pytest.mark.parametrize(
@@ -147,3 +183,31 @@ def test_an_unreachable_service_is_an_error_result_and_a_circuit_failure(world: 
     assert (delivered.result.status, delivered.result.error.code) == ("error", "transport_error")
     assert world.ledger.circuit("getCustomer").consecutive_failures == 1
     assert parse_traceparent(delivered.result.traceparent).trace_id == FIXTURE_TRACE_ID
+
+
+def test_oversized_answers_from_a_healthy_service_never_open_the_shared_circuit(world: ExecutorWorld) -> None:
+    # GIVEN a service that answers, healthily, with records too large for a tool result (a hostile party
+    # planted them), more times than the breaker's failure threshold
+    def huge(event: dict, context: object) -> dict:
+        return {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/json"},
+            "body": '"' + "x" * 300_000 + '"',
+        }
+
+    world.executor.gate.transport = InProcessTransport({"getCustomer": huge})
+    threshold = world.ledger.breaker.failure_threshold
+
+    # WHEN every task asking for such a record gets it
+    for attempt in range(threshold + 1):
+        record = world.prepare(
+            record_for("sqs_tool_requests_returns", "getCustomer"), message_id=f"msg-huge-{attempt:02d}"
+        )
+        tool_executor.process_batch(batch(record), tool_executor=world.executor)
+
+    # THEN each is told its answer was too large, and the tool's circuit, shared by all tasks, stays closed
+    delivered = world.results()
+    assert [d.result.status for d in delivered] == ["error"] * (threshold + 1)
+    assert {d.result.error.code for d in delivered if d.result.error} == {"transport_error"}
+    circuit = world.ledger.circuit("getCustomer")
+    assert (circuit.state.value, circuit.consecutive_failures) == ("closed", 0)

@@ -102,7 +102,9 @@ def test_a_copy_arriving_while_the_recovery_runs_stays_queued_and_the_refund_is_
     # ... A's ok result is the only one published, and the refund was issued once
     [answer] = _published(world)
     assert answer.status == "ok", answer.error
-    assert answer.message_id == result_message_id(body_of(record)["message_id"])
+    assert answer.message_id == result_message_id(
+        body_of(record)["message_id"], body_of(record)["reservation_id"]
+    )
     assert world.transport.count("createRefund") == 1
     assert refund_items(world) == items_before + 1
     assert len(events(world, record, RECOVERED_EVENT)) == 1
@@ -189,7 +191,9 @@ def test_a_copy_resent_with_a_new_message_id_after_its_answer_executes_nothing(w
     # THEN it executes nothing and is answered replay, under its own id, naming the request answered
     assert_denied(result, "replay")
     assert result.request_id == "msg-task-returns-0001-copy"
-    assert result.message_id == result_message_id("msg-task-returns-0001-copy")
+    assert result.message_id == result_message_id(
+        "msg-task-returns-0001-copy", body_of(record)["reservation_id"]
+    )
     assert result.error is not None
     assert body_of(record)["message_id"] in result.error.message
     assert world.transport.count("getCustomer") == 1

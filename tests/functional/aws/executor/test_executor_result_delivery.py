@@ -73,7 +73,9 @@ def test_a_refund_result_the_queue_refused_is_sent_again_by_the_retry(world: Exe
     [refused] = publisher.refused
     assert dump_envelope(delivered.result) == dump_envelope(refused)
     assert delivered.result.status == "ok"
-    assert delivered.result.message_id == result_message_id(body_of(record)["message_id"])
+    assert delivered.result.message_id == result_message_id(
+        body_of(record)["message_id"], body_of(record)["reservation_id"]
+    )
     # ... and the service ran once: one refund item, the order refunded once
     assert world.transport.count("createRefund") == 1
     assert _refund_items(world) == items_before + 1
@@ -124,24 +126,40 @@ def test_a_refusal_after_the_reservation_was_consumed_is_not_lost_either(world: 
     assert world.transport.calls == []
 
 
-def test_when_the_ledger_cannot_store_the_result_it_is_sent_anyway(
+def test_a_result_the_ledger_cannot_keep_is_not_sent_and_the_retry_recovers_it(
     world: ExecutorWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # GIVEN a lookup whose answer the ledger refuses to keep (DynamoDB throttled the write)
     record = world.prepare(record_for(RETURNS, "getCustomer"))
     append = world.ledger.append_audit
+    refuse = [True]
 
     def refusing(task_id: str, kind: str, data: Any, **kwargs: Any) -> Any:
-        if kind == SENT_EVENT:
+        if kind == SENT_EVENT and refuse[0]:
             raise LedgerUnavailableError("DynamoDB throttled the write (as told)")
         return append(task_id, kind, data, **kwargs)
 
     monkeypatch.setattr(world.ledger, "append_audit", refusing)
 
-    assert tool_executor.process_batch(batch(record), tool_executor=world.executor) == {
-        "batchItemFailures": []
-    }
+    # WHEN it runs
+    first = tool_executor.process_batch(batch(record), tool_executor=world.executor)
+
+    # THEN nothing is sent (the coordinator would drop an unkept answer, and Service Bus would then drop
+    # the real one under the same message id): the record stays queued
+    assert _failed(first, record)
+    assert world.results() == []
+
+    # WHEN the ledger recovers and SQS redelivers after the executor's lease
+    refuse[0] = False
+    world.clock.advance(46)
+    retry = tool_executor.process_batch(batch(record), tool_executor=world.executor)
+
+    # THEN the read is recovered (run once more), kept and sent
+    assert retry == {"batchItemFailures": []}
     [delivered] = world.results()
     assert delivered.result.status == "ok"
+    assert find_stored_result(world.ledger, parse_envelope(ToolRequest, record["body"])) == delivered.result
+    assert world.transport.count("getCustomer") == 2
 
 
 def test_a_stored_result_answers_only_its_own_request_and_reservation(world: ExecutorWorld) -> None:
