@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import re
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,7 +78,10 @@ class StandInApi:
     def __init__(self, gate: Any) -> None:
         self.catalog = gate.catalog
         self.seen: list[dict[str, Any]] = []
-        self.delay_s = 0.0
+        # A held answer is sent only when the stand-in closes: a client that did not time out would get
+        # it, however slow the machine (a fixed sleep races the client's timeout under load).
+        self.hold = False
+        self.released = threading.Event()
         self.transport = InProcessTransport()
         api = self
 
@@ -91,8 +93,8 @@ class StandInApi:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, payload = api.handle(self.command, self.path, dict(self.headers.items()), body)
-                if api.delay_s:
-                    time.sleep(api.delay_s)
+                if api.hold:
+                    api.released.wait(60)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -146,6 +148,7 @@ class StandInApi:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -241,7 +244,7 @@ def test_a_tampered_signature_is_refused_by_the_stand_in(api: StandInApi) -> Non
 
 
 def test_a_slow_api_is_a_timeout_transport_error(api: StandInApi) -> None:
-    api.delay_s = 0.5
+    api.hold = True
     transport = _transport(api, read_timeout_s=0.1)
     with pytest.raises(TransportError) as raised:
         transport.send(
