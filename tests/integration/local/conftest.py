@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,11 +53,17 @@ class DevProcess:
             "0.05",
             *extra,
         ]
+        # stderr goes to a file, not a pipe nobody reads: a start-up failure then says why.
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=self.stderr, text=True
         )
         assert self.process.stdout is not None
-        self.info: dict[str, Any] = self._started(self.process.stdout)
+        try:
+            self.info: dict[str, Any] = self._started(self.process.stdout)
+        except BaseException:
+            self.stop()
+            raise
         self.url: str = self.info["url"]
         # The Lambdas' Powertools loggers write to stdout too: keep the pipe drained, or a full pipe
         # buffer would block the server mid-test.
@@ -67,7 +74,8 @@ class DevProcess:
         for _ in range(500):
             line = stdout.readline()
             if not line:
-                raise RuntimeError(f"agentcage dev exited with {self.process.wait(10)}")
+                code = self.process.wait(60)
+                raise RuntimeError(f"agentcage dev exited with {code}:\n{self.stderr_tail()}")
             try:
                 info = json.loads(line)
             except json.JSONDecodeError:
@@ -75,6 +83,11 @@ class DevProcess:
             if isinstance(info, dict) and "url" in info:
                 return info
         raise RuntimeError("agentcage dev printed no start-up line with its URL")
+
+    def stderr_tail(self, size: int = 4000) -> str:
+        """The last ``size`` characters the process wrote to stderr."""
+        self.stderr.seek(0)
+        return self.stderr.read().decode("utf-8", "replace")[-size:]
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, locks and in-flight messages left behind."""
@@ -85,9 +98,10 @@ class DevProcess:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(10)
+                self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self.stderr.close()
 
 
 def dev_environment(**extra: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ REQUESTS = queue_spec("tool-requests", "aws")
 # Five receives, each after the last one's visibility timeout, then the dead-letters Lambda: bounded by
 # the scaled windows, with room for a loaded machine.
 DEAD_LETTERED_WITHIN_S = REQUESTS.max_deliveries * REQUESTS.lock_seconds * TIME_SCALE + 20
+FLOW_TIMEOUT_S = 120.0  # an upper bound for a loaded 2-core machine, not a measurement
 
 
 @pytest.fixture(scope="module")
@@ -49,19 +50,18 @@ def client(host: LocalHost) -> AgentcageClient:
 
 
 def test_the_host_timer_expires_an_approval_nobody_decides(host: LocalHost, client: AgentcageClient) -> None:
-    # GIVEN a refund waiting for a person who never comes
+    # GIVEN a refund that waits for a person who never comes. (Not polled for while it waits: on a
+    # loaded machine its one-second approval can expire before a poll sees it pending.)
     task_id = client.start_task(RETURN_REQUEST, context={"scenario": "return_exception"})["task_id"]
-    waiting = client.wait_settled(task_id)
-    assert waiting["state"] == "awaiting_approval"
-    [approval] = waiting["pending_approvals"]
 
     # WHEN its expiry passes and the host's timer runs
-    task = client.wait_for(task_id, lambda t: t["state"] in FINAL_STATES, timeout_s=20)
+    task = client.wait_for(task_id, lambda t: t["state"] in FINAL_STATES, timeout_s=FLOW_TIMEOUT_S)
 
     # THEN the approval expired, the model heard it, and the task finished without the refund
     assert task["state"] == "completed", task
-    assert client.get_approval(approval["approval_id"])["status"] == "expired"
-    refund = next(c for s in task["steps"] for c in s["calls"] if c["approval_id"] == approval["approval_id"])
+    [refund] = [c for s in task["steps"] for c in s["calls"] if c["tool"] == "createRefund"]
+    assert refund["approval_id"], refund
+    assert client.get_approval(refund["approval_id"])["status"] == "expired"
     assert refund["result"]["content"]["error"]["code"] == "approval_expired"
     audit = host.ledger().audit(task_id)
     assert "approval_expiry_sweep" in [e.kind for e in audit]
@@ -99,7 +99,7 @@ def test_a_request_the_executor_fails_every_time_reaches_the_dead_letters_lambda
         m for m in host.broker.messages(QueueKey("aws", "tool-requests"), state="dead") if task_id in m.body
     ]
     assert dead.attempts == 5
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + FLOW_TIMEOUT_S
     while not host.broker.messages(QueueKey("aws", "tool-requests-dlq"), state="completed"):
         assert time.monotonic() < deadline
         time.sleep(0.02)

@@ -48,7 +48,12 @@ from tests.integration.local.conftest import DevProcess, dev_environment
 pytestmark = pytest.mark.integration
 
 MODEL = "gpt-4o"
-MODEL_TIMEOUT_S = 0.5
+# The model server answers at once or holds the answer until the run ends, so only a held call can
+# time out; the timeout is generous for a loopback answer to a loaded 2-core machine (at 0.5 s an
+# answer given at once could time out too, and a step be delivered twice in the clean run).
+MODEL_TIMEOUT_S = 2.0
+HELD_S = 300.0  # longer than any run: the server's release at exit ends the wait
+SETTLED_WITHIN_S = 120.0  # an upper bound for a loaded machine, not a measurement
 CUSTOMER, ORDER, AMOUNT_CENTS, DAYS = "C-1001", "O-50001", 18999, 45
 REASON = f"Return exception for order {ORDER}: returned {DAYS} days after purchase, outside the window."
 # What a model call may cost (configured, as in production: an unpriced model cannot be bounded).
@@ -126,11 +131,11 @@ def run_task(tmp_path: Path, name: str, replies: list[Reply], *dev_arguments: st
         try:
             client = AgentcageClient(dev.url)
             task_id = client.start_task(RETURN_REQUEST)["task_id"]
-            pending = client.wait_settled(task_id)
+            pending = client.wait_settled(task_id, timeout_s=SETTLED_WITHIN_S)
             assert pending["state"] == "awaiting_approval", pending
             [approval] = pending["pending_approvals"]
             client.decide(approval["approval_id"], "approve")
-            done = client.wait_settled(task_id)
+            done = client.wait_settled(task_id, timeout_s=SETTLED_WITHIN_S)
         finally:
             dev.stop()
         assert not server.replies, "the conversation did not run to its end"
@@ -173,7 +178,7 @@ def test_a_model_timeout_mid_task_is_redelivered_and_resumes_with_nothing_done_t
 ) -> None:
     replies = conversation()
     attempts = RetryPolicy().max_attempts
-    hung = [Reply(200, replies[1], delay_s=MODEL_TIMEOUT_S * 4) for _ in range(attempts)]
+    hung = [Reply(200, replies[1], delay_s=HELD_S) for _ in range(attempts)]
     # (the two runs are independent hosts; side by side they take the time of the slower one)
     with ThreadPoolExecutor(max_workers=2) as pool:
         # GIVEN a clean run of the conversation: every model call answered at once

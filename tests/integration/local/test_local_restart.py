@@ -19,14 +19,20 @@ import pytest
 from agentcage.ledger import open_ledger
 from agentcage.ledger.testing import moto_server
 from agentcage.local.client import AgentcageClient
-from agentcage.local.config import EXECUTOR_LEASE_FLOOR_S
+from agentcage.local.config import DEFAULT_TIME_SCALE, EXECUTOR_LEASE_FLOOR_S
 from agentcage.local.demo import RETURN_REQUEST
+from agentcage.topology import QUEUES
 from tests.integration.local.conftest import DevProcess, dev_environment
 from tests.integration.local.dynamodb_proxy import HELD_MARKER, HoldingProxy, holding_proxy, refunds_for
 
 # The Lambdas' powertools logs go to stdout, where the dev process prints its URL line: the restarted
 # process logs the recovery of the killed call (a warning) as it starts, so warnings are kept out.
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR"}
+# Upper bounds for a loaded 2-core machine, not measurements. The first host plays the task to its
+# approval; after the restart the killed process's messages come back when their locks run out (the
+# longest queue window, scaled), and the tasks then take a few local steps.
+SETTLED_WITHIN_S = 120.0
+RESUMED_WITHIN_S = max(s.lock_seconds for s in QUEUES) * DEFAULT_TIME_SCALE + SETTLED_WITHIN_S
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +60,17 @@ def test_a_killed_host_resumes_its_tasks_from_sqlite_with_nothing_executed_twice
         issued_before = refunds_for(dynamodb_endpoint, "O-50001")
         # GIVEN a refund task waiting for its approval
         refund_task = client.start_task(RETURN_REQUEST, context={"scenario": "return_exception"})["task_id"]
-        pending = client.wait_settled(refund_task)
+        pending = client.wait_settled(refund_task, timeout_s=SETTLED_WITHIN_S)
         assert pending["state"] == "awaiting_approval"
         # WHEN it is approved, its executor is held inside the refund's call, a second task is held
         # inside its lookup, and the process is killed there without any chance to clean up
         proxy.arm(HELD_MARKER)
         client.decide(pending["pending_approvals"][0]["approval_id"], "approve")
-        proxy.wait_held(1)
+        proxy.wait_held(1, timeout_s=SETTLED_WITHIN_S)
         lookup_task = client.start_task("Fetch customer C-1001.", context={"scenario": "hallucinate"})[
             "task_id"
         ]
-        proxy.wait_held(2)
+        proxy.wait_held(2, timeout_s=SETTLED_WITHIN_S)
         first.kill()
         killed_at = time.monotonic()
     finally:
@@ -88,9 +94,9 @@ def test_a_killed_host_resumes_its_tasks_from_sqlite_with_nothing_executed_twice
     try:
         client = AgentcageClient(second.url)
         # AND both tasks finish after the restart
-        done = client.wait_settled(refund_task)
+        done = client.wait_settled(refund_task, timeout_s=RESUMED_WITHIN_S)
         assert done["state"] == "completed", done
-        assert client.wait_settled(lookup_task)["state"] == "completed"
+        assert client.wait_settled(lookup_task, timeout_s=RESUMED_WITHIN_S)["state"] == "completed"
     finally:
         second.stop()
     # AND the approved refund was issued exactly once, and the task says so. (The killed attempt had
