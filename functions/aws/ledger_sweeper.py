@@ -3,10 +3,12 @@
 A reservation holds budget from ``reserve`` until ``settle``/``release``; when the process between the
 two dies (a Lambda timeout, a Function App instance recycled) nothing would ever give it back, and the
 task would run out of budget it never spent. :meth:`agentcage.ledger.Ledger.expire_stale` finds every
-reservation past its expiry across all tasks, releases the ones whose call never ran and charges the
-ones a tool call consumed (it may have executed). This handler only calls it, logs the count and
-emits it as the ``ReservationsExpired`` metric; it is idempotent, so an overlapping or retried run
-expires nothing twice.
+reservation past its expiry across all tasks, releases the tool calls nobody consumed (they never
+ran) and charges, at their reserved upper bound, the ones that may have spent: a consumed tool call
+(it may have executed) and a model call whose process died before settling (it may have been
+billed). After a sweep no abandoned reservation holds budget, and no spend is left unrecorded. This
+handler only calls it, logs the count and emits it as the ``ReservationsExpired`` metric; it is
+idempotent, so an overlapping or retried run expires nothing twice.
 """
 
 from __future__ import annotations

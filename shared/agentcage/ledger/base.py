@@ -236,8 +236,10 @@ class Ledger(ApprovalOperations):
     def expire_stale(self, now: datetime | None = None, *, task_id: str | None = None) -> int:
         """Return reservations abandoned past their expiry (a process died between reserve and settle).
 
-        An active one is released (nothing ran). A consumed tool call may have executed, so it is
-        charged at its reserved amounts: the ledger errs on the side of counting. Returns how many.
+        What may have been spent is charged at its reserved amounts (the ledger errs on the side of
+        counting, never leaving a spend unrecorded); the rest is released
+        (:func:`~agentcage.ledger.rules.charge_on_expiry`). Either way none is held any longer.
+        Returns how many.
         """
         at = now or self.now()
         count = 0
@@ -248,7 +250,7 @@ class Ledger(ApprovalOperations):
             def apply(reservation: Reservation) -> Reservation:
                 if not reservation.status.holds_budget or reservation.expires_at > at:
                     raise ReservationStateError("no longer stale")
-                charged = reservation.amounts if reservation.status is ReservationStatus.CONSUMED else None
+                charged = rules.charge_on_expiry(reservation)
                 return reservation.model_copy(
                     update={"status": ReservationStatus.EXPIRED, "actual": charged, "settled_at": at}
                 )

@@ -35,6 +35,7 @@ from agentcage.ledger.models import (
 
 __all__ = [
     "TRANSITIONS",
+    "charge_on_expiry",
     "check_approval_decidable",
     "check_approval_usable",
     "check_consumable",
@@ -137,6 +138,20 @@ def check_consumable(reservation: Reservation, now: datetime) -> None:
             f"reservation {reservation.reservation_id} expired at {reservation.expires_at.isoformat()}",
             details={"reservation_id": reservation.reservation_id, "status": "expired"},
         )
+
+
+def charge_on_expiry(reservation: Reservation) -> Usage | None:
+    """What an abandoned reservation is charged when the sweep expires it (None: released).
+
+    A consumed tool call may have executed (the executor consumes before it calls). A model
+    reservation still held at its expiry was made by a process that died before settling: the guard
+    settles, charges or releases every call it lives to see, and the request may have reached the
+    provider and been billed. Both are charged their upper bound. A tool call nobody consumed never
+    ran, and is released.
+    """
+    if reservation.status is ReservationStatus.CONSUMED or reservation.kind == "model":
+        return reservation.amounts
+    return None
 
 
 def check_settleable(reservation: Reservation) -> None:

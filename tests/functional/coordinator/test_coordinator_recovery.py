@@ -54,22 +54,26 @@ def test_the_same_approval_decided_twice_at_once_sends_one_request(ledger: Ledge
 def test_a_step_returns_what_a_crashed_attempt_reserved_before_its_budget_check(
     ledger: Ledger, clock: FakeClock
 ) -> None:
-    # GIVEN a task whose every model step is held by a reservation of an attempt that crashed
+    # GIVEN a task whose every tool call is held by reservations of an attempt that crashed before
+    # sending them, and whose model call of that attempt was left unsettled
     coordinator = make_coordinator(ledger)
-    started = coordinator.start_task({"request": REFUND, "budget": {"model_steps": 4}})
+    started = coordinator.start_task({"request": REFUND, "budget": {"model_steps": 4, "tool_calls": 3}})
     task_id = started.task.task_id
-    abandoned = ledger.reserve(task_id, Usage(model_steps=4), kind="model", ttl_seconds=60)
+    unsent = ledger.reserve(task_id, Usage(tool_calls=3), kind="tool", tool="getCustomer", ttl_seconds=60)
+    unsettled = ledger.reserve(task_id, Usage(tokens=500, model_steps=1), kind="model", ttl_seconds=60)
     clock.advance(61)
 
     # WHEN the step runs
     outbox = coordinator.run_step(started.step)
 
-    # THEN the abandoned reservation was returned first (released: nothing ran), and the step ran
-    assert ledger.get_reservation(abandoned.reservation_id).status is ReservationStatus.EXPIRED
-    assert ledger.get_reservation(abandoned.reservation_id).actual is None
+    # THEN the abandoned reservations were returned first: the tool calls released (nothing ran), the
+    # model call charged (it may have been billed); and the step ran and requested its tool calls
+    assert ledger.get_reservation(unsent.reservation_id).status is ReservationStatus.EXPIRED
+    assert ledger.get_reservation(unsent.reservation_id).actual is None
+    assert ledger.get_reservation(unsettled.reservation_id).actual == Usage(tokens=500, model_steps=1)
     assert ledger.get_task(task_id).state is TaskState.RUNNING
     assert outbox.tool_requests
-    assert ledger.budget_state(task_id).used.model_steps == 1
+    assert ledger.budget_state(task_id).used.model_steps == 2
     assert "reservation_expired" in [e.kind for e in ledger.audit(task_id)]
 
 

@@ -188,25 +188,32 @@ def test_concurrent_consumers_let_exactly_one_execute(ledger: Ledger, clock: Fak
     assert all(isinstance(e, ReplayError) for e in errors)
 
 
-def test_expire_stale_releases_active_and_charges_consumed(ledger: Ledger, clock: FakeClock) -> None:
-    # GIVEN an abandoned model reservation, a tool call consumed but never settled, and a live one
+def test_expire_stale_releases_unconsumed_tool_calls_and_charges_what_may_have_run(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    # GIVEN an abandoned model reservation (its process died, the call maybe sent), a tool call
+    # reserved but never consumed, one consumed but never settled, and a live one
     task = new_task(ledger, clock)
     abandoned = ledger.reserve(task.task_id, Usage(tokens=700, model_steps=1), kind="model", ttl_seconds=60)
+    never_sent = ledger.reserve(task.task_id, Usage(tool_calls=1), kind="tool", tool="t", ttl_seconds=60)
     executed = ledger.reserve(
         task.task_id, Usage(tool_calls=1, cost_micro_usd=5), kind="tool", tool="t", ttl_seconds=60
     )
     ledger.consume(executed.reservation_id)
     live = ledger.reserve(task.task_id, Usage(tokens=100), kind="model", ttl_seconds=600)
 
-    # WHEN the sweeper runs after the first two expired
+    # WHEN the sweeper runs after the first three expired
     count = ledger.expire_stale(clock.advance(61))
 
-    # THEN both are returned: the model call released, the consumed tool call charged in full
-    assert count == 2
+    # THEN none of them is held any longer: the model call and the consumed tool call are charged in
+    # full (they may have been billed or executed), the tool call nobody consumed is released
+    assert count == 3
     state = ledger.budget_state(task.task_id)
-    assert state.used == Usage(tool_calls=1, cost_micro_usd=5)
+    assert state.used == Usage(tokens=700, model_steps=1, tool_calls=1, cost_micro_usd=5)
     assert state.reserved == Usage(tokens=100)
-    assert ledger.get_reservation(abandoned.reservation_id).status is ReservationStatus.EXPIRED
+    for reservation in (abandoned, never_sent, executed):
+        assert ledger.get_reservation(reservation.reservation_id).status is ReservationStatus.EXPIRED
+    assert ledger.get_reservation(never_sent.reservation_id).actual is None
     assert ledger.get_reservation(live.reservation_id).status is ReservationStatus.ACTIVE
     assert ledger.expire_stale(clock(), task_id=task.task_id) == 0
 

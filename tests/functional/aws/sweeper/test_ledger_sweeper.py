@@ -89,11 +89,12 @@ def test_the_handler_returns_abandoned_reservations_and_reports_how_many(
     # WHEN the scheduled event fires
     result = ledger_sweeper.handler({"source": "aws.events"}, LocalLambdaContext("ledger-sweeper"))
 
-    # THEN both come back: the model call released, the consumed (maybe executed) tool call charged
+    # THEN neither holds budget any longer: both are charged their upper bound, the model call (its
+    # process died before settling: it may have been billed) and the consumed (maybe executed) tool call
     assert result == {"expired": 2}
     state = past.budget_state(task_id)
     assert state.reserved.is_zero()
-    assert state.used == Usage(tool_calls=1, cost_micro_usd=5)
+    assert state.used == Usage(tokens=700, model_steps=1, tool_calls=1, cost_micro_usd=5)
     assert {past.get_reservation(r).status for r in (model_id, tool_id)} == {ReservationStatus.EXPIRED}
     assert [e.kind for e in past.audit(task_id)].count("reservation_expired") == 2
     # and the count is emitted as the metric the dashboard charts
