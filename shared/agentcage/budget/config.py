@@ -63,6 +63,9 @@ class BudgetConfig(BaseModel):
         tokens=2_000_000, cost_micro_usd=20_000_000, model_steps=200, tool_calls=500, deadline_seconds=86_400
     )
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # The most any model this deployment may call costs per token. A model without a price of its own
+    # is reserved and charged at it (never less than it can cost); without it such a call is refused.
+    price_ceiling: ModelPrice | None = None
     min_useful_output_tokens: int = Field(default=256, ge=1)
     # Added to the byte bound for what a provider wraps around the request (reply priming tokens).
     request_overhead_tokens: int = Field(default=16, ge=0)
@@ -92,14 +95,19 @@ class BudgetConfig(BaseModel):
         return self
 
     def price_for(self, model: str) -> ModelPrice:
-        """The configured price of ``model``; without one a call's cost cannot be bounded: refused."""
-        try:
-            return self.prices[model]
-        except KeyError:
+        """The configured price of ``model``, else the price ceiling; without either a call's cost cannot
+        be bounded: ConfigurationError naming the model."""
+        price = self.bounding_price(model)
+        if price is None:
             raise ConfigurationError(
-                f"no price configured for model {model!r}; its cost cannot be bounded",
+                f"no price configured for model {model!r} and no price_ceiling; its cost cannot be bounded",
                 details={"model": model, "known": sorted(self.prices)},
-            ) from None
+            )
+        return price
+
+    def bounding_price(self, model: str) -> ModelPrice | None:
+        """A price no lower than what a call of ``model`` costs: its own, else the ceiling, else None."""
+        return self.prices.get(model, self.price_ceiling)
 
     def limits_for(
         self, overrides: BudgetOverrides | Mapping[str, Any] | None, now: datetime

@@ -99,6 +99,8 @@ class ModelCall:
         self._price = price
         self._on_settled = on_settled
         self.settled: Reservation | None = None
+        self.priced_at_ceiling = False
+        """The model has no price of its own: reserved and charged at the configured ceiling."""
 
     def settle(self, input_tokens: int, output_tokens: int) -> Reservation:
         """Record what the call used (priced from configuration).
@@ -145,7 +147,7 @@ class BudgetGuard:
         """The reservation and clamped ``max_tokens`` for a call, from what the task has left now."""
         return plan_model_call(
             request=request,
-            price=self.config.price_for(model),
+            price=self._bounding_price(model),
             remaining=self.ledger.budget_state(task_id).remaining,
             requested_max_tokens=requested_max_tokens,
             min_useful_output_tokens=self.config.min_useful_output_tokens,
@@ -174,11 +176,12 @@ class BudgetGuard:
           attempt, or no attempt at all) is the reservation released. Repeated timeouts therefore
           use up the budget and halt the task instead of spending without limit.
 
-        When the call no longer fits the budget, the task halts (the breaker trips) and
-        BudgetExceededError is raised.
+        When the call no longer fits the budget, or its cost cannot be estimated (no price for the
+        model and no ``price_ceiling``), the task halts (the breaker trips) and BudgetExceededError is
+        raised; the model is not called.
         """
-        price = self.config.price_for(model)
         try:
+            price = self._bounding_price(model)
             plan = self.plan_model_call(
                 task_id,
                 model=model,
@@ -193,6 +196,7 @@ class BudgetGuard:
             self.trip(task_id, error)
             raise
         call = ModelCall(self.ledger, plan, reservation, price, on_settled=self._model_spend)
+        call.priced_at_ceiling = model not in self.config.prices
         try:
             yield call
         except BaseException as error:
@@ -201,6 +205,22 @@ class BudgetGuard:
             raise
         if call.settled is None:
             self._charge(reservation, CHARGED_UNSETTLED, None)
+
+    def _bounding_price(self, model: str) -> ModelPrice:
+        """The price to bound and charge ``model``'s calls at; BudgetExceededError when there is none."""
+        price = self.config.bounding_price(model)
+        if price is None:
+            raise BudgetExceededError(
+                f"the cost of a call to model {model!r} cannot be estimated: no price is configured for "
+                "it and no price_ceiling bounds it, so it cannot be kept within the task's cost budget",
+                details={
+                    "limit": "cost_micro_usd",
+                    "reason": "price_unknown",
+                    "model": model,
+                    "priced_models": sorted(self.config.prices),
+                },
+            )
+        return price
 
     def _account_failed_call(self, reservation: Reservation, error: BaseException) -> None:
         """Release or charge the reservation of a call that raised; never mask ``error`` itself."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentcage.budget import ModelCall
 from agentcage.coordinator.delegation import DelegationMixin
 from agentcage.coordinator.state import prompt_digest
 from agentcage.envelopes import AgentStep
@@ -53,7 +54,7 @@ class ModelCallMixin(DelegationMixin):
         while True:
             attempt += 1
             try:
-                completion, max_tokens = self._model_attempt(task, step, messages, tools, request)
+                completion, call = self._model_attempt(task, step, messages, tools, request)
             except BudgetExceededError:
                 return None  # the guard halted the task with the reason
             except ModelError as error:
@@ -81,8 +82,10 @@ class ModelCallMixin(DelegationMixin):
                 "usage": completion.usage.model_dump(),
                 "finish_reason": completion.finish_reason,
                 "attempts": attempt,
-                "max_tokens": max_tokens,
+                "max_tokens": call.max_tokens,
                 "trace_id": step.trace.trace_id,
+                # a model without a price of its own was bounded and charged at the configured ceiling
+                **({"priced_at": "price_ceiling"} if call.priced_at_ceiling else {}),
             },
             step=step.step,
         )
@@ -95,7 +98,7 @@ class ModelCallMixin(DelegationMixin):
         messages: list[Message],
         tools: list[dict[str, Any]],
         request: dict[str, Any],
-    ) -> tuple[Completion, int]:
+    ) -> tuple[Completion, ModelCall]:
         """One provider attempt under its own reservation: settled, charged or released by the guard."""
         with self.guard.model_call(
             task.task_id,
@@ -129,4 +132,4 @@ class ModelCallMixin(DelegationMixin):
                 call.settle(completion.usage.input_tokens, completion.usage.output_tokens)
             except OverspendError:  # recorded in full and audited by the ledger; the answer stands
                 call.settled = self.ledger.get_reservation(call.reservation.reservation_id)
-        return completion, call.max_tokens
+        return completion, call
