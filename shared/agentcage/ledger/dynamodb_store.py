@@ -54,6 +54,12 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def _did_not_answer(error: ClientError) -> bool:
+    """Throttled, or a 5xx after botocore's own retries: the ledger is unavailable, not the request wrong."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return error_code(error) in _THROTTLED or status >= 500
+
+
 def cancellation_reasons(error: ClientError) -> list[str]:
     return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
 
@@ -98,8 +104,8 @@ class DynamoDBStore(Ledger):
         try:
             return getattr(self.client, operation)(TableName=self.table_name, **kwargs)
         except ClientError as error:
-            if error_code(error) in _THROTTLED:
-                raise LedgerUnavailableError(f"DynamoDB throttled {operation}: {error}") from error
+            if _did_not_answer(error):
+                raise LedgerUnavailableError(f"DynamoDB did not answer {operation}: {error}") from error
             if error_code(error) == "ResourceNotFoundException":
                 raise LedgerUnavailableError(f"ledger table {self.table_name} not found") from error
             raise
@@ -111,6 +117,10 @@ class DynamoDBStore(Ledger):
             next(iter(item.values()))["TableName"] = self.table_name
         try:
             self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as error:
+            if _did_not_answer(error):
+                raise LedgerUnavailableError(f"DynamoDB did not answer a transaction: {error}") from error
+            raise
         except BotoCoreError as error:
             raise LedgerUnavailableError(f"DynamoDB transaction failed: {error}") from error
 
