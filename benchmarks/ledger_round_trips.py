@@ -186,7 +186,11 @@ def summarize_task(
     lambdas: dict[str, str],
     windows: list[tuple[float, float, str]],
 ) -> dict[str, Any]:
-    """One task's requests by side, by invocation and by operation, with the per-call/per-step figures."""
+    """One task's requests by side, by invocation, by operation and by item kind.
+
+    ``*_by_item`` counts each ledger item a request names (``TASK/META``, ``TASK/AUDIT``, a query's
+    prefix), so a transaction counts once per item and these add up to more than the requests.
+    """
     ledger_requests = [r for r in requests if r.table == LEDGER_TABLE]
     other_requests = [r for r in requests if r.table != LEDGER_TABLE]
     by_caller = Counter(caller_of(r, lambdas) for r in ledger_requests)
