@@ -9,6 +9,7 @@ reservations larger than what is left that pin a task at its limit.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from agentcage.errors import (
     LedgerUnavailableError,
     ModelTimeoutError,
 )
-from agentcage.ledger import Ledger, ReservationStatus, TaskState
+from agentcage.ledger import Ledger, ReservationStatus, SQLiteLedger, TaskState
 from functions.aws.ledger_sweeper import sweep
 from tests.functional.ledger.ledger_support import FakeClock, new_task, run_threads
 
@@ -168,6 +169,27 @@ def test_many_first_requests_racing_for_a_new_task_all_count_against_its_limit(
         "tool_calls",
         "tokens",
     }
+
+
+def test_first_requests_racing_through_separate_sqlite_connections_all_count(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    # GIVEN four ledgers on one SQLite file (as four processes would open it), and a new task
+    ledgers = [SQLiteLedger(tmp_path / "shared.db", clock=clock) for _ in range(4)]
+    task = new_task(ledgers[0], clock, tool_calls=7)
+
+    # WHEN 32 first requests reserve at once, eight through each ledger
+    def first_request(index: int) -> None:
+        ledgers[index % 4].reserve(task.task_id, Usage(tool_calls=1), kind="tool", tool="getCustomer")
+
+    errors = run_threads(32, first_request)
+
+    # THEN SQLite's write lock, not a lock of this process, kept them to the limit
+    assert len(errors) == 25
+    assert all(isinstance(e, BudgetExceededError) for e in errors), errors
+    assert ledgers[3].budget_state(task.task_id).reserved.tool_calls == 7
+    for ledger in ledgers:
+        ledger.close()
 
 
 def test_racing_first_model_calls_never_spend_past_the_limit(ledger: Ledger, clock: FakeClock) -> None:
