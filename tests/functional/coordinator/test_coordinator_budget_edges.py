@@ -7,6 +7,7 @@ charged by the sweep.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from agentcage.ledger import Ledger, TaskState
 from agentcage.models import ScriptedModel
 from agentcage.models.base import ModelRequest
 from agentcage.models.types import Completion
+from functions.aws import ledger_sweeper
 from functions.aws.ledger_sweeper import sweep
 from tests.functional.coordinator.coordinator_support import (
     Driver,
@@ -30,6 +32,13 @@ from tests.functional.coordinator.coordinator_support import (
 
 LOOKUP = "Fetch customer C-1001 with their history."
 CEILING = ModelPrice(input_usd_per_million=Decimal("15.00"), output_usd_per_million=Decimal("60.00"))
+
+
+@pytest.fixture(autouse=True)
+def _sweeper_metrics_flushed() -> Iterator[None]:
+    """sweep() adds its count to the Lambda's metrics, which only its handler flushes: drop them."""
+    yield
+    ledger_sweeper.metrics.clear_metrics()
 
 
 class CountingModel(ScriptedModel):

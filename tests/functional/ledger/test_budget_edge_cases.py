@@ -8,6 +8,7 @@ reservations larger than what is left that pin a task at its limit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from agentcage.errors import (
     ModelTimeoutError,
 )
 from agentcage.ledger import Ledger, ReservationStatus, SQLiteLedger, TaskState
+from functions.aws import ledger_sweeper
 from functions.aws.ledger_sweeper import sweep
 from tests.functional.ledger.ledger_support import FakeClock, new_task, run_threads
 
@@ -29,6 +31,13 @@ PRICE = ModelPrice(input_usd_per_million=Decimal("2.50"), output_usd_per_million
 CEILING = ModelPrice(input_usd_per_million=Decimal("15.00"), output_usd_per_million=Decimal("60.00"))
 CONFIG = BudgetConfig(prices={"gpt-4o": PRICE}, min_useful_output_tokens=100, request_overhead_tokens=0)
 REQUEST = {"messages": [{"role": "user", "content": "refund order O-1001 outside the return window"}]}
+
+
+@pytest.fixture(autouse=True)
+def _sweeper_metrics_flushed() -> Iterator[None]:
+    """sweep() adds its count to the Lambda's metrics, which only its handler flushes: drop them."""
+    yield
+    ledger_sweeper.metrics.clear_metrics()
 
 
 def _unavailable(*_: object, **__: object) -> None:
