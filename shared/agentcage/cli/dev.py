@@ -12,7 +12,16 @@ from typing import Any
 
 from agentcage.constants import LOG_LEVEL_ENV
 
-__all__ = ["add_host_options", "config_from_args", "register"]
+__all__ = ["EXAMPLE_REQUEST", "add_host_options", "config_from_args", "curl_example", "register"]
+
+EXAMPLE_REQUEST = "Refund order O-50001 for customer C-1001, delivered 45 days ago"
+"""The banner's example task (the scripted model plays the return exception for it)."""
+
+
+def curl_example(url: str) -> str:
+    """The banner's ``curl`` command that starts a task (a JSON body, as the API requires)."""
+    body = json.dumps({"request": EXAMPLE_REQUEST})
+    return f"curl -s -X POST {url}/api/tasks -H 'Content-Type: application/json' -d '{body}'"
 
 
 def add_host_options(
@@ -123,8 +132,13 @@ def _dev(args: argparse.Namespace) -> int:
             )
             if args.artifacts:
                 console.print(f"  artifacts: {', '.join(sorted(host.layouts))} from {host.artifacts_dir}")
-            example = '{"request": "Refund order O-50001 for customer C-1001, delivered 45 days ago"}'
-            console.print(f"  try:       curl -s -XPOST {host.url}/api/tasks -d '{example}'")
+            console.print(f"  try:       {curl_example(host.url)}", markup=False, highlight=False)
+            console.print(
+                f"  then:      agentcage tasks list --state-dir {args.state_dir}; "
+                "agentcage approve <approval id>",
+                markup=False,
+                highlight=False,
+            )
         stop.wait()
     finally:
         host.stop()

@@ -194,7 +194,11 @@ class CoordinatorHttp:
             )
         content_type = (_header(headers, "content-type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            raise UnsupportedMediaTypeError("send the body as application/json")
+            raise UnsupportedMediaTypeError(
+                f"send the body as application/json (Content-Type: application/json), "
+                f"not {content_type[:100] or 'without a Content-Type'}",
+                details={"expected": "application/json", "received": content_type[:100] or None},
+            )
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as error:
