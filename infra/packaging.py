@@ -29,6 +29,7 @@ artifacts``), where each zip is also unzipped for the artifact tests and local w
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import platform as host_platform
@@ -50,6 +51,7 @@ from infra.archive import (
     build_archive,
     sha256_file,
 )
+from infra.bytecode import BytecodeToolchain
 from infra.dependencies import (
     DependencyInstaller,
     DependencySet,
@@ -69,6 +71,7 @@ __all__ = [
     "PYTHON_VERSION",
     "ArchiveSource",
     "BuiltArchive",
+    "BytecodeToolchain",
     "PackageTarget",
     "DependencyInstaller",
     "DependencySet",
@@ -81,6 +84,7 @@ __all__ = [
     "build_package",
     "build_deployment",
     "build_host_artifacts",
+    "default_bytecode",
     "artifact_manifest",
 ]
 
@@ -244,8 +248,11 @@ def host_targets(repo_root: Path) -> dict[str, PackageTarget]:
     return targets(repo_root, lambda_platform=platform, function_app_platform=platform, python_version=python)
 
 
-def artifact_manifest(target: PackageTarget, entries: Mapping[str, Path]) -> dict[str, object]:
-    """``agentcage-artifact.json``: what the artifact is, built from what, for what, how big unzipped."""
+def artifact_manifest(
+    target: PackageTarget, entries: Mapping[str, Path], *, bytecode: bool = False
+) -> dict[str, object]:
+    """``agentcage-artifact.json``: what the artifact is, built from what, for what, how big unzipped,
+    and whether it ships its target Python's bytecode."""
     sys_path = [""] if not target.dependencies_target else ["", target.dependencies_target]
     return {
         "name": target.name,
@@ -255,6 +262,7 @@ def artifact_manifest(target: PackageTarget, entries: Mapping[str, Path]) -> dic
         "platform": target.platform,
         "python": target.dependencies.python_version,
         "sys_path": sys_path,
+        "bytecode": bytecode,
     }
 
 
@@ -263,8 +271,14 @@ def build_package(
     out_dir: Path,
     installer: DependencyInstaller,
     generated: Sequence[ArchiveSource] = (),
+    *,
+    bytecode: BytecodeToolchain | None = None,
 ) -> BuiltArchive:
-    """Build one artifact: its code closure, data files, dependencies and manifest."""
+    """Build one artifact: its code closure, data files, dependencies, their bytecode and manifest.
+
+    ``bytecode`` finds the target Python's compiler (default: look for one, cache in the repository's
+    ``.agentcage/bytecode``); without one the artifact ships sources only and its manifest says so.
+    """
     sources = [*target.data, *(generated if target.takes_stack_config else ())]
     dependencies = installer.install(target.dependencies)
     if dependencies is not None:
@@ -272,7 +286,12 @@ def build_package(
     entries = {**archive_entries(sources), **target.code_entries()}
     if MANIFEST_NAME in entries:
         raise ConfigurationError(f"{target.name}: a source provides {MANIFEST_NAME}")
-    manifest = json.dumps(artifact_manifest(target, entries), indent=2, sort_keys=True) + "\n"
+    toolchain = bytecode or default_bytecode(target.repo_root)
+    compiler = toolchain.compiler(target.dependencies.python_version)
+    if compiler is not None:
+        entries |= compiler.compile(entries)
+    description = artifact_manifest(target, entries, bytecode=compiler is not None)
+    manifest = json.dumps(description, indent=2, sort_keys=True) + "\n"
     destination = out_dir / f"{target.name}.zip"
     reused = _unchanged(destination, entries, manifest)
     if reused is not None:
@@ -280,6 +299,11 @@ def build_package(
     built = build_archive(destination, entries=entries, extra={MANIFEST_NAME: manifest.encode()})
     _inputs_record(destination).write_text(f"{_fingerprint(entries, manifest)} {built.sha256}\n")
     return built
+
+
+def default_bytecode(repo_root: Path, uv: str | None = None) -> BytecodeToolchain:
+    """Look for each target Python's interpreter; compiled files cached in ``.agentcage/bytecode``."""
+    return BytecodeToolchain(repo_root / ".agentcage" / "bytecode", uv=uv or _uv(repo_root))
 
 
 def _inputs_record(destination: Path) -> Path:
@@ -313,6 +337,8 @@ def build_deployment(
     lambda_architecture: str,
     generated: Mapping[str, str],
     installer: DependencyInstaller,
+    *,
+    bytecode: BytecodeToolchain | None = None,
 ) -> dict[str, BuiltArchive]:
     """Build every artifact of a stack; ``generated`` files (relative path -> text) go where they are read."""
     generated_dir = out_dir / "generated"
@@ -323,7 +349,7 @@ def build_deployment(
         path.write_text(text, encoding="utf-8")
     stack_files = (ArchiveSource(generated_dir, ""),) if generated else ()
     return {
-        name: build_package(target, out_dir, installer, stack_files)
+        name: build_package(target, out_dir, installer, stack_files, bytecode=bytecode)
         for name, target in targets(repo_root, lambda_architecture).items()
     }
 
@@ -339,18 +365,30 @@ def _unzip_fresh(built: BuiltArchive, tree: Path) -> None:
 
 
 def build_host_artifacts(
-    repo_root: Path, out_dir: Path, installer: DependencyInstaller, names: Sequence[str] = ()
+    repo_root: Path,
+    out_dir: Path,
+    installer: DependencyInstaller,
+    names: Sequence[str] = (),
+    *,
+    bytecode: BytecodeToolchain | None = None,
 ) -> dict[str, BuiltArchive]:
-    """Build ``dist/host/<name>.zip`` for this machine and unzip each into ``dist/host/<name>/``."""
+    """Build ``dist/host/<name>.zip`` for this machine and unzip each into ``dist/host/<name>/``.
+
+    A lock file in ``out_dir`` serialises builders (``make artifacts``, test workers, the local
+    runtime), so none reads a tree another is rewriting.
+    """
     chosen = host_targets(repo_root)
     if unknown := set(names) - set(chosen):
         raise ConfigurationError(f"no artifact named {', '.join(sorted(unknown))}")
+    out_dir.mkdir(parents=True, exist_ok=True)
     built: dict[str, BuiltArchive] = {}
-    for name, target in chosen.items():
-        if names and name not in names:
-            continue
-        built[name] = build_package(target, out_dir, installer)
-        _unzip_fresh(built[name], out_dir / name)
+    with (out_dir / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name, target in chosen.items():
+            if names and name not in names:
+                continue
+            built[name] = build_package(target, out_dir, installer, bytecode=bytecode)
+            _unzip_fresh(built[name], out_dir / name)
     return built
 
 
@@ -365,19 +403,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--architecture", default="arm64", choices=sorted(LAMBDA_PLATFORMS))
     parser.add_argument("--uv", help="the uv executable (default: on PATH, else .tools/bin/uv)")
     parser.add_argument("--out", type=Path, help="output folder (default dist/<kind>)")
+    parser.add_argument(
+        "--target-python",
+        help=f"a CPython {PYTHON_VERSION} to compile the deployment's bytecode with"
+        " (default: `uv python find`, then PATH; none found: sources only)",
+    )
+    parser.add_argument("--no-bytecode", action="store_true", help="ship sources only")
     args = parser.parse_args(argv)
     repo_root = Path(__file__).resolve().parents[1]
     out_dir = args.out or repo_root / "dist" / args.kind
-    installer = installer_from_environment(repo_root / ".agentcage" / "wheels", args.uv or _uv(repo_root))
+    uv = args.uv or _uv(repo_root)
+    installer = installer_from_environment(repo_root / ".agentcage" / "wheels", uv)
+    bytecode = BytecodeToolchain(
+        repo_root / ".agentcage" / "bytecode",
+        uv=uv,
+        interpreters={PYTHON_VERSION: args.target_python} if args.target_python else None,
+        enabled=not args.no_bytecode,
+    )
     if args.kind == "deploy":
-        built = build_deployment(repo_root, out_dir, args.architecture, {}, installer)
+        built = build_deployment(repo_root, out_dir, args.architecture, {}, installer, bytecode=bytecode)
     else:
-        built = build_host_artifacts(repo_root, out_dir, installer)
+        built = build_host_artifacts(repo_root, out_dir, installer, bytecode=bytecode)
     for name, archive in built.items():
         with zipfile.ZipFile(archive.path) as opened:
             manifest = json.loads(opened.read(MANIFEST_NAME))
         size_mb = manifest["unzipped_bytes"] / 1e6
         print(f"{name:14} {size_mb:7.1f} MB unzipped  {archive.path}  sha256 {archive.sha256[:16]}")
+        if not manifest["bytecode"]:
+            why = "--no-bytecode" if args.no_bytecode else f"no CPython {manifest['python']} found"
+            print(
+                f"{'':14} sources only ({why}; see --target-python): every cold start compiles"
+                " every module it imports"
+            )
     return 0
 
 

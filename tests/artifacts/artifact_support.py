@@ -4,7 +4,7 @@
   ``make artifacts`` and ``pulumi up`` use), into ``dist/host/`` unless ``AGENTCAGE_HOST_ARTIFACTS_DIR``
   names another folder. Dependencies are cached by lock hash in ``.agentcage/wheels`` and an archive
   whose inputs did not change is reused, so only the first run on a machine downloads from PyPI.
-  A file lock makes parallel test workers build once.
+  The builder's file lock makes parallel test workers build once.
 - :func:`host_artifact` is one built artifact: its unzipped tree, its manifest, the ``sys.path`` it
   runs with and the modules it ships (its own code and the library, not its dependencies).
 - :func:`run_isolated` runs Python code in ``python -I -S`` with only the given folders in front of
@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -83,18 +82,15 @@ def _uv() -> str:
 def ensure_host_artifacts() -> dict[str, HostArtifact]:
     """Build (or reuse) every host artifact; the same builder as ``make artifacts``."""
     from infra.dependencies import installer_from_environment
-    from infra.packaging import build_host_artifacts, host_targets
+    from infra.packaging import build_host_artifacts, default_bytecode, host_targets
 
-    out_dir = host_artifacts_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / ".build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            build_host_artifacts(
-                REPO_ROOT, out_dir, installer_from_environment(REPO_ROOT / ".agentcage" / "wheels", _uv())
-            )
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    # build_host_artifacts locks the folder: parallel workers and `make artifacts` build it once.
+    build_host_artifacts(
+        REPO_ROOT,
+        host_artifacts_dir(),
+        installer_from_environment(REPO_ROOT / ".agentcage" / "wheels", _uv()),
+        bytecode=default_bytecode(REPO_ROOT, _uv()),
+    )
     targets = host_targets(REPO_ROOT)
     return {name: _load(name, tuple(targets[name].code_roots)) for name in ARTIFACT_NAMES}
 
@@ -120,15 +116,16 @@ def run_isolated(
     cwd: Path | None = None,
     stdin: str | None = None,
     timeout: float = _ISOLATED_TIMEOUT_S,
+    flags: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in ``python -I -S`` with only ``paths`` in front of the standard library.
+    """Run ``code`` in ``python -I -S`` (plus ``flags``) with only ``paths`` in front of the stdlib.
 
     ``env`` is the whole environment (nothing of this process leaks in); ``cwd`` defaults to the
     first path's parent, so the current directory provides nothing either.
     """
     prelude = f"import sys; sys.path[:0] = {json.dumps([str(p) for p in paths])}\n"
     return subprocess.run(
-        [sys.executable, "-I", "-S", "-c", prelude + code],
+        [sys.executable, "-I", "-S", *flags, "-c", prelude + code],
         input=stdin,
         capture_output=True,
         text=True,

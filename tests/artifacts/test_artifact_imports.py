@@ -5,13 +5,20 @@ file sets as the deployment) is imported in ``python -I -S``: the standard libra
 own ``sys.path`` folders, nothing else. A module that cannot import there must not be shipped, so a
 failure names the module and the import it is missing. The library's share of each artifact must load
 nothing from ``functions/`` or ``tests/``, checked both by reading its imports and by importing it.
+
+Every module imported there must load from the bytecode the artifact ships (``__pycache__``, compiled
+by the builder), never from its source: Lambda's ``/var/task`` is read-only, so a module compiled at
+a cold start is compiled again at the next one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import zipfile
+from datetime import UTC, datetime
 from functools import cache
+from importlib.util import cache_from_source
 from pathlib import Path
 
 import pytest
@@ -27,7 +34,18 @@ from tests.artifacts.artifact_support import (
 
 # Imports every module named on stdin, the library's first; reports failures and what the library
 # alone loaded. Stdlib only: it runs inside the artifact.
-_IMPORT_ALL = r"""
+_RECORD_COMPILES = r"""
+import _frozen_importlib_external as _external
+compiled_from_source = []
+_source_to_code = _external.SourceLoader.source_to_code
+def _recording(self, data, path, *, _optimize=-1):
+    compiled_from_source.append(path)  # only reached when no usable .pyc was found
+    return _source_to_code(self, data, path, _optimize=_optimize)
+_external.SourceLoader.source_to_code = _recording
+"""
+_IMPORT_ALL = (
+    _RECORD_COMPILES
+    + r"""
 import importlib, json, sys, traceback
 modules = json.loads(sys.stdin.read())
 failures = {}
@@ -52,8 +70,10 @@ for name in modules:
         }
 if library_loaded is None:
     library_loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("functions", "tests"))
-print(json.dumps({"failures": failures, "library_loaded": library_loaded}))
+print(json.dumps({"failures": failures, "library_loaded": library_loaded,
+                  "compiled_from_source": sorted(compiled_from_source)}))
 """
+)
 
 
 @cache
@@ -62,7 +82,8 @@ def _import_everything(name: str) -> dict[str, object]:
     artifact = host_artifact(name)
     modules = artifact.shipped_modules()
     ordered = sorted(modules, key=lambda name: (not name.startswith("agentcage"), name))
-    completed = run_isolated(artifact.sys_path, _IMPORT_ALL, stdin=json.dumps(ordered))
+    # -B: the tree stays as shipped (a cache written here would hide bytecode the zip lacks).
+    completed = run_isolated(artifact.sys_path, _IMPORT_ALL, stdin=json.dumps(ordered), flags=("-B",))
     assert completed.returncode == 0, f"{artifact.name}: the import run crashed\n{completed.stderr[-3000:]}"
     report: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
     return report
@@ -158,3 +179,60 @@ def test_the_manifest_describes_the_zip_it_is_in(name: str) -> None:
             entry_point.removesuffix(".py") if entry_point.endswith(".py") else entry_point.rpartition(".")[0]
         )
         assert Path(artifact.root, *module.split(".")).with_suffix(".py").is_file(), entry_point
+
+
+# --- bytecode: what a read-only /var/task loads -------------------------------------------------------
+@pytest.mark.parametrize("name", ARTIFACT_NAMES)
+def test_every_module_imported_loads_from_the_bytecode_the_artifact_ships(name: str) -> None:
+    artifact = host_artifact(name)
+
+    report = _import_everything(name)
+
+    assert artifact.manifest["bytecode"] is True  # the host interpreter always compiles host artifacts
+    compiled = [path for path in report["compiled_from_source"] if path.startswith(str(artifact.root))]  # type: ignore[union-attr]
+    assert compiled == [], f"{name} ships no usable bytecode for {len(compiled)} modules: {compiled[:10]}"
+
+
+@pytest.mark.parametrize("name", ARTIFACT_NAMES)
+def test_every_shipped_source_has_its_bytecode_beside_it_in_pycache(name: str) -> None:
+    artifact = host_artifact(name)
+
+    with zipfile.ZipFile(artifact.root.with_suffix(".zip")) as archive:
+        names = set(archive.namelist())
+    sources = {n for n in names if n.endswith(".py")}
+    # where this interpreter looks for each source's bytecode (not the builder's idea of it)
+    expected = {
+        Path(cache_from_source(str(artifact.root / source))).relative_to(artifact.root).as_posix()
+        for source in sources
+    }
+
+    assert sorted(expected - names)[:10] == []
+    assert {n for n in names if n.endswith(".pyc")} == expected  # nothing stale, nothing for another tag
+
+
+def test_the_tool_executor_runs_from_bytecode_alone_under_lambdas_1980_timestamps(tmp_path: Path) -> None:
+    # GIVEN lambda-core unzipped as Lambda does it: every file dated 1980-01-01, as the zip entries
+    # are, and every source replaced by a syntax error, so that reading one would fail the import
+    artifact = host_artifact("lambda-core")
+    copy = tmp_path / "task"
+    with zipfile.ZipFile(artifact.root.with_suffix(".zip")) as archive:
+        archive.extractall(copy)
+    lambda_epoch = datetime(1980, 1, 1, tzinfo=UTC).timestamp()
+    for path in copy.rglob("*"):
+        if path.is_file() and path.suffix == ".py":
+            path.write_text(")(\n", encoding="utf-8")
+        os.utime(path, (lambda_epoch, lambda_epoch))
+    modules = [entry.rpartition(".")[0] for entry in artifact.manifest["entry_points"]]
+
+    # WHEN the handlers' modules are imported there
+    completed = run_isolated(
+        [copy],
+        _RECORD_COMPILES + "import importlib, json, sys\n"
+        f"for module in {modules!r}:\n    importlib.import_module(module)\n"
+        "print(json.dumps(compiled_from_source))\n",
+        flags=("-B",),
+    )
+
+    # THEN they import, and not one module was compiled from its source
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []

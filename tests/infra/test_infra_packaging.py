@@ -1,17 +1,21 @@
-"""infra/packaging.py: reproducible archives, what each artifact holds, the dependency step offline."""
+"""infra/packaging.py: reproducible archives, what each artifact holds, the dependency step offline,
+the bytecode each ships."""
 
 from __future__ import annotations
 
 import json
 import os
 import stat
+import sys
 import zipfile
+from importlib.util import MAGIC_NUMBER, cache_from_source
 from pathlib import Path
 
 import pytest
 from infra_harness import REPO_ROOT
 
 from agentcage.errors import ConfigurationError
+from infra.bytecode import BytecodeCompiler, BytecodeToolchain, find_interpreter, pyc_name
 from infra.dependencies import strip_native_libraries, trim_botocore
 from infra.module_closure import import_closure
 from infra.packaging import (
@@ -28,6 +32,8 @@ from infra.packaging import (
 )
 
 ARTIFACTS = ("lambda-core", "lambda-data", "lambda-bridge", "function-app")
+# Most tests are about what goes in, not bytecode: no interpreter is looked for.
+SOURCES_ONLY = BytecodeToolchain(Path("/nonexistent"), enabled=False)
 
 
 class NoDependencies:
@@ -44,7 +50,9 @@ def _names(path: Path) -> list[str]:
 
 def _built(tmp_path: Path, name: str, architecture: str = "arm64") -> list[str]:
     return _names(
-        build_package(targets(REPO_ROOT, architecture)[name], tmp_path / "out", NoDependencies()).path
+        build_package(
+            targets(REPO_ROOT, architecture)[name], tmp_path / "out", NoDependencies(), bytecode=SOURCES_ONLY
+        ).path
     )
 
 
@@ -108,7 +116,9 @@ def test_the_lambda_package_holds_code_library_policies_catalog_and_dependencies
     (deps / "__init__.py").write_text("")
     target = targets(REPO_ROOT, "arm64")["lambda-core"]
     assert target.platform == "aarch64-manylinux_2_28"
-    built = build_package(target, tmp_path / "out", PrebuiltDependencies(tmp_path / "deps"))
+    built = build_package(
+        target, tmp_path / "out", PrebuiltDependencies(tmp_path / "deps"), bytecode=SOURCES_ONLY
+    )
     names = _names(built.path)
     assert "agentcage/errors/__init__.py" in names
     assert "catalog/return_exceptions.openapi.yaml" in names
@@ -120,7 +130,7 @@ def test_the_lambda_package_holds_code_library_policies_catalog_and_dependencies
 
 def test_every_zip_carries_its_manifest(tmp_path: Path) -> None:
     target = targets(REPO_ROOT, "arm64")["lambda-core"]
-    built = build_package(target, tmp_path / "out", NoDependencies())
+    built = build_package(target, tmp_path / "out", NoDependencies(), bytecode=SOURCES_ONLY)
     with zipfile.ZipFile(built.path) as archive:
         manifest = json.loads(archive.read(MANIFEST_NAME))
         sizes = sum(i.file_size for i in archive.infolist() if i.filename != MANIFEST_NAME)
@@ -136,6 +146,7 @@ def test_every_zip_carries_its_manifest(tmp_path: Path) -> None:
         "platform": "aarch64-manylinux_2_28",
         "python": "3.12",
         "sys_path": [""],
+        "bytecode": False,
     }
 
 
@@ -144,7 +155,11 @@ def test_the_function_app_package_carries_no_lambda_code(tmp_path: Path) -> None
     deps.mkdir(parents=True)
     (deps / "__init__.py").write_text("")
     target = targets(REPO_ROOT, "x86_64")["function-app"]
-    names = _names(build_package(target, tmp_path / "out", PrebuiltDependencies(tmp_path / "deps")).path)
+    names = _names(
+        build_package(
+            target, tmp_path / "out", PrebuiltDependencies(tmp_path / "deps"), bytecode=SOURCES_ONLY
+        ).path
+    )
     assert ".python_packages/lib/site-packages/somewheel/__init__.py" in names
     assert {"function_app.py", "host.json", "target_reader.py", "blueprints/http_tasks.py"} <= set(names)
     # the target reader signs with the library's SigV4 transport: nothing of functions/ comes along
@@ -174,15 +189,24 @@ def test_no_artifact_holds_the_local_runtime_the_cli_or_test_helpers(tmp_path: P
 
 def test_the_whole_deployment_builds_twice_to_the_same_hashes(tmp_path: Path) -> None:
     generated = {"config/budget.yaml": "defaults: {}\n"}
-    first = build_deployment(REPO_ROOT, tmp_path / "one", "arm64", generated, NoDependencies())
-    second = build_deployment(REPO_ROOT, tmp_path / "two", "arm64", generated, NoDependencies())
+    first = build_deployment(
+        REPO_ROOT, tmp_path / "one", "arm64", generated, NoDependencies(), bytecode=SOURCES_ONLY
+    )
+    second = build_deployment(
+        REPO_ROOT, tmp_path / "two", "arm64", generated, NoDependencies(), bytecode=SOURCES_ONLY
+    )
     assert {k: v.sha256 for k, v in first.items()} == {k: v.sha256 for k, v in second.items()}
     assert set(first) == set(ARTIFACTS)
     assert "config/budget.yaml" in _names(first["lambda-core"].path)
     assert "config/budget.yaml" in _names(first["function-app"].path)
     assert "config/budget.yaml" not in _names(first["lambda-data"].path)  # no service reads it
     third = build_deployment(
-        REPO_ROOT, tmp_path / "three", "arm64", {"config/budget.yaml": "x: 1\n"}, NoDependencies()
+        REPO_ROOT,
+        tmp_path / "three",
+        "arm64",
+        {"config/budget.yaml": "x: 1\n"},
+        NoDependencies(),
+        bytecode=SOURCES_ONLY,
     )
     assert third["lambda-core"].sha256 != first["lambda-core"].sha256
 
@@ -193,12 +217,12 @@ def test_an_unchanged_artifact_is_reused_and_a_changed_one_rebuilt(tmp_path: Pat
     (deps / "__init__.py").write_text("A = 1\n")
     target = targets(REPO_ROOT, "arm64")["lambda-data"]
     installer = PrebuiltDependencies(tmp_path / "deps")
-    first = build_package(target, tmp_path / "out", installer)
+    first = build_package(target, tmp_path / "out", installer, bytecode=SOURCES_ONLY)
     written = first.path.stat().st_mtime_ns
-    again = build_package(target, tmp_path / "out", installer)
+    again = build_package(target, tmp_path / "out", installer, bytecode=SOURCES_ONLY)
     assert (again.sha256, again.path.stat().st_mtime_ns) == (first.sha256, written)
     (deps / "__init__.py").write_text("A = 22\n")
-    changed = build_package(target, tmp_path / "out", installer)
+    changed = build_package(target, tmp_path / "out", installer, bytecode=SOURCES_ONLY)
     assert changed.sha256 != first.sha256
 
 
@@ -325,3 +349,86 @@ def test_a_native_library_no_strip_can_read_is_left_as_the_wheel_shipped_it(tmp_
     before = {p: p.read_bytes() for p in (foreign, text)}
     assert strip_native_libraries(tmp_path) == []
     assert {p: p.read_bytes() for p in (foreign, text)} == before
+
+
+# --- bytecode -------------------------------------------------------------------------------------------
+HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@pytest.mark.parametrize(
+    "name", ["mod.py", "pkg/mod.py", ".python_packages/lib/site-packages/pkg/__init__.py"]
+)
+def test_bytecode_goes_where_the_interpreter_looks_for_it(name: str) -> None:
+    expected = cache_from_source(f"/task/{name}").removeprefix("/task/")
+
+    assert pyc_name(name, sys.implementation.cache_tag) == expected
+
+
+def test_host_bytecode_is_unchecked_hash_and_the_same_from_two_cold_caches(
+    tree: Path, tmp_path: Path
+) -> None:
+    interpreter = find_interpreter(HOST_PYTHON, None)
+    assert interpreter is not None
+    entries = {"pkg/__init__.py": tree / "pkg" / "__init__.py", "pkg/module.py": tree / "pkg" / "module.py"}
+
+    first = BytecodeCompiler(interpreter, tmp_path / "cache-a").compile(entries)
+    os.utime(tree / "pkg" / "module.py", (1_000_000, 1_000_000))  # mtimes must not matter
+    second = BytecodeCompiler(interpreter, tmp_path / "cache-b").compile(entries)
+
+    tag = sys.implementation.cache_tag
+    assert set(first) == {f"pkg/__pycache__/__init__.{tag}.pyc", f"pkg/__pycache__/module.{tag}.pyc"}
+    assert {k: v.read_bytes() for k, v in first.items()} == {k: v.read_bytes() for k, v in second.items()}
+    header = first[f"pkg/__pycache__/module.{tag}.pyc"].read_bytes()[:16]
+    assert header[:4] == MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, source never checked (PEP 552)
+
+
+def test_an_artifact_built_with_its_own_python_ships_bytecode_for_every_source(tmp_path: Path) -> None:
+    target = targets(REPO_ROOT, "arm64", python_version=HOST_PYTHON)["lambda-data"]
+    toolchain = BytecodeToolchain(tmp_path / "bytecode", uv=None)
+
+    built = build_package(target, tmp_path / "out", NoDependencies(), bytecode=toolchain)
+
+    with zipfile.ZipFile(built.path) as archive:
+        names = archive.namelist()
+        manifest = json.loads(archive.read(MANIFEST_NAME))
+    sources = [n for n in names if n.endswith(".py")]
+    assert manifest["bytecode"] is True
+    assert sources
+    assert {n for n in names if n.endswith(".pyc")} == {
+        pyc_name(n, sys.implementation.cache_tag) for n in sources
+    }
+    again = build_package(target, tmp_path / "again", NoDependencies(), bytecode=toolchain)
+    assert again.sha256 == built.sha256
+
+
+def test_without_an_interpreter_of_the_target_python_the_artifact_ships_sources_and_says_so(
+    tmp_path: Path,
+) -> None:
+    target = targets(REPO_ROOT, "arm64", python_version="9.9")["lambda-data"]
+
+    built = build_package(
+        target, tmp_path / "out", NoDependencies(), bytecode=BytecodeToolchain(tmp_path, uv=None)
+    )
+
+    with zipfile.ZipFile(built.path) as archive:
+        assert json.loads(archive.read(MANIFEST_NAME))["bytecode"] is False
+        assert not any(n.endswith(".pyc") for n in archive.namelist())
+
+
+def test_an_interpreter_of_another_python_is_refused_not_used(tmp_path: Path) -> None:
+    toolchain = BytecodeToolchain(tmp_path, uv=None, interpreters={"9.9": sys.executable})
+
+    with pytest.raises(ConfigurationError, match=r"not a working CPython 9\.9"):
+        toolchain.compiler("9.9")
+
+
+def test_a_python_on_path_that_does_not_run_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shim = tmp_path / "python9.9"  # what a pyenv shim without that version selected does
+    shim.write_text("#!/bin/sh\necho 'pyenv: python9.9: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    assert find_interpreter.__wrapped__("9.9", None) is None
