@@ -1,7 +1,10 @@
 """A small HTTP client for the coordinator's API (``agentcage dev``, or a deployed Function App).
 
-Standard library only (``urllib``): the CLI and the demo need four calls and no connection pooling.
-An error answer becomes :class:`ApiError` carrying the structured body's code and message.
+Standard library only (``urllib``): the CLI and the demo need a few calls and no connection pooling.
+An error answer becomes :class:`ApiError` carrying the structured body's code and message. The
+``local_*`` calls use the local host's own read-only routes (``/_agentcage/...``), which only
+``agentcage dev`` serves; :func:`host_url_for` finds the URL a running host recorded in its state
+directory.
 """
 
 from __future__ import annotations
@@ -9,13 +12,18 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from agentcage.errors import AgentcageError, TransportError
 
-__all__ = ["DEFAULT_URL", "AgentcageClient", "ApiError", "FINAL_STATES"]
+__all__ = ["DEFAULT_URL", "FINAL_STATES", "HOST_INFO_FILE", "AgentcageClient", "ApiError", "host_url_for"]
+
+HOST_INFO_FILE = "host.json"
+"""The file in a state directory where a running host records its URL (LocalConfig.host_info_path)."""
 
 DEFAULT_URL = "http://127.0.0.1:7071"
 FINAL_STATES = frozenset({"completed", "halted", "failed"})
@@ -28,6 +36,7 @@ class ApiError(AgentcageError):
         super().__init__(f"HTTP {status} {code}: {message}", details={"status": status, "code": code})
         self.http_status = status
         self.error_code = code
+        self.api_message = message
         self.body = body
 
 
@@ -99,12 +108,12 @@ class AgentcageClient:
 
     def get_task(self, task_id: str) -> dict[str, Any]:
         """``GET /api/tasks/{id}``."""
-        answer: dict[str, Any] = self.request("GET", f"/api/tasks/{task_id}")
+        answer: dict[str, Any] = self.request("GET", f"/api/tasks/{_segment(task_id)}")
         return answer
 
     def get_approval(self, approval_id: str) -> dict[str, Any]:
         """``GET /api/approvals/{id}``."""
-        answer: dict[str, Any] = self.request("GET", f"/api/approvals/{approval_id}")
+        answer: dict[str, Any] = self.request("GET", f"/api/approvals/{_segment(approval_id)}")
         return answer
 
     def decide(self, approval_id: str, decision: str, comment: str | None = None) -> dict[str, Any]:
@@ -112,7 +121,18 @@ class AgentcageClient:
         body: dict[str, Any] = {"decision": decision}
         if comment:
             body["comment"] = comment
-        answer: dict[str, Any] = self.request("POST", f"/api/approvals/{approval_id}", body)
+        answer: dict[str, Any] = self.request("POST", f"/api/approvals/{_segment(approval_id)}", body)
+        return answer
+
+    def local_tasks(self, *, limit: int = 20, state: str | None = None) -> list[dict[str, Any]]:
+        """The newest tasks as the ledger keeps them (local host only: ``GET /_agentcage/tasks``)."""
+        query = urllib.parse.urlencode({"limit": limit, **({"state": state} if state else {})})
+        answer: list[dict[str, Any]] = self.request("GET", f"/_agentcage/tasks?{query}")
+        return answer
+
+    def local_trace(self, task_id: str) -> dict[str, Any]:
+        """A task's state and timeline (local host only: ``GET /_agentcage/tasks/{id}/timeline``)."""
+        answer: dict[str, Any] = self.request("GET", f"/_agentcage/tasks/{_segment(task_id)}/timeline")
         return answer
 
     def health(self) -> dict[str, Any]:
@@ -143,6 +163,21 @@ class AgentcageClient:
         return self.wait_for(
             task_id, lambda t: t.get("state") in FINAL_STATES | {"awaiting_approval"}, timeout_s=timeout_s
         )
+
+
+def host_url_for(state_dir: str | Path) -> str | None:
+    """The URL the host running on ``state_dir`` recorded there, or None when none did."""
+    try:
+        info = json.loads((Path(state_dir) / HOST_INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = info.get("url") if isinstance(info, dict) else None
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+
+
+def _segment(value: str) -> str:
+    """``value`` as one path segment (an id with a slash cannot reach another route)."""
+    return urllib.parse.quote(value, safe="")
 
 
 def _decode(raw: bytes) -> Any:

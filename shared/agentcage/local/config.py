@@ -2,8 +2,9 @@
 
 Precedence, as everywhere: an explicit argument, then the environment variable (names in
 :mod:`agentcage.constants` plus boto3's own ``AWS_ENDPOINT_URL_DYNAMODB``), then the embedded default:
-state under ``.agentcage/``, the SQLite ledger, DynamoDB tables in moto in-process with the seed data,
-the scripted offline model, a development approver with the finance role.
+state under ``.agentcage/``, the SQLite ledger, DynamoDB tables in moto in-process with the seed data
+(kept in the state directory too), the scripted offline model, a development approver with the
+finance role.
 
 The functions read their configuration from the environment, as on Azure Functions (app settings)
 and Lambda (environment variables); :func:`app_settings` is what the local host sets for them.
@@ -35,6 +36,7 @@ from agentcage.constants import (
     TOOL_RESULTS_QUEUE_URL_ENV,
 )
 from agentcage.errors import ConfigurationError
+from agentcage.local.client import HOST_INFO_FILE
 from agentcage.local.invoke import LOCAL_ACCOUNT, LOCAL_REGION
 
 __all__ = [
@@ -143,6 +145,16 @@ class LocalConfig:
     def queues_path(self) -> Path:
         """The SQLite file holding the queues of both clouds."""
         return self.state_dir / "queues.db"
+
+    @property
+    def dynamodb_state_path(self) -> Path:
+        """The SQLite file keeping the in-process DynamoDB's tables (unused with an endpoint)."""
+        return self.state_dir / "dynamodb.db"
+
+    @property
+    def host_info_path(self) -> Path:
+        """Where a running host records its URL and pid (for the CLI; gone when it stops)."""
+        return self.state_dir / HOST_INFO_FILE
 
 
 def app_settings(

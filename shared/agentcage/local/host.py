@@ -40,6 +40,7 @@ from agentcage.local.discovery import (
 )
 from agentcage.local.invoke import OutgoingMessage
 from agentcage.local.server import LocalHttpServer
+from agentcage.local.state_views import local_routes
 from agentcage.local.stats import InvocationStats
 from agentcage.local.workers import ConsumerPool, TimerPool
 from agentcage.topology import QUEUES, QueueSpec, crash_recovery_receive
@@ -78,6 +79,11 @@ class _StateLock:
         handle.flush()
         self._file = handle
 
+    @property
+    def held(self) -> bool:
+        """Whether this process holds the lock."""
+        return self._file is not None
+
     def release(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -93,7 +99,7 @@ class LocalHost:
         self.project_root = (self.config.project_root or find_project_root()).resolve()
         add_import_root(self.project_root)
         self.stats = InvocationStats()
-        self.aws = LocalAws(self.config.dynamodb_endpoint)
+        self.aws = LocalAws(self.config.dynamodb_endpoint, state_path=self.config.dynamodb_state_path)
         self.broker: DurableBroker | None = None
         self.wiring: SystemWiring | None = None
         self.server: LocalHttpServer | None = None
@@ -121,7 +127,12 @@ class LocalHost:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         # The server binds first so the settings can name its real URL (port 0 picks a free one).
         self.server = LocalHttpServer(
-            (), deliver=self.deliver, health=self.health, host=config.host, port=config.port
+            (),
+            deliver=self.deliver,
+            health=self.health,
+            host=config.host,
+            port=config.port,
+            local_routes=local_routes(self.ledger),
         )
         self._apply_settings(self._settings(self.server.url))
         self.aws.start(reset_seed=config.reset_seed)
@@ -163,9 +174,12 @@ class LocalHost:
         )
         self._timers.start()
         self.server.start()
+        _write_host_info(config.host_info_path, self.server.url)
 
     def stop(self) -> None:
         """Stop serving, let running invocations finish, close the queues and restore the environment."""
+        if self._lock.held:
+            self.config.host_info_path.unlink(missing_ok=True)
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -344,6 +358,13 @@ class LocalHost:
             and self.broker.outstanding() == 0
             and (self._pool is None or self._pool.busy == 0)
         )
+
+
+def _write_host_info(path: Path, url: str) -> None:
+    """Say where this host serves (the CLI finds it from the state directory); replaced atomically."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    partial.replace(path)
 
 
 def _timer_interval(explicit: float | None) -> float:
