@@ -17,9 +17,14 @@ _EXPORTER = InMemorySpanExporter()
 
 @pytest.fixture(scope="module", autouse=True)
 def _provider() -> None:
-    provider = TracerProvider()
+    # The API takes a tracer provider once per process and ignores later ones, so whichever test ran
+    # first in this process (another module, on the same xdist worker) may have set it: export from
+    # that one when it is the SDK's, instead of from a provider of our own the API would ignore.
+    if not isinstance(otel.get_tracer_provider(), TracerProvider):
+        otel.set_tracer_provider(TracerProvider())
+    provider = otel.get_tracer_provider()
+    assert isinstance(provider, TracerProvider), "another test set a non-SDK tracer provider"
     provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-    otel.set_tracer_provider(provider)  # set once per process; later calls are ignored by the API
 
 
 @pytest.fixture(autouse=True)
