@@ -132,12 +132,15 @@ def _dev(args: argparse.Namespace) -> int:
             )
             if args.artifacts:
                 console.print(f"  artifacts: {', '.join(sorted(host.layouts))} from {host.artifacts_dir}")
-            console.print(f"  try:       {curl_example(host.url)}", markup=False, highlight=False)
             console.print(
-                f"  then:      agentcage tasks list --state-dir {args.state_dir}; "
-                "agentcage approve <approval id>",
+                f"  try:       {curl_example(host.url)}", markup=False, highlight=False, soft_wrap=True
+            )
+            where = "" if args.state_dir == ".agentcage" else f" --state-dir {args.state_dir}"
+            console.print(
+                f"  then:      agentcage tasks list{where}; agentcage approve <approval id>{where}",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
         stop.wait()
     finally:
