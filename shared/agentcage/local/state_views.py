@@ -2,7 +2,8 @@
 
 The same functions answer the local host's read-only routes (``GET /_agentcage/tasks``,
 ``/_agentcage/tasks/{task_id}``, ``/_agentcage/tasks/{task_id}/timeline``) and the CLI when it reads
-a state directory's ledger directly, so a command prints the same JSON either way.
+a state directory's ledger directly, so ``tasks list`` and ``trace`` print the same JSON either way.
+(``tasks show --url`` prints the coordinator API's view instead, which a deployed app serves too.)
 """
 
 from __future__ import annotations
