@@ -46,18 +46,25 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextlib.contextmanager
 def serialize_moto_dynamodb() -> Iterator[None]:
-    """Within the block, moto's DynamoDB backend handles one request at a time (see the module doc)."""
-    from moto.dynamodb.models import DynamoDBBackend
+    """Within the block, moto's DynamoDB handles one request at a time (see the module doc).
 
-    originals = {name: getattr(DynamoDBBackend, name) for name in _REQUEST_METHODS}
-    for name, method in originals.items():
+    The lock covers the whole request (``DynamoHandler.call_action``), not only the backend call: the
+    backend hands the handler the live item, which it turns into the response afterwards, so with the
+    backend alone locked two concurrent ``ADD`` updates could both answer the later value (``UPDATED_NEW``).
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+
+    targets = [(DynamoDBBackend, name) for name in _REQUEST_METHODS] + [(DynamoHandler, "call_action")]
+    originals = {(owner, name): getattr(owner, name) for owner, name in targets}
+    for (owner, name), method in originals.items():
         if not getattr(method, "__wrapped_by_agentcage__", False):
-            setattr(DynamoDBBackend, name, _locked(method))
+            setattr(owner, name, _locked(method))
     try:
         yield
     finally:
-        for name, method in originals.items():
-            setattr(DynamoDBBackend, name, method)
+        for (owner, name), method in originals.items():
+            setattr(owner, name, method)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
