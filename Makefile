@@ -38,8 +38,11 @@ $(STAMP): $(LOCKS) | $(UV)
 
 venv: $(STAMP)
 
-test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+# The whole suite, on one pytest-xdist worker per core (PYTEST_XDIST_AUTO_NUM_WORKERS=N overrides it).
+# The host artifacts are built (or reused: cached by lock hash) first, once: the artifact tier and the
+# artifact-hosted local runtime test them, and parallel workers should not each start a build.
+test: $(STAMP) artifacts
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -n auto
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
