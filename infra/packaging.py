@@ -59,7 +59,8 @@ from infra.dependencies import (
     UvInstaller,
     installer_from_environment,
 )
-from infra.module_closure import import_closure
+from infra.module_closure import import_closure, module_imports
+from infra.pruning import PRUNE_RULES, prune_entries
 
 __all__ = [
     "FIXED_TIMESTAMP",
@@ -86,6 +87,7 @@ __all__ = [
     "build_host_artifacts",
     "default_bytecode",
     "artifact_manifest",
+    "pruning_seeds",
 ]
 
 MANIFEST_NAME: Final = "agentcage-artifact.json"
@@ -248,6 +250,26 @@ def host_targets(repo_root: Path) -> dict[str, PackageTarget]:
     return targets(repo_root, lambda_platform=platform, function_app_platform=platform, python_version=python)
 
 
+def pruning_seeds(entries: Mapping[str, Path], code: Mapping[str, Path]) -> set[str]:
+    """What the artifact's code, and every dependency not itself pruned, imports of a pruned package."""
+    wanted = tuple(PRUNE_RULES)
+    pruned_prefixes = tuple(f"{package}/" for package in wanted)
+    seeds: set[str] = set()
+    for name, path in entries.items():
+        if not name.endswith(".py"):
+            continue
+        relative = name.removeprefix(_FUNCTION_APP_DEPENDENCIES + "/")
+        if relative.startswith(pruned_prefixes):
+            continue  # followed from the seeds, not a seed itself
+        if name not in code and not any(package.encode() in path.read_bytes() for package in wanted):
+            continue  # a dependency that never names a pruned package (most of them): not parsed
+        module = relative.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        seeds.update(
+            imported for imported, _, _ in module_imports(module, path) if imported.split(".")[0] in wanted
+        )
+    return seeds
+
+
 def artifact_manifest(
     target: PackageTarget, entries: Mapping[str, Path], *, bytecode: bool = False
 ) -> dict[str, object]:
@@ -283,9 +305,11 @@ def build_package(
     dependencies = installer.install(target.dependencies)
     if dependencies is not None:
         sources.append(ArchiveSource(dependencies, target.dependencies_target))
-    entries = {**archive_entries(sources), **target.code_entries()}
+    code = target.code_entries()
+    entries = {**archive_entries(sources), **code}
     if MANIFEST_NAME in entries:
         raise ConfigurationError(f"{target.name}: a source provides {MANIFEST_NAME}")
+    entries, _ = prune_entries(entries, pruning_seeds(entries, code), target.dependencies_target, code=code)
     toolchain = bytecode or default_bytecode(target.repo_root)
     compiler = toolchain.compiler(target.dependencies.python_version)
     if compiler is not None:

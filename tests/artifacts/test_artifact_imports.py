@@ -236,3 +236,40 @@ def test_the_tool_executor_runs_from_bytecode_alone_under_lambdas_1980_timestamp
     # THEN they import, and not one module was compiled from its source
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+
+
+# --- pruned dependencies still do what the shipped code asks of them ---------------------------------------
+# Valid IBANs of countries with and without their own stdnum module, and one whose IBAN check digits
+# are right but whose Belgian account check is wrong: only stdnum.be.iban (loaded by a computed
+# name) can refuse it, so it proves the country modules survived pruning.
+_IBANS = {
+    "BE71096123456769": True,
+    "ES9121000418450200051332": True,
+    "NO9386011117947": True,
+    "ME25505000012345678951": True,
+    "DE89370400440532013000": True,
+    "GB29NWBK60161331926819": True,
+    "FR1420041010050500013M02606": True,
+    "NL91ABNA0417164300": True,
+    "BE98096123456768": False,
+}
+
+
+@pytest.mark.parametrize("name", ["lambda-core", "function-app"])
+def test_ibans_of_several_countries_validate_in_the_pruned_artifact(name: str) -> None:
+    artifact = host_artifact(name)
+
+    completed = run_isolated(
+        artifact.sys_path,
+        "import json, sys\nfrom stdnum import iban\n"
+        "numbers = json.loads(sys.stdin.read())\n"
+        "print(json.dumps({n: iban.is_valid(n) for n in numbers}))\n",
+        stdin=json.dumps(list(_IBANS)),
+        flags=("-B",),
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == _IBANS
+    dependencies = artifact.sys_path[-1]
+    assert (dependencies / "stdnum" / "iban.dat").is_file()
+    assert not (dependencies / "stdnum" / "isbn.py").exists()  # pruned: nothing ships that reaches it

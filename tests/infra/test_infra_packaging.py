@@ -30,6 +30,7 @@ from infra.packaging import (
     build_package,
     targets,
 )
+from infra.pruning import PRUNE_RULES, PruneRule, dynamic_loads, prune_entries
 
 ARTIFACTS = ("lambda-core", "lambda-data", "lambda-bridge", "function-app")
 # Most tests are about what goes in, not bytecode: no interpreter is looked for.
@@ -432,3 +433,112 @@ def test_a_python_on_path_that_does_not_run_is_skipped(
     monkeypatch.setenv("PATH", str(tmp_path))
 
     assert find_interpreter.__wrapped__("9.9", None) is None
+
+
+# --- pruning pure-Python dependencies ---------------------------------------------------------------------
+def _entries(root: Path, files: dict[str, str]) -> dict[str, Path]:
+    _tree(root, files)
+    return {relative: root / relative for relative in files}
+
+
+def test_pruning_keeps_what_the_code_reaches_lazily_or_not_and_drops_the_rest(tmp_path: Path) -> None:
+    entries = _entries(
+        tmp_path,
+        {
+            "lib/__init__.py": "from lib import used\n",
+            "lib/used.py": "def f():\n    from lib.lazy import g\n",
+            "lib/lazy.py": "",
+            "lib/unused/__init__.py": "",
+            "lib/unused/big.dat": "x" * 100,
+            "lib/kept.json": "{}",
+            "other/__init__.py": "",
+        },
+    )
+    rules = {"lib": PruneRule("lib", keep_data=("kept.json",))}
+
+    kept, result = prune_entries(entries, {"lib.used"}, rules=rules)
+
+    assert set(kept) == {
+        "lib/__init__.py",
+        "lib/used.py",
+        "lib/lazy.py",
+        "lib/kept.json",
+        "other/__init__.py",
+    }
+    assert result.dropped["lib"] == ("lib/unused/__init__.py", "lib/unused/big.dat")
+    assert result.dropped_bytes["lib"] == 100
+
+
+def test_a_kept_module_that_imports_by_a_computed_name_stops_the_build_unless_its_rule_covers_it(
+    tmp_path: Path,
+) -> None:
+    entries = _entries(
+        tmp_path,
+        {
+            "lib/__init__.py": (
+                "import importlib\ndef load(n):\n    return importlib.import_module('lib.' + n)\n"
+            ),
+            "lib/plugin_a.py": "",
+        },
+    )
+
+    with pytest.raises(ConfigurationError, match=r"lib \(line 3: importlib\.import_module\)"):
+        prune_entries(entries, {"lib"}, rules={"lib": PruneRule("lib")})
+    covered = PruneRule("lib", keep_modules=("lib.plugin_*",), dynamic={"lib": "plugins: all kept"})
+    kept, _ = prune_entries(entries, {"lib"}, rules={"lib": covered})
+    assert "lib/plugin_a.py" in kept
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import pkgutil\n",
+        "from importlib.resources import files\n",
+        "import os\nHERE = os.path.dirname(__file__)\n",
+        "x = __import__('lib.' + 'y')\n",
+        "from importlib.metadata import entry_points\n",
+    ],
+)
+def test_every_kind_of_dynamic_load_is_seen(source: str) -> None:
+    assert dynamic_loads(source.encode()) != []
+
+
+def test_data_files_named_by_literal_calls_are_kept_and_a_computed_name_is_refused(tmp_path: Path) -> None:
+    files = {
+        "num/__init__.py": "",
+        "num/numdb.py": "",
+        "num/iban.py": "from num import numdb\n_DB = numdb.get('iban')\n",
+        "num/iban.dat": "x",
+        "num/isbn.dat": "y",
+    }
+    rule = PruneRule("num", data_from_calls={"numdb.get": "{}.dat"})
+
+    kept, _ = prune_entries(_entries(tmp_path / "a", files), {"num.iban"}, rules={"num": rule})
+
+    assert "num/iban.dat" in kept
+    assert "num/isbn.dat" not in kept
+    files["num/iban.py"] = "from num import numdb\nNAME = 'iban'\n_DB = numdb.get(NAME)\n"
+    with pytest.raises(ConfigurationError, match="names its data file at run time"):
+        prune_entries(_entries(tmp_path / "b", files), {"num.iban"}, rules={"num": rule})
+
+
+def test_a_package_with_native_code_is_never_pruned(tmp_path: Path) -> None:
+    entries = _entries(
+        tmp_path, {"lib/__init__.py": "", "lib/_speedups.cpython-312-aarch64-linux-gnu.so": ""}
+    )
+
+    with pytest.raises(ConfigurationError, match="native code"):
+        prune_entries(entries, {"lib"}, rules={"lib": PruneRule("lib")})
+
+
+def test_code_that_uses_a_feature_whose_files_are_dropped_stops_the_build(tmp_path: Path) -> None:
+    entries = _entries(tmp_path, {"lib/__init__.py": "", "app.py": "app.enable_swagger()\n"})
+    rule = PruneRule("lib", unused_features={"enable_swagger": "the Swagger UI assets"})
+
+    with pytest.raises(ConfigurationError, match=r"app\.py uses lib's enable_swagger"):
+        prune_entries(entries, {"lib"}, rules={"lib": rule}, code={"app.py": entries["app.py"]})
+
+
+def test_every_allow_list_entry_explains_a_module_of_its_own_package() -> None:
+    for rule in PRUNE_RULES.values():
+        assert all(module.split(".")[0] == rule.package for module in rule.dynamic), rule.package

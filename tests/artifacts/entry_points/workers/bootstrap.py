@@ -49,6 +49,8 @@ def _watch_batch_failures() -> None:
     """Note each record the batch processor fails (it turns exceptions into batchItemFailures)."""
     if importlib.util.find_spec("aws_lambda_powertools") is None:
         return
+    if importlib.util.find_spec("aws_lambda_powertools.utilities.batch") is None:
+        return  # pruned from an artifact whose code processes no batches (the data services)
     from aws_lambda_powertools.utilities.batch.base import BasePartialProcessor
 
     original = BasePartialProcessor.failure_handler
