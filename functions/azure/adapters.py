@@ -2,37 +2,43 @@
 
 A Service Bus trigger that raises is redelivered (the message is abandoned) until the queue's max
 delivery count (``agentcage.topology``), then dead-lettered. A poison message must not leave its task
-waiting for ever, so on the LAST delivery, before re-raising, :func:`consume` records the failure:
-the trigger's ``on_last_attempt`` when the work failed (every trigger: the task ends ``failed`` with
-the error as its reason), and ``fail_task`` when the body is not even a valid envelope, for the task
-whose id can be salvaged from it (a JSON object with a ``task_id`` string). A body naming no task
-cannot be recorded anywhere: it is logged and dead-lettered, where the dead-letter alert finds it.
-``func.ServiceBusMessage.delivery_count`` says which delivery this is (1 = first).
+waiting for ever, so on the LAST delivery, before re-raising, :func:`consume` may end the task: the
+trigger's ``on_last_attempt`` runs only when ``vouch`` says the ledger shows the envelope is the
+coordinator's own (``Coordinator.vouches_for_*``). A message's own claims never end a task: anyone with
+send rights on a queue can name any task. So a body that is not even a valid envelope, and a valid one
+the ledger does not vouch for, are logged (with the :data:`UNREADABLE_MESSAGES_METRIC` /
+:data:`UNVOUCHED_MESSAGES_METRIC` counters) and dead-lettered, where the dead-letter alert and a person
+find them. ``func.ServiceBusMessage.delivery_count`` says which delivery this is (1 = first).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, TypeVar
 
 import azure.functions as func
 
 from agentcage.coordinator import HttpAnswer, Outbox
 from agentcage.envelopes import Envelope, parse_envelope
 from agentcage.errors import AgentcageError
+from agentcage.monitoring_names import (
+    METRIC_DIMENSION_REASON,
+    METRIC_UNREADABLE_MESSAGES,
+    METRIC_UNVOUCHED_MESSAGES,
+    METRICS_NAMESPACE,
+)
 from agentcage.topology import queue_spec
 from agentcage.trace import bound_context
 
 __all__ = [
-    "FailTask",
+    "UNREADABLE_MESSAGES_METRIC",
+    "UNVOUCHED_MESSAGES_METRIC",
     "consume",
     "describe",
     "headers_of",
     "http_response",
     "is_last_delivery",
-    "salvage_task_id",
 ]
 
 _log = logging.getLogger("agentcage.functions")
@@ -40,12 +46,23 @@ _log = logging.getLogger("agentcage.functions")
 E = TypeVar("E", bound=Envelope)
 
 
-class FailTask(Protocol):
-    """``Coordinator.fail_task``: end a task ``failed`` with a reason; returns what to send."""
+UNREADABLE_MESSAGES_METRIC = METRIC_UNREADABLE_MESSAGES
+"""Counter of last deliveries of bodies that are not a valid envelope (dead-lettered, no task ended)."""
+UNVOUCHED_MESSAGES_METRIC = METRIC_UNVOUCHED_MESSAGES
+"""Counter of last deliveries the ledger does not vouch for (dead-lettered, no task ended)."""
 
-    def __call__(self, task_id: str, reason: str, *, code: str = ...) -> Outbox:
-        """End ``task_id`` failed (a task already ended or unknown is left as it is)."""
-        ...
+_counters: dict[str, Any] = {}
+
+
+def _count(name: str, queue: str) -> None:
+    """Add one to counter ``name`` (OpenTelemetry; a no-op until ``configure_telemetry`` set a provider)."""
+    from opentelemetry import metrics as otel_metrics
+
+    counter = _counters.get(name)
+    if counter is None:
+        counter = otel_metrics.get_meter(METRICS_NAMESPACE).create_counter(name, unit="1")
+        _counters[name] = counter
+    counter.add(1, attributes={METRIC_DIMENSION_REASON: queue})
 
 
 def http_response(answer: HttpAnswer) -> func.HttpResponse:
@@ -66,16 +83,6 @@ def is_last_delivery(msg: func.ServiceBusMessage, queue: str) -> bool:
     return count >= queue_spec(queue, "azure").max_deliveries
 
 
-def salvage_task_id(body: bytes | str) -> str | None:
-    """The ``task_id`` string of a body that failed full parsing, when it is a JSON object naming one."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON (or not UTF-8): nothing to salvage
-        return None
-    task_id = data.get("task_id") if isinstance(data, dict) else None
-    return task_id if isinstance(task_id, str) and task_id else None
-
-
 def describe(error: Exception) -> str:
     """``code: message`` of a library error, the class name of anything else (no internals in reasons)."""
     return f"{error.code}: {error.message}" if isinstance(error, AgentcageError) else type(error).__name__
@@ -89,12 +96,13 @@ def consume(
     *,
     queue: str,
     on_last_attempt: Callable[[E, Exception], Outbox] | None = None,
-    fail_task: FailTask | None = None,
+    vouch: Callable[[E], bool] | None = None,
 ) -> None:
     """Parse the envelope, do the work, send what it returns; on failure record it on the last delivery.
 
-    ``on_last_attempt`` records a failure of the work (it knows the envelope); ``fail_task`` records a
-    body that never parses, for the task named by its ``task_id`` when one can be salvaged.
+    ``on_last_attempt`` records a failure of the work (it knows the envelope), and runs only when
+    ``vouch(envelope)`` says the ledger shows the envelope is the coordinator's own. A body that never
+    parses ends no task: it is logged, counted and dead-lettered.
     """
     body = msg.get_body()
     try:
@@ -108,8 +116,17 @@ def consume(
             msg.delivery_count,
             describe(error),
         )
-        if fail_task is not None and is_last_delivery(msg, queue):
-            _fail_unreadable(msg, body, error, queue=queue, model=model, fail_task=fail_task, send=send)
+        if is_last_delivery(msg, queue):
+            _count(UNREADABLE_MESSAGES_METRIC, queue)
+            _log.error(
+                "%s message %s could not be read as a %s on any of its %s deliveries; dead-lettered, "
+                "no task ended (a message's own claims end nothing): %s",
+                queue,
+                msg.message_id,
+                model.__name__,
+                msg.delivery_count,
+                describe(error),
+            )
         raise
     task_id = getattr(envelope, "task_id", None)
     trace = getattr(envelope, "trace", None)
@@ -124,41 +141,34 @@ def consume(
                 "%s message %s failed (delivery %s): %s", queue, msg.message_id, msg.delivery_count, code
             )
             if on_last_attempt is not None and is_last_delivery(msg, queue):
-                try:
-                    send(on_last_attempt(envelope, error))
-                except Exception:  # noqa: BLE001 - recording the failure must not hide the original error
-                    _log.exception("could not record the failure of %s message %s", queue, msg.message_id)
+                _record_last_attempt(
+                    msg, envelope, error, queue=queue, on_last_attempt=on_last_attempt, vouch=vouch, send=send
+                )
             raise
 
 
-def _fail_unreadable(
+def _record_last_attempt(
     msg: func.ServiceBusMessage,
-    body: bytes,
+    envelope: E,
     error: Exception,
     *,
     queue: str,
-    model: type[Envelope],
-    fail_task: FailTask,
+    on_last_attempt: Callable[[E, Exception], Outbox],
+    vouch: Callable[[E], bool] | None,
     send: Callable[[Outbox], None],
 ) -> None:
-    """End the task named by an unreadable message's body; with no task id, only say it dead-letters."""
-    task_id = salvage_task_id(body)
-    if task_id is None:
-        # Nothing names a task to end: Service Bus dead-letters the message after this delivery, where
-        # the dead-letter alert and a person find it. Nothing is audited (there is no task to audit on).
-        _log.error(
-            "%s message %s names no task and is dead-lettered unrecorded: %s",
-            queue,
-            msg.message_id,
-            describe(error),
-        )
-        return
-    reason = (
-        f"the {queue} message {msg.message_id} could not be read as a {model.__name__} on any of its "
-        f"{msg.delivery_count} deliveries and is dead-lettered: {describe(error)}"
-    )
-    with bound_context(task_id=task_id):
-        try:
-            send(fail_task(task_id, reason, code="unreadable_message"))
-        except Exception:  # noqa: BLE001 - recording the failure must not hide the original error
-            _log.exception("could not record the unreadable %s message %s", queue, msg.message_id)
+    """End the envelope's task through ``on_last_attempt`` if the ledger vouches for it; else log it."""
+    try:
+        if vouch is None or not vouch(envelope):
+            _count(UNVOUCHED_MESSAGES_METRIC, queue)
+            _log.error(
+                "%s message %s failed on every delivery and the ledger does not vouch for it; "
+                "dead-lettered, no task ended: %s",
+                queue,
+                msg.message_id,
+                describe(error),
+            )
+            return
+        send(on_last_attempt(envelope, error))
+    except Exception:  # noqa: BLE001 - recording the failure must not hide the original error
+        _log.exception("could not record the failure of %s message %s", queue, msg.message_id)

@@ -55,6 +55,8 @@ __all__ = [
     "METRIC_TOOL_CALLS",
     "METRIC_TOOL_DENIALS",
     "METRIC_TOOL_LATENCY",
+    "METRIC_UNREADABLE_MESSAGES",
+    "METRIC_UNVOUCHED_MESSAGES",
     "SPAN_STEP",
     "SPAN_TASK_ID",
 ]
@@ -73,6 +75,10 @@ METRIC_COST_MICRO_USD: Final = "CostMicroUsd"  # Count: micro-dollars of model c
 METRIC_DEAD_LETTERS_RECEIVED: Final = "DeadLettersReceived"  # Count: messages that failed every retry
 METRIC_DEAD_LETTERS_LEFT: Final = "DeadLettersLeft"  # Count: of those, the ones that stay in the DLQ
 METRIC_RESERVATIONS_EXPIRED: Final = "ReservationsExpired"  # Count: abandoned reservations swept
+# Count, per queue (``reason``), in the Function App: last deliveries dead-lettered without ending a task,
+# because the body is no envelope, or because the ledger does not vouch for it (functions/azure/adapters)
+METRIC_UNREADABLE_MESSAGES: Final = "UnreadableMessages"
+METRIC_UNVOUCHED_MESSAGES: Final = "UnvouchedMessages"
 
 AWS_METRICS: Final = (
     METRIC_TOOL_CALLS,

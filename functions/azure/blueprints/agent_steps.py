@@ -29,5 +29,5 @@ def run_agent_step(msg: func.ServiceBusMessage) -> None:
         runtime.dispatch,
         queue=AGENT_STEPS_QUEUE,
         on_last_attempt=_fail,
-        fail_task=runtime.coordinator.fail_task,
+        vouch=runtime.coordinator.vouches_for_step,
     )

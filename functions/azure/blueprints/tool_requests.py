@@ -2,7 +2,10 @@
 
 A request that cannot be bridged on any delivery (AWS unreachable, the federated role refused) is
 dead-lettered by Service Bus; before that, its last delivery ends the task ``failed`` with the reason,
-so the task does not wait for a result that will never come.
+so the task does not wait for a result that will never come, but only when the ledger vouches for it
+(it is exactly a dispatched call's checkpointed request): anyone able to send to the queue could
+otherwise end any task. The bridge serialises with the same size limit the parser enforces
+(``agentcage.envelopes.MAX_BODY_BYTES``), so a request that parsed is never too large to forward.
 """
 
 import azure.functions as func
@@ -42,5 +45,5 @@ def bridge_to_aws(msg: func.ServiceBusMessage) -> None:
         runtime.dispatch,
         queue=TOOL_REQUESTS_QUEUE,
         on_last_attempt=_fail,
-        fail_task=runtime.coordinator.fail_task,
+        vouch=runtime.coordinator.vouches_for_request,
     )

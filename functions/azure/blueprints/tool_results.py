@@ -29,5 +29,5 @@ def record_tool_result(msg: func.ServiceBusMessage) -> None:
         runtime.dispatch,
         queue=TOOL_RESULTS_QUEUE,
         on_last_attempt=_fail,
-        fail_task=runtime.coordinator.fail_task,
+        vouch=runtime.coordinator.vouches_for_result,
     )

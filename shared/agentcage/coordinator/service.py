@@ -10,6 +10,7 @@ caller to send::
     record_result   tool-results               -> the next AgentStep once the step is complete
     decide_approval POST /api/approvals/{id}   -> the approved ToolRequest, or the next AgentStep
     fail_task       agent-steps, last delivery -> the task ends failed with the reason
+    vouches_for_*   a message's last delivery  -> whether the ledger says it is the coordinator's own
     expire_overdue_approvals  a timer          -> the next steps of tasks whose approvals expired
     task_view / approval_view                  -> what the GET routes show
 """
@@ -24,8 +25,8 @@ from agentcage.budget.config import BudgetConfig, LimitValues
 from agentcage.budget.limits import BudgetLimits
 from agentcage.coordinator.expiry import ExpiryMixin
 from agentcage.coordinator.messages import Started, StartTask
-from agentcage.coordinator.results import ResultMixin
 from agentcage.coordinator.views import ViewMixin
+from agentcage.coordinator.vouching import VouchMixin
 from agentcage.errors import InvalidInputError
 from agentcage.ledger.models import TaskRecord
 from agentcage.tools.agents import AgentDefinition
@@ -34,7 +35,7 @@ from agentcage.trace import continue_or_start
 __all__ = ["Coordinator"]
 
 
-class Coordinator(ResultMixin, ExpiryMixin, ViewMixin):
+class Coordinator(VouchMixin, ExpiryMixin, ViewMixin):
     """Runs tasks: model steps, the governance gate on every call, approvals, results, budgets.
 
     ``Coordinator(*, ledger, gate, model, settings=None, notifier=None, targets=None, metrics=None)``.

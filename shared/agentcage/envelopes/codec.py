@@ -3,8 +3,10 @@
 The strictest queue on any path is Service Bus Standard: 256 KiB for the whole message, headers and
 application properties included. We keep :data:`HEADER_ALLOWANCE` of that for the properties we add
 (trace carriers, message ids), so a serialised envelope may use at most
-``MAX_ENVELOPE_BYTES - HEADER_ALLOWANCE``. An oversized envelope raises before it is sent; nothing is
-ever truncated.
+``MAX_ENVELOPE_BYTES - HEADER_ALLOWANCE`` (:data:`MAX_BODY_BYTES`). An oversized envelope raises before
+it is sent; nothing is ever truncated. The same limit bounds what is parsed: one limit for both ways, so
+a body accepted on receipt is never refused when it is forwarded (a body between the two limits would
+parse and then fail every send, on every delivery, of a bridge).
 
 Parsing is strict about what JSON is: ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's
 ``json`` accepts by default) are refused, and an envelope must state its ``schema_version``. Every
@@ -70,7 +72,7 @@ def _decode(raw: bytes | str | Mapping[str, Any]) -> object:
             raise EnvelopeError("envelope is not UTF-8") from error
     if not isinstance(raw, str):
         raise EnvelopeError(f"envelope must be JSON text or an object, not {type(raw).__name__}")
-    check_size(raw, limit=MAX_ENVELOPE_BYTES)
+    check_size(raw, limit=MAX_BODY_BYTES)
     try:
         return json.loads(raw, parse_constant=_no_constant)
     except RecursionError as error:

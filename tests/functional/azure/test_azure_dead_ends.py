@@ -1,5 +1,6 @@
-"""No dead end in the Function App: approvals nobody decides expire on a timer, and a message that fails
-every delivery ends its task with the reason instead of leaving it waiting (on SQLite and DynamoDB)."""
+"""No dead end in the Function App: approvals nobody decides expire on a timer, and a message the ledger
+vouches for that fails every delivery ends its task with the reason instead of leaving it waiting (on
+SQLite and DynamoDB); a message's own claims never end a task."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import logging
 import pytest
 from azure.functions.timer import TimerRequest
 
-from agentcage.constants import AGENT_STEPS_QUEUE, TOOL_REQUESTS_QUEUE
-from agentcage.envelopes import AgentStep, ToolRequest, parse_envelope
-from agentcage.errors import TransportError
+from agentcage.constants import AGENT_STEPS_QUEUE, MAX_ENVELOPE_BYTES, TOOL_REQUESTS_QUEUE
+from agentcage.envelopes import MAX_BODY_BYTES, AgentStep, ToolRequest, args_digest, parse_envelope
+from agentcage.errors import EnvelopeTooLargeError, TransportError
 from agentcage.topology import queue_spec
 from tests.functional.azure.azure_support import call, http, principal_header, sb_message
 from tests.functional.azure.conftest import Harness
@@ -152,28 +153,93 @@ def test_a_request_that_can_never_be_bridged_ends_the_task_failed(harness: Harne
 
 
 @pytest.mark.parametrize("function", ["run_agent_step", "bridge_to_aws", "record_tool_result"])
-def test_an_unreadable_message_ends_the_task_it_names_on_its_last_delivery(
-    harness: Harness, function: str
+def test_an_unreadable_message_naming_a_task_ends_no_task_on_its_last_delivery(
+    harness: Harness, function: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # GIVEN a task waiting for a person, and a message for it that is no valid envelope
+    # GIVEN a task waiting for a person, and a forged body naming it that is no valid envelope
     task_id, _ = waiting_for_approval(harness)
     body = json.dumps({"task_id": task_id, "step": "first"})
 
-    # WHEN it is delivered before its last delivery, THEN it raises (redelivered) and the task is as it was
-    with pytest.raises(Exception, match="invalid"):
-        harness.functions[function](sb_message(body, delivery_count=LAST - 1))
+    # WHEN it is delivered until its last delivery
+    for delivery in (LAST - 1, LAST):
+        with (
+            caplog.at_level(logging.ERROR, logger="agentcage.functions"),
+            pytest.raises(Exception, match="invalid"),
+        ):
+            harness.functions[function](sb_message(body, delivery_count=delivery, message_id="poison-1"))
+
+    # THEN it still raises (Service Bus dead-letters it), is logged, and the task goes on as it was
+    assert "poison-1 could not be read" in caplog.text
     assert get_task(harness, task_id)["state"] == "awaiting_approval"
+    assert "task_failed" not in [e.kind for e in harness.coordinator.ledger.audit(task_id)]
 
-    # WHEN it is delivered the last time
-    with pytest.raises(Exception, match="invalid"):
-        harness.functions[function](sb_message(body, delivery_count=LAST, message_id="poison-1"))
 
-    # THEN it still raises (Service Bus dead-letters it), and the task ended failed with the reason
-    view = get_task(harness, task_id)
-    assert view["state"] == "failed"
-    assert view["error"]["code"] == "unreadable_message"
-    assert "poison-1" in view["error"]["message"]
-    assert f"on any of its {LAST} deliveries and is dead-lettered" in view["error"]["message"]
+def _first_request(harness: Harness, **changes: object) -> ToolRequest:
+    """The first request the bridge sent, with ``changes`` (a forger's own claims)."""
+    _, body, _, _ = harness.bridge.sent[0]
+    request = parse_envelope(ToolRequest, body).model_copy(update=changes)
+    return request.model_copy(update={"args_digest": args_digest(request.args)})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"message_id": "req-forged"},  # a call nobody dispatched
+        {"reservation_id": "res-forged"},  # a dispatched call's id, another reservation
+        {"args": {"customer_id": "c-other"}},  # a dispatched call's id and reservation, other arguments
+    ],
+)
+def test_a_forged_request_that_can_never_be_bridged_ends_no_task(
+    harness: Harness, changes: dict[str, object]
+) -> None:
+    # GIVEN a task waiting for a person, and a request for it that no dispatched call was sent as
+    task_id, _ = waiting_for_approval(harness)
+    forged = _first_request(harness, **changes)
+    harness.bridge.failures = LAST
+
+    # WHEN it fails to reach AWS on every delivery
+    for delivery in range(1, LAST + 1):
+        with pytest.raises(TransportError):
+            harness.functions["bridge_to_aws"](sb_message(forged.model_dump_json(), delivery_count=delivery))
+
+    # THEN the task goes on as it was
+    assert get_task(harness, task_id)["state"] == "awaiting_approval"
+    assert "task_failed" not in [e.kind for e in harness.coordinator.ledger.audit(task_id)]
+
+
+def test_a_request_too_large_to_bridge_is_unreadable_and_ends_no_task(harness: Harness) -> None:
+    # GIVEN a task waiting for a person, and a request naming it sized between the body limit (what a
+    # bridge may send) and the whole-message limit
+    task_id, _ = waiting_for_approval(harness)
+    forged = _first_request(harness, args={"pad": "x" * (MAX_BODY_BYTES - 256)})
+    body = forged.model_dump_json()
+    assert MAX_BODY_BYTES < len(body.encode()) < MAX_ENVELOPE_BYTES
+
+    # WHEN it is delivered until its last delivery, THEN it is refused on parse (one limit both ways)
+    for delivery in range(1, LAST + 1):
+        with pytest.raises(EnvelopeTooLargeError):
+            harness.functions["bridge_to_aws"](sb_message(body, delivery_count=delivery))
+
+    # AND the task goes on as it was
+    assert get_task(harness, task_id)["state"] == "awaiting_approval"
+    assert "task_failed" not in [e.kind for e in harness.coordinator.ledger.audit(task_id)]
+
+
+def test_the_ledger_vouches_only_for_the_step_a_task_is_at(harness: Harness) -> None:
+    # GIVEN a task waiting for a person after its step n
+    task_id, _ = waiting_for_approval(harness)
+    checkpoint = harness.coordinator.ledger.last_checkpoint(task_id)
+    assert checkpoint is not None
+    last = checkpoint.step
+    step = AgentStep(task_id=task_id, step=last, traceparent=harness.coordinator.task(task_id).traceparent)
+
+    # THEN its steps n and n + 1 are vouched for; an earlier or a later one, or an unknown task's, is not
+    assert harness.coordinator.vouches_for_step(step)
+    assert harness.coordinator.vouches_for_step(step.model_copy(update={"step": last + 1}))
+    assert not harness.coordinator.vouches_for_step(step.model_copy(update={"step": last + 2}))
+    if last > 1:
+        assert not harness.coordinator.vouches_for_step(step.model_copy(update={"step": last - 1}))
+    assert not harness.coordinator.vouches_for_step(step.model_copy(update={"task_id": "t-unknown"}))
 
 
 def test_an_unreadable_message_naming_no_task_is_logged_and_left_to_dead_letter(
@@ -188,7 +254,7 @@ def test_an_unreadable_message_naming_no_task_is_logged_and_left_to_dead_letter(
             sb_message("not json", delivery_count=LAST, message_id="nameless")
         )
 
-    assert "nameless names no task and is dead-lettered unrecorded" in caplog.text
+    assert "nameless could not be read" in caplog.text
     assert get_task(harness, task_id)["state"] == "awaiting_approval"
     assert len(harness.coordinator.ledger.audit(task_id)) == audit
     assert len(harness.sender.messages) == sent
