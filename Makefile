@@ -23,6 +23,7 @@ help:
 	@echo "make locks  - re-resolve the lock files after a change to pyproject.toml"
 	@echo "make package   - build every deployment artifact into dist/deploy/ (Lambda arm64, Function App x64; py3.12)"
 	@echo "make artifacts - the same artifacts for this machine's platform and Python, zipped and unzipped in dist/host/"
+	@echo "make cloud-smoke STACK=<stack> - deploy (or use) a stack and prove it end to end (infra/DEPLOY.md)"
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
