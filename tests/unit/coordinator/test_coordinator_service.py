@@ -299,6 +299,7 @@ def test_the_package_exports_what_it_declares() -> None:
         "steps",
         "targets",
         "views",
+        "vouching",
     }
     assert set(package.__all__) == exported - modules
 
