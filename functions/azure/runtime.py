@@ -9,7 +9,10 @@ Python output binding accepts one ``str``/``bytes`` per invocation and no applic
 (azure-functions ``ServiceBusMessageOutConverter``; Azure/azure-functions-python-library#79 and #281).
 A model step emits several tool requests at once, and every message must carry the ``traceparent`` /
 ``Diagnostic-Id`` application properties; the SDK, authenticated as the same managed identity, does
-both, and sets a deterministic ``message_id`` so Service Bus duplicate detection drops re-sends.
+both, and sets a deterministic ``message_id`` so Service Bus duplicate detection drops re-sends. The
+ids are derived from what ``GET /api/tasks/{id}`` does not show (a request's reservation id, the task's
+secret nonce: ``agentcage.coordinator.messages``), so nobody can send a message under one first and
+have the coordinator's own message dropped as its duplicate.
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ from agentcage.constants import (
     MANAGED_IDENTITY_CLIENT_ID_ENV,
     TOOL_REQUESTS_QUEUE,
 )
-from agentcage.coordinator import Coordinator, CoordinatorHttp, CoordinatorSettings, Outbox, step_message_id
+from agentcage.coordinator import (
+    Coordinator,
+    CoordinatorHttp,
+    CoordinatorSettings,
+    Outbox,
+    request_message_id,
+    step_message_id,
+)
 from agentcage.envelopes import dump_envelope
 from agentcage.errors import ConfigurationError
 from agentcage.federation import ServiceBusSender
@@ -97,10 +107,14 @@ class Runtime:
         """Send every message of ``outbox`` (raises TransportError when one is not accepted)."""
         for request in outbox.tool_requests:
             properties = inject_servicebus(request.trace, {"task_id": request.task_id})
-            self.sender.send(TOOL_REQUESTS_QUEUE, dump_envelope(request), properties, request.message_id)
+            body = dump_envelope(request)
+            self.sender.send(TOOL_REQUESTS_QUEUE, body, properties, request_message_id(request))
         for step in outbox.agent_steps:
             properties = inject_servicebus(step.trace, {"task_id": step.task_id})
-            self.sender.send(AGENT_STEPS_QUEUE, dump_envelope(step), properties, step_message_id(step))
+            message_id = outbox.step_message_ids.get((step.task_id, step.step))
+            if message_id is None:  # an outbox built without its task at hand: the ledger's task says
+                message_id = step_message_id(self.coordinator.task(step.task_id), step.step)
+            self.sender.send(AGENT_STEPS_QUEUE, dump_envelope(step), properties, message_id)
 
 
 def _managed_identity(client_id: str | None) -> Any:

@@ -4,7 +4,7 @@ results, budgets, delegation to specialists), and its HTTP API independent of an
 from agentcage.coordinator.core import Notifier
 from agentcage.coordinator.delegation import DELEGATE_TOOL
 from agentcage.coordinator.http import MAX_BODY_BYTES, CoordinatorHttp, Decision, HttpAnswer
-from agentcage.coordinator.messages import Outbox, Started, StartTask, step_message_id
+from agentcage.coordinator.messages import Outbox, Started, StartTask, request_message_id, step_message_id
 from agentcage.coordinator.service import Coordinator
 from agentcage.coordinator.settings import DEFAULT_AGENT, CoordinatorSettings
 from agentcage.coordinator.state import PlannedCall, StepCheckpoint, Turn, build_conversation, prompt_digest
@@ -19,6 +19,7 @@ __all__ = [
     "Started",
     "Outbox",
     "step_message_id",
+    "request_message_id",
     "Notifier",
     "DELEGATE_TOOL",
     # the HTTP API

@@ -329,4 +329,4 @@ class CoordinatorCore:
             if holder is None or holder.result.get("claimant") != claimant:
                 return Outbox()  # another message advanced the task
         self._audit(task, "step_advanced", {"to_step": step + 1, "by": claimant}, step=step)
-        return Outbox(agent_steps=[self.agent_step(task, step + 1)])
+        return Outbox().add_step(task, self.agent_step(task, step + 1))

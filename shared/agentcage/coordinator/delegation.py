@@ -108,7 +108,7 @@ class DelegationMixin(CoordinatorCore):
                 continue
             child = self.ledger.get_task(call.child_task_id)
             if child.state is TaskState.PENDING:
-                outbox.agent_steps.append(self.agent_step(child, 1))
+                outbox.add_step(child, self.agent_step(child, 1))
         return outbox
 
     def _delegated_to(self, child: TaskRecord, parent_id: str, request_id: str) -> bool:

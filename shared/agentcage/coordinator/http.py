@@ -126,7 +126,7 @@ class CoordinatorHttp:
         started = self.coordinator.start_task(
             start, traceparent=trace.traceparent, tracestate=trace.tracestate
         )
-        self.send(Outbox(agent_steps=[started.step]))
+        self.send(Outbox().add_step(started.task, started.step))
         task = started.task
         body_out: dict[str, Any] = {
             "task_id": task.task_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,14 @@ from agentcage.budget.config import BudgetOverrides
 from agentcage.envelopes import AgentStep, ToolRequest
 from agentcage.ledger.models import TaskRecord
 
-__all__ = ["RESERVED_CONTEXT_PREFIX", "Outbox", "StartTask", "Started", "step_message_id"]
+__all__ = [
+    "RESERVED_CONTEXT_PREFIX",
+    "Outbox",
+    "StartTask",
+    "Started",
+    "request_message_id",
+    "step_message_id",
+]
 
 RESERVED_CONTEXT_PREFIX = "parent_"
 """Task context keys only the coordinator writes: a child task's link to its parent's ``delegate`` call
@@ -60,6 +68,9 @@ class Outbox:
 
     tool_requests: list[ToolRequest] = field(default_factory=list)
     agent_steps: list[AgentStep] = field(default_factory=list)
+    step_message_ids: dict[tuple[str, int], str] = field(default_factory=dict)
+    """The queue message id of each ``AgentStep`` by (task id, step), when the coordinator made it with
+    its task at hand (:func:`step_message_id`); a sender looks up the task for any step not here."""
 
     def __bool__(self) -> bool:
         return bool(self.tool_requests or self.agent_steps)
@@ -68,6 +79,13 @@ class Outbox:
         """Add ``other``'s messages to this outbox; returns it."""
         self.tool_requests.extend(other.tool_requests)
         self.agent_steps.extend(other.agent_steps)
+        self.step_message_ids.update(other.step_message_ids)
+        return self
+
+    def add_step(self, task: TaskRecord, step: AgentStep) -> Outbox:
+        """Add ``step`` of ``task`` with its queue message id; returns this outbox."""
+        self.agent_steps.append(step)
+        self.step_message_ids[(step.task_id, step.step)] = step_message_id(task, step.step)
         return self
 
     def summary(self) -> dict[str, Any]:
@@ -78,6 +96,20 @@ class Outbox:
         }
 
 
-def step_message_id(step: AgentStep) -> str:
-    """The queue message id of an ``AgentStep``: one per task and step, so duplicate detection works."""
-    return f"{step.task_id}.step{step.step}"
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def step_message_id(task: TaskRecord, step: int) -> str:
+    """The queue message id of ``AgentStep(step)`` of ``task``: one per task and step, so Service Bus
+    duplicate detection drops the coordinator's own re-sends, and derived from the task's secret
+    ``message_nonce`` (never shown), so nobody can send a message under it first and have the real
+    step dropped as its duplicate."""
+    return "step-" + _digest(task.task_id, task.message_nonce or "", str(step))
+
+
+def request_message_id(request: ToolRequest) -> str:
+    """The queue message id of ``request``: stable for the call and its reservation (re-sends are
+    duplicates), and not derivable from what ``GET /api/tasks/{id}`` shows (the request id is shown,
+    the reservation id is not), so a message sent first under a shown id cannot pre-empt it."""
+    return "request-" + _digest(request.message_id, request.reservation_id)

@@ -10,6 +10,7 @@ between, retrying otherwise.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,6 +70,7 @@ class Ledger(ApprovalOperations):
             context=dict(context or {}),
             limits=limits,
             traceparent=traceparent,
+            message_nonce=secrets.token_hex(16),
             created_at=now,
             updated_at=now,
         )

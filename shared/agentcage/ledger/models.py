@@ -63,6 +63,9 @@ class TaskRecord(BaseModel):
     used: Usage = Usage()
     reserved: Usage = Usage()
     traceparent: str | None = None
+    message_nonce: str | None = Field(default=None, repr=False)
+    """A random value made with the task and never shown: the coordinator derives its Service Bus
+    message ids from it, so nobody can pre-empt them (``None`` only for tasks made before it existed)."""
     step: int = Field(default=0, ge=0)
     created_at: AwareDatetime
     updated_at: AwareDatetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agentcage.constants import TOOL_REQUESTS_QUEUE
+from agentcage.coordinator import request_message_id
 from agentcage.envelopes import ToolRequest, parse_envelope
 from tests.functional.azure.azure_support import principal_header
 from tests.functional.azure.conftest import Harness
@@ -82,7 +83,9 @@ def test_a_repeat_after_a_good_send_re_emits_the_same_request_which_runs_once(ha
     # reservation (the executor consumes it once); the refund runs once and nothing stays reserved
     first, second = _refund_requests(harness)
     assert first == second
-    copies = [m for m in harness.sender.received(TOOL_REQUESTS_QUEUE) if m.message_id == first.message_id]
+    copies = [
+        m for m in harness.sender.received(TOOL_REQUESTS_QUEUE) if m.message_id == request_message_id(first)
+    ]
     assert len(copies) == 2
     harness.pump.run()
     assert harness.executor.replays == 1
