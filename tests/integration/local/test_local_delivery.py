@@ -11,9 +11,10 @@ from agentcage.local.client import FINAL_STATES, AgentcageClient
 from agentcage.local.demo import RETURN_REQUEST, DemoRunner
 
 HALLUCINATE = "Fetch customer C-1001 with their history."
+SETTLED_WITHIN_S = 120.0  # each wait, on a loaded 2-core machine: a bound, not a measurement
 
 
-def wait_idle(host: LocalHost, timeout_s: float = 20) -> None:
+def wait_idle(host: LocalHost, timeout_s: float = SETTLED_WITHIN_S) -> None:
     deadline = time.monotonic() + timeout_s
     while not host.idle():
         assert time.monotonic() < deadline, host.health()
@@ -22,7 +23,7 @@ def wait_idle(host: LocalHost, timeout_s: float = 20) -> None:
 
 def completed_lookup_task(client: AgentcageClient) -> str:
     task_id = client.start_task(HALLUCINATE, context={"scenario": "hallucinate"})["task_id"]
-    assert client.wait_settled(task_id)["state"] == "completed"
+    assert client.wait_settled(task_id, timeout_s=SETTLED_WITHIN_S)["state"] == "completed"
     return task_id
 
 
@@ -37,10 +38,10 @@ def sent_messages(host: LocalHost, queue: QueueKey, task_id: str) -> list[tuple[
 
 def test_a_duplicated_tool_request_executes_nothing(host: LocalHost, client: AgentcageClient) -> None:
     # GIVEN a task waiting for its refund approval, its lookups done
-    runner = DemoRunner(host)
+    runner = DemoRunner(host, timeout_s=SETTLED_WITHIN_S)
     refunds = runner._refunds("O-50001")
     task_id = client.start_task(RETURN_REQUEST, context={"scenario": "return_exception"})["task_id"]
-    before = client.wait_settled(task_id)
+    before = client.wait_settled(task_id, timeout_s=SETTLED_WITHIN_S)
     assert before["state"] == "awaiting_approval"
     requests = sent_messages(host, QueueKey("aws", "tool-requests"), task_id)
     [(lookup, properties)] = [m for m in requests if json.loads(m[0])["tool"] == "getCustomer"]
@@ -65,7 +66,7 @@ def test_a_duplicated_tool_request_executes_nothing(host: LocalHost, client: Age
     # AND WHEN the refund is approved, executed, and its request delivered once more
     [approval] = after["pending_approvals"]
     client.decide(approval["approval_id"], "approve")
-    assert client.wait_settled(task_id)["state"] == "completed"
+    assert client.wait_settled(task_id, timeout_s=SETTLED_WITHIN_S)["state"] == "completed"
     requests = sent_messages(host, QueueKey("aws", "tool-requests"), task_id)
     [(refund, properties)] = [m for m in requests if json.loads(m[0])["tool"] == "createRefund"]
     host.broker.send(QueueKey("aws", "tool-requests"), refund, properties=properties)
@@ -101,7 +102,7 @@ def test_a_poison_message_is_dead_lettered_and_fails_its_task(
 ) -> None:
     # GIVEN a task waiting for an approval
     task_id = client.start_task(RETURN_REQUEST, context={"scenario": "return_exception"})["task_id"]
-    assert client.wait_settled(task_id)["state"] == "awaiting_approval"
+    assert client.wait_settled(task_id, timeout_s=SETTLED_WITHIN_S)["state"] == "awaiting_approval"
     # WHEN a malformed step message for it arrives (it fails on every delivery)
     assert host.broker is not None
     host.broker.send(QueueKey("azure", "agent-steps"), json.dumps({"task_id": task_id, "step": "first"}))
