@@ -258,6 +258,7 @@ executor = lambda_function(
         env.TOOL_RESULTS_QUEUE_URL_ENV: state.tool_results.queue.url,
         env.API_BASE_URL_ENV: api.stage.invoke_url,
         env.COORDINATOR_PRINCIPAL_ID_ENV: platform.identity.principal_id,  # may never approve
+        env.BRIDGE_ROLE_ID_ENV: inbound.bridge_role.unique_id,  # the only sender of tool requests
         "POWERTOOLS_METRICS_NAMESPACE": env.METRICS_NAMESPACE,
     },
     statements=[
@@ -305,12 +306,18 @@ dead_letters = lambda_function(
         env.LEDGER_BACKEND_ENV: "dynamodb",
         env.LEDGER_TABLE_ENV: state.ledger.name,
         env.TOOL_RESULTS_QUEUE_URL_ENV: state.tool_results.queue.url,
+        env.BRIDGE_ROLE_ID_ENV: inbound.bridge_role.unique_id,  # dead requests verify like live ones
     },
     statements=[
         allow("LedgerDeadLetters", list(DEAD_LETTERS_LEDGER_ACTIONS), [state.ledger.arn]),
         allow("SendToolResults", ["sqs:SendMessage"], [state.tool_results.queue.arn]),
     ],
 )
+
+# Only the coordinator's bridge role sends tool requests; only the executor and the dead-letters drain
+# send tool results (the queue policies deny every other principal, whatever its own policy grants).
+state.restrict_senders(TOOL_REQUESTS_QUEUE, [inbound.bridge_role.arn])
+state.restrict_senders(TOOL_RESULTS_QUEUE, [executor.role.arn, dead_letters.role.arn])
 
 # --- the model the coordinator calls -----------------------------------------------------------------------
 model_settings: dict[str, pulumi.Input[str]] = {**config.model.app_settings()}

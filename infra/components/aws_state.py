@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE as LEDGER_TTL_ATTRIBUTE
 from agentcage.topology import QueueSpec, dead_letter_queue
+from infra.iam import Statement, policy_json
 
 __all__ = ["AwsStateArgs", "AwsState", "QueuePair", "LEDGER_TTL_ATTRIBUTE", "IDEMPOTENCY_TTL_ATTRIBUTE"]
 
@@ -70,6 +71,7 @@ class AwsState(pulumi.ComponentResource):
                     f"{name}: {dlq.name} visibility {dlq.lock_seconds}s < consumer timeout {dlq_timeout}s"
                 )
         self._args = args
+        self._name = name
         self.ledger = self._table(name, "ledger", ("PK", "SK"), LEDGER_TTL_ATTRIBUTE)
         self.idempotency = self._table(name, "idempotency", ("id", None), IDEMPOTENCY_TTL_ATTRIBUTE)
         self.domain = self._table(name, "domain", ("PK", "SK"), None)
@@ -111,6 +113,38 @@ class AwsState(pulumi.ComponentResource):
                 else None
             ),
             opts=pulumi.ResourceOptions(parent=self, protect=self._args.deletion_protection),
+        )
+
+    def restrict_senders(self, logical: str, senders: Sequence[pulumi.Input[str]]) -> aws.sqs.QueuePolicy:
+        """Let only the roles ``senders`` (ARNs) send to work queue ``logical``: an Allow for them and a
+        Deny for every other principal, so a role of this account whose own policy grants
+        ``sqs:SendMessage`` (an over-broad grant, a person's admin role) still cannot put a message
+        there that the executor would have to tell from the coordinator's."""
+        if not senders:
+            raise ValueError(f"restrict_senders: at least one sending role is needed for {logical}")
+        pair = {TOOL_REQUESTS_QUEUE: self.tool_requests, TOOL_RESULTS_QUEUE: self.tool_results}[logical]
+        statements: list[Statement] = [
+            {
+                "Sid": "OnlyTheseRolesSend",
+                "Effect": "Allow",
+                "Principal": {"AWS": list(senders)},
+                "Action": ["sqs:SendMessage"],
+                "Resource": [pair.queue.arn],
+            },
+            {
+                "Sid": "NoOtherPrincipalSends",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": ["sqs:SendMessage"],
+                "Resource": [pair.queue.arn],
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": list(senders)}},
+            },
+        ]
+        return aws.sqs.QueuePolicy(
+            f"{self._name}-{logical}-senders",
+            queue_url=pair.queue.url,
+            policy=policy_json(statements),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _queue_pair(self, name: str, logical: str) -> QueuePair:

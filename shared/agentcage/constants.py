@@ -64,6 +64,9 @@ APPROVAL_WEBHOOK_FORMAT_ENV: Final = "AGENTCAGE_APPROVAL_WEBHOOK_FORMAT"  # slac
 DEV_APPROVER_ENV: Final = "AGENTCAGE_DEV_APPROVER"  # local runtime only
 PUBLIC_BASE_URL_ENV: Final = "AGENTCAGE_PUBLIC_BASE_URL"  # links in approval notifications
 COORDINATOR_PRINCIPAL_ID_ENV: Final = "AGENTCAGE_COORDINATOR_PRINCIPAL_ID"  # its identity never approves
+# The unique id (AROA...) of the bridge role the coordinator assumes: an SQS SenderId of one of its
+# sessions starts with it; the executor and the dead-letters drain accept tool requests from no other role
+BRIDGE_ROLE_ID_ENV: Final = "AGENTCAGE_BRIDGE_ROLE_ID"
 
 # --- logical queue names (the cloud names carry a stack prefix that infra adds) ------------------------
 AGENT_STEPS_QUEUE: Final = "agent-steps"

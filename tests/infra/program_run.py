@@ -66,6 +66,7 @@ def computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, A
         out["arn"] = f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{physical}"
         if typ == "aws:iam/role:Role":
             out["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}"
+            out["uniqueId"] = "AROA" + hashlib.sha256(physical.encode()).hexdigest()[:17].upper()
         elif typ == "aws:sqs/queue:Queue":
             out["url"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{physical}"
             out["arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{physical}"

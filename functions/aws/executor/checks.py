@@ -5,8 +5,13 @@ The coordinator already ran the gate; the executor trusts none of it. Two phases
 **Verify** (:func:`verify_request`): is this message the coordinator's at all? Every check compares a
 claim of the message with the ledger, the only authority:
 
-1. the SQS ``SenderId`` is a role session, and that session is the envelope's task (``sender_mismatch``);
-   a sender that is not a role session (an IAM user, a Lambda role) is never a task's bridge;
+1. the SQS ``SenderId`` is a session of the bridge role, and that session is the envelope's task
+   (``sender_mismatch``): the role's unique id (``AROA...``) must be the one infra gives in
+   ``AGENTCAGE_BRIDGE_ROLE_ID`` (:data:`~agentcage.constants.BRIDGE_ROLE_ID_ENV`), so a session of any
+   other role (a Lambda's, a person's) named like a task is refused; a sender that is not a role
+   session (an IAM user) is never a task's bridge. Infra always sets the variable (and the queue policy
+   lets only the bridge role send); where it is unset (in-process tests) any role's session named
+   after the task passes this check;
 2. the reservation exists and was made for this task, tool and argument digest
    (``reservation_not_found``, ``reservation_state``);
 3. the task's agent in the ledger is the envelope's ``agent_id`` (``sender_mismatch``): the task's agent
@@ -51,7 +56,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from agentcage.approvals import check_approval
-from agentcage.constants import COORDINATOR_PRINCIPAL_ID_ENV, ENVIRONMENT_ENV
+from agentcage.constants import BRIDGE_ROLE_ID_ENV, COORDINATOR_PRINCIPAL_ID_ENV, ENVIRONMENT_ENV
 from agentcage.errors import (
     AgentcageError,
     ApprovalMismatchError,
@@ -63,7 +68,7 @@ from agentcage.errors import (
     TaskFinishedError,
     UnknownToolError,
 )
-from agentcage.federation import session_name_from_sender_id, session_name_matches
+from agentcage.federation import role_id_from_sender_id, session_name_from_sender_id, session_name_matches
 from agentcage.policy import is_production_environment
 from agentcage.transport import ServiceRequest, ServiceTransport
 
@@ -99,14 +104,25 @@ class Verified:
     reservation: Reservation
 
 
-def verify_sender(sender_id: str | None, task_id: str) -> None:
-    """The SQS ``SenderId`` must be the role session named after ``task_id`` (the bridge's), or raise."""
+def verify_sender(sender_id: str | None, task_id: str, *, role_id: str | None = None) -> None:
+    """The SQS ``SenderId`` must be the bridge role's session named after ``task_id``, or raise.
+
+    ``role_id`` is the bridge role's unique id (argument, then ``AGENTCAGE_BRIDGE_ROLE_ID``); when
+    neither gives one, the session name alone is checked.
+    """
+    expected_role = role_id or (os.environ.get(BRIDGE_ROLE_ID_ENV) or "").strip() or None
     session = session_name_from_sender_id(sender_id)
     if session is None:
         raise SenderMismatchError(
             f"the message was not sent by a role session (SenderId {str(sender_id)[:64]!r}), so not by "
             f"task {task_id}'s bridge",
             details={"sender_id": str(sender_id)[:64]},
+        )
+    sender_role = role_id_from_sender_id(sender_id)
+    if expected_role is not None and sender_role != expected_role:
+        raise SenderMismatchError(
+            f"the message was sent by a session of role {str(sender_role)[:32]!r}, not of the bridge role",
+            details={"sender_role": str(sender_role)[:32]},
         )
     if not session_name_matches(session, task_id):
         raise SenderMismatchError(

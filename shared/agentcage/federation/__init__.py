@@ -11,6 +11,7 @@ from agentcage.federation.fake import FakeServiceBusSender, SentMessage
 from agentcage.federation.servicebus import AzureServiceBusSender
 from agentcage.federation.session_name import (
     MAX_SESSION_NAME,
+    role_id_from_sender_id,
     role_session_name,
     session_name_from_sender_id,
     session_name_matches,
@@ -44,6 +45,7 @@ __all__ = [
     "task_id_from_session_name",
     "session_name_matches",
     "session_name_from_sender_id",
+    "role_id_from_sender_id",
     "MAX_SESSION_NAME",
     # AWS -> Azure
     "AwsWebIdentityTokenSource",

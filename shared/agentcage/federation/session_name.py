@@ -28,6 +28,7 @@ __all__ = [
     "task_id_from_session_name",
     "session_name_matches",
     "session_name_from_sender_id",
+    "role_id_from_sender_id",
     "MAX_SESSION_NAME",
 ]
 
@@ -87,6 +88,14 @@ def session_name_matches(session_name: str, task_id: str) -> bool:
         return role_session_name(task_id) == session_name
     except InvalidInputError:
         return False
+
+
+def role_id_from_sender_id(sender_id: str | None) -> str | None:
+    """The role's unique id (``AROA...``) in an SQS ``SenderId`` of a role session, or ``None``."""
+    if not sender_id or ":" not in sender_id:
+        return None
+    principal, _, session = sender_id.partition(":")
+    return principal if principal.startswith("AROA") and session else None
 
 
 def session_name_from_sender_id(sender_id: str | None) -> str | None:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from agentcage.constants import BRIDGE_ROLE_ID_ENV
 from agentcage.envelopes import dump_envelope
 from agentcage.ledger import ReservationStatus
 from functions.aws import tool_executor
@@ -175,6 +176,32 @@ def test_a_sender_that_is_not_a_role_session_is_not_answered(
     # WHEN it arrives THEN it is not the task's bridge: unanswered, nothing consumed
     _left_unanswered(world, record, "sender_mismatch", capsys, caplog)
     assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
+
+
+def test_a_session_of_another_role_named_after_the_task_is_not_answered(
+    world: ExecutorWorld,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN the bridge role's unique id, as infra sets it, and a request sent by a session of ANOTHER
+    # role (a Lambda's, a person's) that someone named after the task
+    monkeypatch.setenv(BRIDGE_ROLE_ID_ENV, "AROAEXAMPLEBRIDGEROLE")
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    _, _, session = record["attributes"]["SenderId"].partition(":")
+    record["attributes"]["SenderId"] = f"AROAEXAMPLEOTHERROLE0:{session}"
+
+    # WHEN it arrives THEN it is not the bridge: unanswered, nothing consumed
+    _left_unanswered(world, record, "sender_mismatch", capsys, caplog)
+    assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
+
+    # AND the same request from the bridge role's session is answered
+    record["attributes"]["SenderId"] = f"AROAEXAMPLEBRIDGEROLE:{session}"
+    assert tool_executor.process_batch(batch(record), tool_executor=world.executor) == {
+        "batchItemFailures": []
+    }
+    [delivered] = world.results()
+    assert delivered.result.status == "ok"
 
 
 def test_a_reservation_made_for_other_arguments_is_not_answered_and_not_consumed(
