@@ -21,15 +21,19 @@ import pytest
 from infra_harness import StackRun
 from monitoring_emissions import AwsEmissions, AzureEmissions, AzureRow, run_aws_lambdas, run_coordinator
 
+from agentcage import monitoring_names
 from agentcage.monitoring_names import (
     EVENT_BREAKER_TRIPPED,
     EVENT_TOOL_DENIED,
+    KQL_DEPENDENCIES,
     KQL_METRICS,
     KQL_REQUESTS,
     KQL_TRACES,
     LOG_CODE,
     LOG_EVENT,
+    LOG_TASK_ID,
     LOG_TOOL,
+    LOG_TRACE_ID,
     METRIC_BREAKER_TRIPS,
     METRIC_COST_MICRO_USD,
     METRIC_TOKENS_USED,
@@ -120,13 +124,32 @@ def _insights_find(query: str, lines: list[dict[str, Any]]) -> list[dict[str, An
     return [entry for entry in lines if any(str(entry.get(field)) == value for field, value in terms)]
 
 
+def _services_read(run: StackRun, query: str) -> set[str]:
+    """The Powertools services whose log groups the deployed query definition of ``query`` reads."""
+    [definition] = [
+        d
+        for d in run.of_type("aws:cloudwatch/queryDefinition:QueryDefinition")
+        if d.inputs["queryString"] == query
+    ]
+    prefix = f"/aws/lambda/agentcage-{run.stack}-"
+    groups = definition.inputs["logGroupNames"]
+    assert all(group.startswith(prefix) for group in groups), groups
+    return {group.removeprefix(prefix).replace("-", "_") for group in groups}
+
+
 @pytest.mark.parametrize("key", sorted(insights_queries()))
-def test_every_logs_insights_field_is_a_key_of_the_lambdas_log_lines(key: str, aws: AwsEmissions) -> None:
+def test_every_logs_insights_field_is_a_key_of_the_log_groups_it_reads(
+    key: str, aws: AwsEmissions, run: StackRun
+) -> None:
+    # GIVEN the query as deployed, and the log lines of the Lambdas whose log groups it reads
     query = insights_queries()[key]
+    services = _services_read(run, query)
+    lines = [line for line in aws.log_lines if line.get("service") in services]
+    assert lines, f"{key} reads none of the log groups of the Lambdas run here: {sorted(services)}"
 
-    missing = set(_insights_fields(query)) - aws.log_keys
-
-    assert not missing, f"{key} reads fields no Lambda writes: {sorted(missing)}"
+    # THEN every field it shows is a key of those lines (not of any Lambda's, wherever it logs)
+    missing = set(_insights_fields(query)) - {name for line in lines for name in line}
+    assert not missing, f"{key} reads fields no Lambda of its log groups writes: {sorted(missing)}"
 
 
 def test_the_task_and_trace_queries_find_the_executors_lines(aws: AwsEmissions) -> None:
@@ -179,6 +202,32 @@ def _kql_find(query: str, azure: AzureEmissions) -> list[AzureRow]:
     return [row for row in azure.in_tables(_tables(query)) if any(_matches(row, t) for t in terms)]
 
 
+def _term_table(term: re.Match[str]) -> set[str] | None:
+    """The table whose rows a ``where`` term is there to find: a log key's on ``AppTraces`` (log
+    records), a span attribute's on ``AppDependencies`` (spans); ``None`` for a column every row has."""
+    if not term["property"]:
+        return None
+    log_keys = {v for k, v in vars(monitoring_names).items() if k.startswith("LOG_")}
+    span_keys = {v for k, v in vars(monitoring_names).items() if k.startswith("SPAN_")}
+    if term["property"] in span_keys:
+        return {KQL_DEPENDENCIES}
+    if term["property"] in log_keys:
+        return {KQL_TRACES}
+    raise AssertionError(
+        f"{term['property']} is neither a LOG_* nor a SPAN_* name of agentcage.monitoring_names"
+    )
+
+
+def _kql_find_each_term(query: str, azure: AzureEmissions) -> dict[str, list[AzureRow]]:
+    """Each term of a ``where a or b`` clause on its own: the rows of its own table it keeps."""
+    [where] = [line for line in query.splitlines() if line.startswith("| where ")]
+    found: dict[str, list[AzureRow]] = {}
+    for term in _TERM.finditer(where):
+        tables = _term_table(term) or _tables(query)
+        found[term[0]] = [row for row in azure.in_tables(_tables(query) & tables) if _matches(row, term)]
+    return found
+
+
 def _summarized_properties(query: str) -> set[str]:
     summarize = next((line for line in query.splitlines() if line.startswith("| summarize ")), "")
     return set(re.findall(r'tostring\(Properties\["([^"]+)"\]\)', summarize))
@@ -221,6 +270,30 @@ def test_a_task_and_its_trace_find_its_log_lines_and_its_spans(azure: AzureEmiss
     assert {row.properties[LOG_EVENT] for row in traces} >= {EVENT_TOOL_DENIED, EVENT_BREAKER_TRIPPED}
     assert all(row.properties.get("task_id") in azure.trace_ids for row in traces)
     assert all(row.properties.get("trace_id") == azure.trace_ids[row.properties["task_id"]] for row in traces)
+
+
+@pytest.mark.parametrize("key", ["task_by_id", "trace_by_id"])
+def test_each_term_of_the_task_and_trace_searches_finds_rows_of_its_own_table(
+    key: str, azure: AzureEmissions
+) -> None:
+    # GIVEN a search that ORs a log key, a span attribute or a column (one term alone must not carry it)
+    task_id, trace_id = next(iter(azure.trace_ids.items()))
+    query = _fill(saved_searches()[key][1], {"TASK_ID": task_id, "TRACE_ID_32_HEX": trace_id})
+
+    # WHEN each term runs on its own, over the rows of the table it is there for
+    found = _kql_find_each_term(query, azure)
+
+    # THEN every term finds some: a renamed log key or span attribute fails here even when another
+    # term of the same search still matches
+    assert len(found) == query.count(" or ") + 1
+    for term, rows in found.items():
+        assert rows, f"{key}: the term {term} finds nothing in the rows of its table"
+
+
+def test_the_log_lines_carry_the_task_and_trace_under_the_searched_names(azure: AzureEmissions) -> None:
+    traces = [row for row in azure.rows if row.table == KQL_TRACES]
+    assert traces
+    assert all(LOG_TASK_ID in row.properties and LOG_TRACE_ID in row.properties for row in traces)
 
 
 def test_breaker_trips_and_denials_say_which_tool_and_why(azure: AzureEmissions) -> None:

@@ -21,7 +21,9 @@ from collections.abc import MutableMapping
 
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
+from agentcage.monitoring_names import LOG_TRACE_ID
 from agentcage.trace import current_context
+from agentcage.trace.context import SPAN_ID_KEY
 
 __all__ = ["TaskContextLogProcessor", "task_context_attributes"]
 
@@ -38,11 +40,11 @@ class TaskContextLogProcessor(LogRecordProcessor):
         """Annotate the record in place (the exporter's processor, registered later, sees the result)."""
         bound = task_context_attributes()
         record = log_record.log_record
-        if not record.trace_id and "trace_id" in bound:
+        if not record.trace_id and LOG_TRACE_ID in bound:
             # Logged outside any span (a result arriving, an HTTP call): the exporter's OperationId is
             # the record's trace id, so give it the task's, as a span of the task would have.
-            record.trace_id = int(str(bound["trace_id"]), 16)
-            record.span_id = int(str(bound["span_id"]), 16) if "span_id" in bound else record.span_id
+            record.trace_id = int(str(bound[LOG_TRACE_ID]), 16)
+            record.span_id = int(str(bound[SPAN_ID_KEY]), 16) if SPAN_ID_KEY in bound else record.span_id
         attributes = record.attributes
         if isinstance(attributes, MutableMapping):  # the SDK's BoundedAttributes, made mutable for processors
             for name, value in bound.items():

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Final, Protocol
 
+from agentcage.monitoring_names import LOG_AGENT_ID, LOG_STEP, LOG_TASK_ID, LOG_TRACE_ID
 from agentcage.trace.w3c import TraceContext
 
 __all__ = [
+    "SPAN_ID_KEY",
     "ContextLogFilter",
     "CorrelatedLogger",
     "TaskContext",
@@ -38,8 +40,22 @@ class TaskContext:
     agent_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The bound fields (``None`` for those not bound)."""
-        return asdict(self)
+        """The bound fields under the names log lines carry them (``None`` for those not bound).
+
+        The names are those of :mod:`agentcage.monitoring_names`, which the saved searches and alert
+        rules read: renaming one there renames it on every emitted line too.
+        """
+        return {
+            LOG_TRACE_ID: self.trace_id,
+            SPAN_ID_KEY: self.span_id,
+            LOG_TASK_ID: self.task_id,
+            LOG_STEP: self.step,
+            LOG_AGENT_ID: self.agent_id,
+        }
+
+
+SPAN_ID_KEY: Final = "span_id"
+"""The key of the bound span id on a log line (no query reads it; a record's own span id is its column)."""
 
 
 _EMPTY = TaskContext()
@@ -127,5 +143,10 @@ def set_powertools_correlation(logger: CorrelatedLogger) -> None:
     bound = _current.get()
     logger.set_correlation_id(bound.trace_id)
     logger.append_keys(
-        trace_id=bound.trace_id, task_id=bound.task_id, step=bound.step, agent_id=bound.agent_id
+        **{
+            LOG_TRACE_ID: bound.trace_id,
+            LOG_TASK_ID: bound.task_id,
+            LOG_STEP: bound.step,
+            LOG_AGENT_ID: bound.agent_id,
+        }
     )
