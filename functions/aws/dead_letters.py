@@ -56,8 +56,6 @@ from agentcage.constants import (
 )
 from agentcage.errors import (
     AgentcageError,
-    ConflictError,
-    GovernanceError,
     InvalidInputError,
     InvalidTransitionError,
     NotFoundError,
@@ -94,8 +92,6 @@ DEAD_LETTERED: Final = "dead_lettered"
 
 Outcome = Literal["answered", "resent_stored", "task_failed", "already_recorded", "already_ended"]
 
-_UNVERIFIED: Final = (NotFoundError, ConflictError, GovernanceError, InvalidInputError)
-"""What the ledger's verification of a dead letter raises when the dead letter is not what it claims."""
 
 _METRIC_OF: Final[dict[str, str]] = {
     "answered": "DeadLetteredRequestsAnswered",
@@ -185,11 +181,11 @@ def _dead_request(
     from agentcage.envelopes import ToolError, ToolResult
     from agentcage.ledger.answers import keep_answer
     from functions.aws.executor import deliverable, find_stored_result, result_message_id
-    from functions.aws.executor.checks import verify_request
+    from functions.aws.executor.checks import UNVERIFIED, verify_request
 
     try:
         verify_request(store, request, _sender_id(record))
-    except _UNVERIFIED as unverified:
+    except UNVERIFIED as unverified:
         _left_unverified(record, TOOL_REQUESTS_QUEUE, unverified)
         raise
     stored = find_stored_result(store, request)
@@ -298,29 +294,11 @@ def _unreadable(record: Mapping[str, Any], source: str, error: AgentcageError, s
 
 
 def _verified_claim(record: Mapping[str, Any], store: Ledger) -> str | None:
-    """The task an unreadable request names, when its sender and reservation verify; else ``None``."""
-    from functions.aws.executor import claimed_fields
-    from functions.aws.executor.checks import verify_reservation, verify_sender
+    """The task an unreadable request names, when its claims verify like a request's; else ``None``."""
+    from functions.aws.executor.checks import verify_claimed_body
 
-    claimed = claimed_fields(record.get("body"))
-    if claimed is None:
-        return None
-    task_id, tool, reservation_id, digest = (
-        claimed["task_id"],
-        claimed["tool"],
-        claimed["reservation_id"],
-        claimed["args_digest"],
-    )
-    if not all(isinstance(value, str) for value in (task_id, tool, reservation_id, digest)):
-        return None
-    try:
-        verify_sender(_sender_id(record), task_id)
-        verify_reservation(
-            store, reservation_id=reservation_id, task_id=task_id, tool=tool, args_digest=digest
-        )
-    except _UNVERIFIED:
-        return None
-    return str(task_id)
+    verified = verify_claimed_body(store, record.get("body"), _sender_id(record))
+    return verified.task.task_id if verified is not None else None
 
 
 def _left_unverified(record: Mapping[str, Any], source: str, error: AgentcageError) -> None:

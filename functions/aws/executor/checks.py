@@ -17,6 +17,10 @@ claim of the message with the ledger, the only authority:
 3. the task's agent in the ledger is the envelope's ``agent_id`` (``sender_mismatch``): the task's agent
    is the principal Cedar judges and the agent an approval must name, never the message's claim.
 
+One function verifies (:func:`verify_claims`), whatever holds the claims: a valid envelope
+(:func:`verify_request`), or the fields a body that is no valid envelope claims
+(:func:`verify_claimed_body`: the malformed-request answer and the dead-letters drain).
+
 A message that fails to verify is NOT answered: its claimed message id may be a pending call's (the
 ids are shown by ``GET /api/tasks/{id}``), and an answer under it would be the coordinator's result for
 that call. The executor logs it, counts it (``ToolDenials`` with the code) and leaves it on the queue,
@@ -49,6 +53,7 @@ just before the call, after the circuit admitted it, so an open circuit does not
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,8 +66,12 @@ from agentcage.errors import (
     AgentcageError,
     ApprovalMismatchError,
     ApprovalRequiredError,
+    ConflictError,
     EnvelopeError,
     EnvelopeExpiredError,
+    GovernanceError,
+    InvalidInputError,
+    NotFoundError,
     ReservationStateError,
     SenderMismatchError,
     TaskFinishedError,
@@ -80,12 +89,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLOCK_SKEW_SECONDS",
+    "UNVERIFIED",
     "Authorization",
+    "Claims",
     "ExecutionGate",
     "TargetResolution",
     "Verified",
     "check_approval_agent",
     "check_times",
+    "verify_claimed_body",
+    "verify_claims",
     "verify_request",
     "verify_reservation",
     "verify_sender",
@@ -94,6 +107,46 @@ __all__ = [
 CLOCK_SKEW_SECONDS: Final = 300
 """How far ahead of the executor's clock a request's ``issued_at`` may be: the coordinator stamps it
 with Azure's clock, the executor reads it with AWS's. Five minutes, the skew Kerberos and SigV4 allow."""
+
+
+UNVERIFIED: Final = (NotFoundError, ConflictError, GovernanceError, InvalidInputError)
+"""What verification raises when a message is not what it claims (anything else: the ledger failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a tool request claims about itself that the ledger can confirm or refute."""
+
+    task_id: str
+    tool: str
+    reservation_id: str
+    args_digest: str | None
+    agent_id: str
+
+    @classmethod
+    def of_request(cls, request: ToolRequest) -> Claims:
+        """The claims of a valid envelope."""
+        return cls(
+            request.task_id, request.tool, request.reservation_id, request.args_digest, request.agent_id
+        )
+
+    @classmethod
+    def of_body(cls, body: object) -> Claims | None:
+        """The claims of a body that is no valid envelope, when it makes every one as a string."""
+        if not isinstance(body, str):
+            return None
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        names = ("task_id", "tool", "reservation_id", "args_digest", "agent_id")
+        values = [data.get(name) for name in names]
+        if not all(isinstance(value, str) for value in values):
+            return None
+        task_id, tool, reservation_id, args_digest, agent_id = (str(value) for value in values)
+        return cls(task_id, tool, reservation_id, args_digest, agent_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,23 +206,41 @@ def verify_reservation(
     return reservation
 
 
-def verify_request(ledger: Ledger, request: ToolRequest, sender_id: str | None) -> Verified:
-    """That ``request`` is the coordinator's (the module docstring's *verify*); raises when it is not."""
-    verify_sender(sender_id, request.task_id)
+def verify_claims(ledger: Ledger, claims: Claims, sender_id: str | None) -> Verified:
+    """That a message making ``claims`` is the coordinator's (the module docstring's *verify*): its
+    sender, its reservation and its agent; raises one of :data:`UNVERIFIED` when it is not."""
+    verify_sender(sender_id, claims.task_id)
     reservation = verify_reservation(
         ledger,
-        reservation_id=request.reservation_id,
-        task_id=request.task_id,
-        tool=request.tool,
-        args_digest=request.args_digest,
+        reservation_id=claims.reservation_id,
+        task_id=claims.task_id,
+        tool=claims.tool,
+        args_digest=claims.args_digest,
     )
-    task = ledger.get_task(request.task_id)
-    if request.agent_id != task.agent_id:
+    task = ledger.get_task(claims.task_id)
+    if claims.agent_id != task.agent_id:
         raise SenderMismatchError(
-            f"the message speaks for agent {request.agent_id!r}; task {task.task_id} is {task.agent_id!r}'s",
-            details={"claimed_agent": request.agent_id, "task_agent": task.agent_id},
+            f"the message speaks for agent {claims.agent_id!r}; task {task.task_id} is {task.agent_id!r}'s",
+            details={"claimed_agent": claims.agent_id[:64], "task_agent": task.agent_id},
         )
     return Verified(task, reservation)
+
+
+def verify_request(ledger: Ledger, request: ToolRequest, sender_id: str | None) -> Verified:
+    """That ``request`` is the coordinator's (:func:`verify_claims` on its claims); raises when not."""
+    return verify_claims(ledger, Claims.of_request(request), sender_id)
+
+
+def verify_claimed_body(ledger: Ledger, body: object, sender_id: str | None) -> Verified | None:
+    """What a body that is no valid envelope claims, verified like a request; ``None`` when it makes
+    too few claims or they do not verify (a ledger that cannot be read raises)."""
+    claims = Claims.of_body(body)
+    if claims is None:
+        return None
+    try:
+        return verify_claims(ledger, claims, sender_id)
+    except UNVERIFIED:
+        return None
 
 
 def check_approval_agent(approval: ApprovalRecord, agent_id: str) -> None:

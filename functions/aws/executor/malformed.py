@@ -2,12 +2,12 @@
 
 A message that is not a valid ``ToolRequest`` never executes. It is answered (a ``denied`` result
 carrying the envelope error's code: a retry could not cure it) only when it names a message id, a
-task, a step, a tool, a reservation and an argument digest that a ``ToolResult`` can carry, its SQS
-``SenderId`` is the claimed task's role session, and the reservation exists in the ledger for that
-task, tool and digest: the same verification as a valid request's
-(:func:`~functions.aws.executor.checks.verify_request`). An answer under a claimed id that nothing
-verifies would be taken for the result of the call that owns that id. Anything less is left for the
-dead-letter queue, unanswered.
+task, a step, a tool, a reservation, an argument digest and an agent that a ``ToolResult`` can carry
+or the ledger can check, its SQS ``SenderId`` is the claimed task's bridge session, the reservation
+exists in the ledger for that task, tool and digest, and the agent is the task's: the verification of
+a valid request, by the same function (:func:`~functions.aws.executor.checks.verify_claimed_body`).
+An answer under a claimed id that nothing verifies would be taken for the result of the call that
+owns that id. Anything less is left for the dead-letter queue, unanswered.
 """
 
 from __future__ import annotations
@@ -20,16 +20,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from agentcage.envelopes import ToolError, ToolResult
-from agentcage.errors import (
-    AgentcageError,
-    ConflictError,
-    EnvelopeError,
-    GovernanceError,
-    InvalidInputError,
-    NotFoundError,
-)
+from agentcage.errors import AgentcageError, EnvelopeError
 from agentcage.trace import TraceContext, extract_sqs_record, parse_traceparent
-from functions.aws.executor.checks import verify_reservation, verify_sender
+from functions.aws.executor.checks import verify_claimed_body
 from functions.aws.executor.results import result_message_id
 
 if TYPE_CHECKING:
@@ -38,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["answer_malformed", "claimed_fields"]
 
 _ANSWER_FIELDS = ("message_id", "task_id", "step", "tool", "reservation_id", "args_digest")
-_UNVERIFIED = (NotFoundError, ConflictError, GovernanceError, InvalidInputError)
 
 
 def claimed_fields(body: object) -> dict[str, Any] | None:
@@ -98,15 +90,7 @@ def answer_malformed(
         )
     except (ValidationError, AgentcageError):
         return None
-    try:
-        verify_sender(sender_id, result.task_id)
-        verify_reservation(
-            ledger,
-            reservation_id=reservation_id,
-            task_id=result.task_id,
-            tool=result.tool,
-            args_digest=digest,
-        )
-    except _UNVERIFIED:
+    # the answer is built from the same body, so it names the task and reservation that verified
+    if verify_claimed_body(ledger, record.get("body"), sender_id) is None:
         return None
     return result

@@ -143,6 +143,27 @@ def test_bodies_that_cannot_be_answered_are_batch_item_failures(world: ExecutorW
     assert world.results() == []
 
 
+@pytest.mark.parametrize("agent_id", ["janitor-agent", None])
+def test_a_malformed_request_speaking_for_another_agent_is_not_answered(
+    world: ExecutorWorld, agent_id: str | None
+) -> None:
+    # GIVEN a malformed request from the task's own session with a live reservation, verified like a
+    # valid request in all but its agent: another agent's, or none
+    [_, _, wrong_digest, _, _] = load_records("sqs_tool_requests_malformed")
+    record = _with_live_reservation(world, wrong_digest)
+    body = body_of(record)
+    assert body["agent_id"] == world.ledger.get_task(body["task_id"]).agent_id
+    record = with_body(record, body | {"agent_id": agent_id})
+
+    # WHEN it arrives
+    response = tool_executor.process_batch(batch(record), tool_executor=world.executor)
+
+    # THEN it is verified like any request (the task's agent is the authority): left unanswered
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert world.results() == []
+    assert kept_answers(world.ledger, body["task_id"]) == []
+
+
 def test_a_malformed_request_claiming_another_tasks_id_is_not_answered(world: ExecutorWorld) -> None:
     [_, _, wrong_digest, _, _] = load_records("sqs_tool_requests_malformed")
     wrong_digest["attributes"]["SenderId"] = "AROAEXAMPLEBRIDGEROLE:task-intruder-01"
