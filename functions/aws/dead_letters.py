@@ -25,11 +25,12 @@ rights on a queue can put a message there, naming any task and any pending call'
   recorded after all (a send reported failed that did arrive) is only audited.
 
 A request body that is not a valid envelope ends its task ``failed`` (the envelope error as the
-reason) only when the task, tool, argument digest and reservation it names verify the same way. A
-dead letter that does not verify, or names nothing the ledger knows, is never turned into an answer
-or a task failure: it is logged and left in the DLQ (a batch item failure), where the queue's age
-alarm and a person find it. A failure to record an outcome (the ledger or the results queue
-unreachable) is a batch item failure too, so the message comes back after the DLQ's visibility
+reason) only when the task, tool, argument digest, reservation and agent it names verify the same
+way. A dead letter that does not verify, or names nothing the ledger knows, is never turned into an
+answer or a task failure: it is logged with its body and counted (``DeadLettersUnverified``, outcome
+``unverified``), then completed; kept in the DLQ it would only come back, unverifiable, every
+visibility timeout for 14 days. A failure to record an outcome (the ledger or the results queue
+unreachable) is a batch item failure, so the message comes back after the DLQ's visibility
 timeout. A child task failed here is not reported to its parent (that takes the coordinator, which is
 what cannot be reached): the parent's own step or approval expiry moves it on.
 """
@@ -90,7 +91,9 @@ SERVICE = "dead_letters"
 DEAD_LETTERED: Final = "dead_lettered"
 """The error code of the answer to a dead-lettered request, and the audit event of every dead letter."""
 
-Outcome = Literal["answered", "resent_stored", "task_failed", "already_recorded", "already_ended"]
+Outcome = Literal[
+    "answered", "resent_stored", "task_failed", "already_recorded", "already_ended", "unverified"
+]
 
 
 _METRIC_OF: Final[dict[str, str]] = {
@@ -99,6 +102,7 @@ _METRIC_OF: Final[dict[str, str]] = {
     "task_failed": "DeadLettersFailedTask",
     "already_recorded": "DeadLettersAlreadyRecorded",
     "already_ended": "DeadLettersTaskAlreadyEnded",
+    "unverified": "DeadLettersUnverified",
 }
 
 logger = Logger(service=SERVICE, level=os.environ.get(LOG_LEVEL_ENV))
@@ -186,8 +190,7 @@ def _dead_request(
     try:
         verify_request(store, request, _sender_id(record))
     except UNVERIFIED as unverified:
-        _left_unverified(record, TOOL_REQUESTS_QUEUE, unverified)
-        raise
+        return _unverified(record, TOOL_REQUESTS_QUEUE, unverified)
     stored = find_stored_result(store, request)
     outcome: Outcome
     if stored is not None:
@@ -260,8 +263,7 @@ def _dead_result(record: Mapping[str, Any], result: ToolResult, store: Ledger) -
     )
     if not kept:
         error = NotFoundError(f"no answer to request {result.request_id} with this message id was kept")
-        _left_unverified(record, TOOL_RESULTS_QUEUE, error)
-        raise error
+        return _unverified(record, TOOL_RESULTS_QUEUE, error)
     data = {**_facts(record, TOOL_RESULTS_QUEUE), **result.summary()}
     if any(r.request_id == result.request_id for r in store.tool_results(result.task_id)):
         _audit(store, result.task_id, {**data, "outcome": "already_recorded"}, step=result.step)
@@ -282,8 +284,7 @@ def _unreadable(record: Mapping[str, Any], source: str, error: AgentcageError, s
     task_id = _verified_claim(record, store) if source == TOOL_REQUESTS_QUEUE else None
     facts = {**_facts(record, source), "error": error.code}
     if task_id is None:
-        logger.error("unreadable dead letter not verified against the ledger; left in the DLQ", extra=facts)
-        raise error
+        return _unverified(record, source, error)
     reason = (
         "a tool request of this task was dead-lettered and cannot be read "
         f"({error.code}: {error.message[:500]})"
@@ -301,13 +302,27 @@ def _verified_claim(record: Mapping[str, Any], store: Ledger) -> str | None:
     return verified.task.task_id if verified is not None else None
 
 
-def _left_unverified(record: Mapping[str, Any], source: str, error: AgentcageError) -> None:
-    """Log a dead letter whose claims the ledger does not confirm; it stays in the DLQ, unanswered."""
+_LOGGED_BODY_CHARS: Final = 16 * 1024
+"""How much of an unverified dead letter's body its log line keeps (the record for a person)."""
+
+
+def _unverified(record: Mapping[str, Any], source: str, error: AgentcageError) -> Outcome:
+    """A dead letter whose claims the ledger does not confirm: logged with its body (the record a
+    person reads) and counted (``DeadLettersUnverified``), then completed, unanswered and ending no
+    task. Left in the DLQ it would come back every visibility timeout for the queue's 14 days of
+    retention, thousands of invocations that can never verify it."""
+    body = record.get("body")
     logger.error(
-        "dead letter does not verify against the ledger; left in the DLQ: %s",
+        "dead letter does not verify against the ledger; removed unanswered: %s",
         error.message,
-        extra={**_facts(record, source), "error": error.code, "sender_id": str(_sender_id(record))[:128]},
+        extra={
+            **_facts(record, source),
+            "error": error.code,
+            "sender_id": str(_sender_id(record))[:128],
+            "body": body[:_LOGGED_BODY_CHARS] if isinstance(body, str) else None,
+        },
     )
+    return "unverified"
 
 
 def _fail(store: Ledger, task_id: str, reason: str, data: Mapping[str, Any], *, step: int | None) -> Outcome:

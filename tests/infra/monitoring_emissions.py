@@ -196,7 +196,10 @@ def _run_dead_letters(dead_letters: Any) -> None:
         "eventSourceARN": f"arn:aws:sqs:eu-west-1:123456789012:agentcage-dev-{dlq}",
         "awsRegion": "eu-west-1",
     }
-    dead_letters.process_batch({"Records": [record]}, store=MemoryLedger(), results=_Published())
+    # an unverifiable body (logged and completed), and a record whose outcome cannot be recorded (it
+    # came from a queue this Lambda does not drain): a batch item failure, counted as DeadLettersLeft
+    stray = {**record, "messageId": "dlq-2", "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:other"}
+    dead_letters.process_batch({"Records": [record, stray]}, store=MemoryLedger(), results=_Published())
 
 
 # --- Azure ------------------------------------------------------------------------------------------------

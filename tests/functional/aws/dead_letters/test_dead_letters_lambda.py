@@ -337,7 +337,9 @@ def test_an_unreadable_request_whose_sender_and_reservation_verify_ends_its_task
 
 
 @pytest.mark.parametrize("dlq", ["tool-requests-dlq", "tool-results-dlq"])
-def test_a_garbage_body_naming_a_task_ends_nothing_and_stays_in_the_dlq(world: World, dlq: str) -> None:
+def test_a_garbage_body_naming_a_task_ends_nothing_and_is_removed_after_logging(
+    world: World, dlq: str, caplog: pytest.LogCaptureFixture
+) -> None:
     # GIVEN a body that is no valid envelope but names a task (from that task's session, even)
     task_id = new_task(world.ledger)
     body = json.dumps({"task_id": task_id, "tool": "getCustomer", "schema_version": 1})
@@ -345,8 +347,11 @@ def test_a_garbage_body_naming_a_task_ends_nothing_and_stays_in_the_dlq(world: W
     # WHEN its DLQ hands it over
     response = run(record(body, dlq, message_id="garbage"))
 
-    # THEN nothing vouches for it: the task goes on, nothing is answered or audited
-    assert response == {"batchItemFailures": [{"itemIdentifier": "garbage"}]}
+    # THEN nothing vouches for it: the task goes on, nothing is answered or audited; it is logged with
+    # its body and completed (kept in the DLQ it would come back for 14 days, never verifiable)
+    assert response == {"batchItemFailures": []}
+    [logged] = [r for r in caplog.records if "does not verify" in r.getMessage()]
+    assert getattr(logged, "body", None) == body
     assert world.ledger.get_task(task_id).state is TaskState.RUNNING
     assert dead_letter_events(world.ledger, task_id) == []
     assert world.results() == []
@@ -361,8 +366,8 @@ def test_a_forged_request_for_a_pending_call_is_never_answered(world: World) -> 
     # WHEN it is dead-lettered (the executor left it unanswered)
     response = run(record(dump_envelope(forged), "tool-requests-dlq", message_id="forged"))
 
-    # THEN it is not turned into an answer under the claimed id: it stays in the DLQ
-    assert response == {"batchItemFailures": [{"itemIdentifier": "forged"}]}
+    # THEN it is not turned into an answer under the claimed id (logged, completed)
+    assert response == {"batchItemFailures": []}
     assert world.results() == []
     assert dead_letter_events(world.ledger, task_id) == []
     assert kept_answers(world.ledger, task_id) == []
@@ -374,7 +379,7 @@ def test_a_forged_request_from_an_iam_user_is_never_answered(world: World) -> No
 
     response = run(record(dump_envelope(request), "tool-requests-dlq", message_id="u", sender="AIDAEXAMPLE"))
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "u"}]}
+    assert response == {"batchItemFailures": []}
     assert world.results() == []
 
 
@@ -384,12 +389,12 @@ def test_a_dead_lettered_result_nobody_kept_ends_no_task(world: World) -> None:
 
     response = run(record(dump_envelope(tool_result(task_id)), "tool-results-dlq", message_id="forged"))
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "forged"}]}
+    assert response == {"batchItemFailures": []}
     assert world.ledger.get_task(task_id).state is TaskState.RUNNING
     assert dead_letter_events(world.ledger, task_id) == []
 
 
-def test_a_dead_letter_naming_no_task_or_sent_by_another_task_stays_in_the_dlq(world: World) -> None:
+def test_a_dead_letter_naming_no_task_or_sent_by_another_task_ends_nothing(world: World) -> None:
     # GIVEN in one batch: a readable result, a body naming no task, and a request that names a task
     # while its sender is another task's session
     task_id, victim = new_task(world.ledger), new_task(world.ledger)
@@ -404,8 +409,8 @@ def test_a_dead_letter_naming_no_task_or_sent_by_another_task_stays_in_the_dlq(w
 
     response = run(good, nameless, foreign)
 
-    # THEN only the unattributable ones are batch item failures (they stay for a person)
-    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["foreign", "nameless"]
+    # THEN the batch is done (the unattributable ones logged for a person), and only the result ended a task
+    assert response == {"batchItemFailures": []}
     assert world.ledger.get_task(task_id).state is TaskState.FAILED
     assert world.ledger.get_task(victim).state is TaskState.RUNNING
     assert dead_letter_events(world.ledger, victim) == []
