@@ -18,11 +18,11 @@ rights on a queue can put a message there, naming any task and any pending call'
   answer only. The error says the call did not run only when nothing started it; once its reservation
   was consumed (or a recovery claimed), it says the outcome is unknown, so the model does not ask for
   a refund again under a new approval. The dead letter is audited on the task.
-* ``tool-results-dlq``: the result must be an answer the executor kept in the ledger (same request id
-  and message id). Then the bridge could not deliver it to Service Bus on any delivery, so the
-  coordinator will never hear it: the task ends ``failed`` with the reason, directly in the ledger
-  (DynamoDB is reachable from here), and the dead letter is audited; a result the coordinator had
-  recorded after all (a send reported failed that did arrive) is only audited.
+* ``tool-results-dlq``: the result must be, envelope for envelope, an answer the executor kept in
+  the ledger (the same ids are not enough). Then the bridge could not deliver it to Service Bus on
+  any delivery, so the coordinator will never hear it: the task ends ``failed`` with the reason,
+  directly in the ledger (DynamoDB is reachable from here), and the dead letter is audited; a result
+  the coordinator had recorded after all (a send reported failed that did arrive) is only audited.
 
 A request body that is not a valid envelope ends its task ``failed`` (the envelope error as the
 reason) only when the task, tool, argument digest, reservation and agent it names verify the same
@@ -257,12 +257,11 @@ def _dead_result(record: Mapping[str, Any], result: ToolResult, store: Ledger) -
     """End the task of a result Azure can never hear (unless the coordinator recorded it after all)."""
     from agentcage.ledger.answers import kept_answers
 
-    kept = any(
-        a.result.request_id == result.request_id and a.result.message_id == result.message_id
-        for a in kept_answers(store, result.task_id)
-    )
+    # The whole envelope, not its ids: the ids of a kept answer are no secret to whoever could read
+    # the results queue, and a copy under them with other content must not end the task.
+    kept = any(a.result == result for a in kept_answers(store, result.task_id))
     if not kept:
-        error = NotFoundError(f"no answer to request {result.request_id} with this message id was kept")
+        error = NotFoundError(f"no answer to request {result.request_id} kept in the ledger is this result")
         return _unverified(record, TOOL_RESULTS_QUEUE, error)
     data = {**_facts(record, TOOL_RESULTS_QUEUE), **result.summary()}
     if any(r.request_id == result.request_id for r in store.tool_results(result.task_id)):

@@ -308,6 +308,22 @@ def test_a_dead_lettered_result_ends_its_task_failed_once(world: World) -> None:
     assert world.results() == []  # nothing is sent anywhere
 
 
+def test_a_dead_lettered_result_with_a_kept_answers_ids_but_other_content_ends_no_task(world: World) -> None:
+    # GIVEN a kept answer, and a result under its request id and message id that says something else
+    task_id = new_task(world.ledger)
+    kept = kept_result(world.ledger, task_id)
+    forged = kept.model_copy(update={"result": {"customer_id": "C-6666"}})
+    assert (forged.request_id, forged.message_id) == (kept.request_id, kept.message_id)
+
+    # WHEN its DLQ hands it over
+    response = run(record(dump_envelope(forged), "tool-results-dlq", message_id="copy"))
+
+    # THEN the ledger does not vouch for it (the whole envelope must be the kept one): no task ends
+    assert response == {"batchItemFailures": []}
+    assert world.ledger.get_task(task_id).state is TaskState.RUNNING
+    assert dead_letter_events(world.ledger, task_id) == []
+
+
 def test_a_dead_lettered_result_the_coordinator_recorded_after_all_changes_nothing(world: World) -> None:
     task_id = new_task(world.ledger)
     result = kept_result(world.ledger, task_id)
