@@ -6,6 +6,8 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from agentcage.local import LocalHost, QueueKey
 from agentcage.local.client import FINAL_STATES, AgentcageClient
 from agentcage.local.demo import RETURN_REQUEST, DemoRunner
@@ -97,7 +99,12 @@ def test_a_duplicated_tool_result_changes_nothing(host: LocalHost, client: Agent
     assert new_kinds <= {"duplicate_result", "result_ignored"}, new_kinds
 
 
-def test_a_poison_message_is_dead_lettered_and_fails_its_task(
+@pytest.mark.xfail(
+    strict=True,
+    reason="LocalHost._record_dead_letter (shared/agentcage/local/host.py, another engineer's file) still "
+    "fails the task a dead-lettered Service Bus body names; the functions no longer do (issue 12 review)",
+)
+def test_a_poison_message_naming_a_task_is_dead_lettered_and_ends_no_task(
     host: LocalHost, client: AgentcageClient
 ) -> None:
     # GIVEN a task waiting for an approval
@@ -107,20 +114,18 @@ def test_a_poison_message_is_dead_lettered_and_fails_its_task(
     assert host.broker is not None
     host.broker.send(QueueKey("azure", "agent-steps"), json.dumps({"task_id": task_id, "step": "first"}))
     wait_idle(host)
-    # THEN it was delivered the configured number of times and dead-lettered; its last delivery ended the
-    # task failed with the reason (the task id salvaged from the body), so the host recorded nothing more
+    # THEN it was delivered the configured number of times and dead-lettered; a message's own claims end
+    # no task (anyone able to send could name any task), so the task still waits for its approval and
+    # nothing was recorded on it, by the function or by the host
     [dead] = [
         m for m in host.broker.messages(QueueKey("azure", "agent-steps"), state="dead") if task_id in m.body
     ]
     assert dead.attempts == 5
     task = client.get_task(task_id)
-    assert task["state"] == "failed"
-    assert task["error"]["code"] == "unreadable_message"
-    assert "on any of its 5 deliveries and is dead-lettered" in task["error"]["message"]
-    assert "unsupported_schema_version" in task["error"]["message"]
+    assert task["state"] == "awaiting_approval", task["error"]
     kinds = [e.kind for e in host.ledger().audit(task_id)]
-    assert kinds.count("task_failed") == 1
-    assert "dead_lettered" not in kinds  # recorded once, by the function, not again by the host
+    assert "task_failed" not in kinds
+    assert "dead_lettered" not in kinds
 
 
 def test_a_burst_of_50_concurrent_tasks_all_finish_within_budget(
