@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from agentcage.errors import TransportError
 from agentcage.local.broker import DurableBroker, QueueKey
-from agentcage.local.invoke import LOCAL_ACCOUNT
+from agentcage.local.invoke import LOCAL_ACCOUNT, LOCAL_BRIDGE_ROLE_ID
 
 __all__ = [
     "BrokerServiceBusSender",
@@ -34,7 +34,7 @@ __all__ = [
     "local_aws_client_factory",
 ]
 
-_ROLE_ID = "AROALOCALBRIDGEROLE01"  # the unique id of the role a SenderId names (AROA... in AWS)
+_ROLE_ID = LOCAL_BRIDGE_ROLE_ID
 _PLACEHOLDER = "local-placeholder-not-a-credential"
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from agentcage.constants import (
     BRIDGE_ROLE_ARN_ENV,
+    BRIDGE_ROLE_ID_ENV,
     DEV_APPROVER_ENV,
     DOMAIN_TABLE_ENV,
     ENVIRONMENT_ENV,
@@ -37,7 +38,7 @@ from agentcage.constants import (
 )
 from agentcage.errors import ConfigurationError
 from agentcage.local.client import HOST_INFO_FILE
-from agentcage.local.invoke import LOCAL_ACCOUNT, LOCAL_REGION
+from agentcage.local.invoke import LOCAL_ACCOUNT, LOCAL_BRIDGE_ROLE_ID, LOCAL_REGION
 
 __all__ = [
     "DEFAULT_DEV_APPROVER",
@@ -185,6 +186,8 @@ def app_settings(
         # Names only: nothing connects to them, the local host hands the messages over in-process.
         SERVICEBUS_NAMESPACE_ENV: "local.servicebus.invalid",
         BRIDGE_ROLE_ARN_ENV: f"arn:aws:iam::{LOCAL_ACCOUNT}:role/agentcage-local-bridge",
+        # The executor and the dead-letters Lambda answer only sessions of this role, as in the cloud.
+        BRIDGE_ROLE_ID_ENV: LOCAL_BRIDGE_ROLE_ID,
         FEDERATION_AUDIENCE_ENV: "api://agentcage-local",
         "SERVICEBUS__fullyQualifiedNamespace": "local.servicebus.invalid",
         "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION") or LOCAL_REGION,

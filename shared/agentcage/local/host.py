@@ -44,7 +44,6 @@ from agentcage.local.state_views import local_routes
 from agentcage.local.stats import InvocationStats
 from agentcage.local.workers import ConsumerPool, TimerPool
 from agentcage.topology import QUEUES, QueueSpec, crash_recovery_receive
-from agentcage.trace import trace_id_of
 
 DEFAULT_TIMER_SECONDS = 30.0
 """How often the local host runs each timer function unless told otherwise."""
@@ -293,50 +292,20 @@ class LocalHost:
         self._record_dead_letter(message)
 
     def _record_dead_letter(self, message: StoredMessage) -> None:
-        """A dead letter with no consumer of its own: fail its task with the reason, unless it has ended.
+        """A dead letter with no consumer of its own: logged, and kept dead in the broker's store.
 
-        The coordinator's triggers end the task on their last delivery, so an ended task means the
-        function recorded it already; this is the fallback for when it could not.
+        It ends no task: a message's own claims prove nothing (anyone able to send could name any
+        task). The coordinator's triggers already end a task on their last delivery when the ledger
+        vouches for the message (:mod:`agentcage.coordinator.vouching`), as in the cloud, where a
+        Service Bus dead letter waits for the dead-letter alert and a person.
         """
-        try:
-            body = json.loads(message.body)
-        except ValueError:
-            body = None
-        task_id = body.get("task_id") if isinstance(body, dict) else None
         _log.error(
-            "dead-lettered %s message %s: %s", message.queue, message.message_id, message.dead_letter_reason
+            "dead-lettered %s message %s after %s deliveries: %s",
+            message.queue,
+            message.message_id,
+            message.attempts,
+            message.dead_letter_reason,
         )
-        if not isinstance(task_id, str):
-            return
-        from agentcage.ledger import TaskState
-
-        ledger = self.ledger()
-        data = {
-            "queue": str(message.queue),
-            "message_id": message.message_id,
-            "attempts": message.attempts,
-            "reason": message.dead_letter_reason,
-        }
-        try:
-            task = ledger.get_task(task_id)
-            if task.state.is_final:
-                return  # recorded by the function's last delivery (or the task ended anyway)
-            ledger.append_audit(
-                task_id,
-                "dead_lettered",
-                data,
-                step=task.step,
-                agent_id=task.agent_id,
-                trace_id=trace_id_of(task.traceparent),
-            )
-            ledger.transition(
-                task_id,
-                TaskState.FAILED,
-                reason=f"a {message.queue} message was dead-lettered: {message.dead_letter_reason}",
-                error={"code": "dead_lettered", "message": str(message.dead_letter_reason)},
-            )
-        except Exception:  # noqa: BLE001 - the task may not exist (a poison body); the DLQ keeps the message
-            _log.exception("could not record the dead letter on task %s", task_id)
 
     # --- status -----------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

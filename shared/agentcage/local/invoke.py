@@ -39,6 +39,7 @@ __all__ = [
 T = TypeVar("T")
 
 LOCAL_ACCOUNT = "000000000000"
+LOCAL_BRIDGE_ROLE_ID = "AROALOCALBRIDGEROLE01"  # the bridge role's unique id a SenderId names (AROA...)
 LOCAL_REGION = "us-east-1"
 
 

@@ -6,8 +6,6 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from agentcage.local import LocalHost, QueueKey
 from agentcage.local.client import FINAL_STATES, AgentcageClient
 from agentcage.local.demo import RETURN_REQUEST, DemoRunner
@@ -99,11 +97,6 @@ def test_a_duplicated_tool_result_changes_nothing(host: LocalHost, client: Agent
     assert new_kinds <= {"duplicate_result", "result_ignored"}, new_kinds
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LocalHost._record_dead_letter (shared/agentcage/local/host.py, another engineer's file) still "
-    "fails the task a dead-lettered Service Bus body names; the functions no longer do (issue 12 review)",
-)
 def test_a_poison_message_naming_a_task_is_dead_lettered_and_ends_no_task(
     host: LocalHost, client: AgentcageClient
 ) -> None:
