@@ -12,6 +12,7 @@ Each keeps what it was asked in ``requests`` for the test to check.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import ipaddress
 import json
@@ -58,7 +59,7 @@ class Reply:
     content_type: str = "application/json"
 
 
-class LoopbackFake:
+class LoopbackFake(abc.ABC):
     """Base: override :meth:`answer`; ``url`` is set once :func:`serving` started it."""
 
     tls: ClassVar[bool] = False
@@ -68,9 +69,9 @@ class LoopbackFake:
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
 
+    @abc.abstractmethod
     def answer(self, request: RecordedRequest) -> Reply:
         """The reply to ``request``."""
-        raise NotImplementedError
 
     def handle(self, request: RecordedRequest) -> Reply:
         with self._lock:
