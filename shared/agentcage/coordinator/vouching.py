@@ -50,7 +50,7 @@ class VouchMixin(ResultMixin):
         kept = kept_answer(
             self.ledger, task.task_id, request_id=call.request_id, reservation_id=dispatched.reservation_id
         )
-        return kept is not None and kept.message_id == result.message_id
+        return kept is not None and kept == result  # the whole envelope, as the dead-letters Lambda checks
 
     def vouches_for_step(self, step: AgentStep) -> bool:
         """Whether ``step`` is the step its unfinished task is at (checkpointed last, or the next)."""

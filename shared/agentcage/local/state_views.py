@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_LIST_LIMIT", "local_routes", "task_list", "task_record", "task_trace"]
 
+# The per-task secret behind the task's Service Bus message ids: shown, it would let a sender pre-empt them.
+_SECRET_FIELDS: set[str] = {"message_nonce"}  # a set: what pydantic's exclude= takes
+
 MAX_LIST_LIMIT = 500
 
 
@@ -26,12 +29,15 @@ def task_list(ledger: Ledger, *, limit: int = 20, state: str | None = None) -> l
     """The newest ``limit`` tasks (only those in ``state`` if given), as the ledger keeps them."""
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise InvalidInputError(f"limit must be 1-{MAX_LIST_LIMIT}, not {limit}")
-    return [task.model_dump(mode="json") for task in ledger.list_tasks(limit=limit, state=state or None)]
+    return [
+        task.model_dump(mode="json", exclude=_SECRET_FIELDS)
+        for task in ledger.list_tasks(limit=limit, state=state or None)
+    ]
 
 
 def task_record(ledger: Ledger, task_id: str) -> dict[str, Any]:
     """One task's ledger record with its pending approvals."""
-    record: dict[str, Any] = ledger.get_task(task_id).model_dump(mode="json")
+    record: dict[str, Any] = ledger.get_task(task_id).model_dump(mode="json", exclude=_SECRET_FIELDS)
     record["pending_approvals"] = [a.model_dump(mode="json") for a in ledger.pending_approvals(task_id)]
     return record
 

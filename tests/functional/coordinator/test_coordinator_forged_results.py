@@ -108,3 +108,18 @@ def test_an_approval_that_sends_nothing_does_not_answer_200(ledger: Ledger) -> N
     assert "circuit_open" in answer["error"]["message"]
     assert answer["error"]["details"]["sent"] is False
     assert coordinator.ledger.get_approval(call["approval_id"]).status.value == "approved"
+
+
+def test_only_the_kept_answer_itself_is_vouched_for_not_a_copy_with_its_ids(ledger: Ledger) -> None:
+    # GIVEN a dispatched lookup whose answer the executor kept in the ledger
+    coordinator = make_coordinator(ledger)
+    started = coordinator.start_task({"request": REFUND})
+    [request, *_] = coordinator.run_step(started.step).tool_requests
+    answer = FakeExecutor(ledger).execute(request)
+    assert answer is not None
+
+    # THEN the ledger vouches for that answer as kept, and for nothing else carrying its ids (the last
+    # delivery of a forged copy must not end the task on the strength of matching ids)
+    assert coordinator.vouches_for_result(answer)
+    forged = answer.model_copy(update={"status": "error", "result": None})
+    assert not coordinator.vouches_for_result(forged)
