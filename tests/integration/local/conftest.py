@@ -16,6 +16,7 @@ import pytest
 
 from agentcage.local import LocalConfig, LocalHost, running_host
 from agentcage.local.client import AgentcageClient
+from tests.integration.local.dynamodb_proxy import HoldingProxy, holding_proxy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
@@ -112,3 +113,20 @@ def dev_environment(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+@pytest.fixture(scope="module")
+def dynamodb_endpoint() -> Iterator[str]:
+    """A moto_server for the data services' tables, which outlive a dev process as DynamoDB outlives a
+    Lambda (a module may override it)."""
+    from agentcage.ledger.testing import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def proxy(dynamodb_endpoint: str) -> Iterator[HoldingProxy]:
+    """A DynamoDB proxy in front of ``dynamodb_endpoint`` that can hold a refund's write (kill -9 tests)."""
+    with holding_proxy(dynamodb_endpoint) as server:
+        yield server

@@ -12,21 +12,19 @@ process reaches DynamoDB through a relay that holds the refund's requests once a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agentcage.constants import TOOL_REQUESTS_QUEUE
 from agentcage.ledger import ReservationStatus, open_ledger
-from agentcage.ledger.testing import moto_server
 from agentcage.local.broker import DurableBroker, QueueKey
 from agentcage.local.client import AgentcageClient
 from agentcage.local.config import DEFAULT_TIME_SCALE, EXECUTOR_LEASE_FLOOR_S
 from agentcage.local.demo import RETURN_REQUEST
 from agentcage.topology import QUEUES, queue_spec
 from tests.integration.local.conftest import DevProcess, dev_environment
-from tests.integration.local.dynamodb_proxy import HELD_MARKER, HoldingProxy, holding_proxy, refunds_for
+from tests.integration.local.dynamodb_proxy import HELD_MARKER, HoldingProxy, refunds_for
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR"}  # the dev process prints its URL line on stdout
 REQUESTS = queue_spec(TOOL_REQUESTS_QUEUE, "aws")
@@ -35,19 +33,6 @@ WINDOW_S = REQUESTS.lock_seconds * DEFAULT_TIME_SCALE  # the local visibility ti
 # window is four leases); the rest of the task is a few local steps. Bounded, generous under load.
 RECOVERED_WITHIN_S = WINDOW_S + EXECUTOR_LEASE_FLOOR_S + 60
 SETTLED_WITHIN_S = 120.0  # the first host plays the task to its approval: a bound, not a measurement
-
-
-@pytest.fixture(scope="module")
-def dynamodb_endpoint() -> Iterator[str]:
-    # The data services' tables outlive the dev process, as DynamoDB outlives a Lambda.
-    with moto_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def proxy(dynamodb_endpoint: str) -> Iterator[HoldingProxy]:
-    with holding_proxy(dynamodb_endpoint) as server:
-        yield server
 
 
 @pytest.mark.parametrize("attempt", range(2))

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agentcage.ledger import open_ledger
-from agentcage.ledger.testing import moto_server
 from agentcage.local.client import AgentcageClient
 from agentcage.local.config import DEFAULT_TIME_SCALE, EXECUTOR_LEASE_FLOOR_S
 from agentcage.local.demo import RETURN_REQUEST
 from agentcage.topology import QUEUES
 from tests.integration.local.conftest import DevProcess, dev_environment
-from tests.integration.local.dynamodb_proxy import HELD_MARKER, HoldingProxy, holding_proxy, refunds_for
+from tests.integration.local.dynamodb_proxy import HELD_MARKER, HoldingProxy, refunds_for
 
 # The Lambdas' powertools logs go to stdout, where the dev process prints its URL line: the restarted
 # process logs the recovery of the killed call (a warning) as it starts, so warnings are kept out.
@@ -33,19 +31,6 @@ QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR"}
 # longest queue window, scaled), and the tasks then take a few local steps.
 SETTLED_WITHIN_S = 120.0
 RESUMED_WITHIN_S = max(s.lock_seconds for s in QUEUES) * DEFAULT_TIME_SCALE + SETTLED_WITHIN_S
-
-
-@pytest.fixture(scope="module")
-def dynamodb_endpoint() -> Iterator[str]:
-    # The data services' tables outlive the dev process, as DynamoDB outlives a Lambda.
-    with moto_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def proxy(dynamodb_endpoint: str) -> Iterator[HoldingProxy]:
-    with holding_proxy(dynamodb_endpoint) as server:
-        yield server
 
 
 @pytest.mark.parametrize("attempt", range(5))
