@@ -15,7 +15,7 @@ from agentcage.budget.breaker import (
     release_probe,
 )
 from agentcage.budget.config import BudgetConfig, BudgetOverrides, LimitValues, load_budget_config
-from agentcage.budget.guard import BudgetGuard, ModelCall, ToolAdmission, provider_did_not_process
+from agentcage.budget.guard import BudgetGuard, ModelCall, provider_did_not_process
 from agentcage.budget.limits import AMOUNT_FIELDS, BudgetLimits, LimitName, Usage, exceeded_limit
 from agentcage.budget.loops import LoopDetector
 from agentcage.budget.metrics import EmfMetricsSink, MetricsSink
@@ -61,7 +61,6 @@ __all__ = [
     # the gate's budget step
     "BudgetGuard",
     "ModelCall",
-    "ToolAdmission",
     "provider_did_not_process",
     # metrics
     "MetricsSink",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from agentcage.budget.config import BudgetConfig
@@ -33,9 +32,7 @@ from agentcage.errors import (
     AgentcageError,
     BudgetError,
     BudgetExceededError,
-    CircuitOpenError,
     InvalidTransitionError,
-    LoopDetectedError,
     ModelError,
     ModelRateLimitError,
     OverspendError,
@@ -44,11 +41,10 @@ from agentcage.monitoring_names import EVENT_BREAKER_TRIPPED, LOG_CODE, LOG_EVEN
 from agentcage.trace.w3c import trace_id_of
 
 if TYPE_CHECKING:
-    from agentcage.budget.breaker import Admission
     from agentcage.ledger.base import Ledger
-    from agentcage.ledger.models import CircuitStatus, Reservation
+    from agentcage.ledger.models import Reservation
 
-__all__ = ["BudgetGuard", "MetricsSink", "ModelCall", "ToolAdmission", "provider_did_not_process"]
+__all__ = ["BudgetGuard", "MetricsSink", "ModelCall", "provider_did_not_process"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +67,6 @@ def provider_did_not_process(error: BaseException) -> bool:
     if attempts == 0:
         return True
     return isinstance(error, ModelRateLimitError) and attempts in (None, 1)
-
-
-class ToolAdmission:
-    """A tool call the guard let through: its reservation and whether it is the half-open probe."""
-
-    def __init__(self, reservation: Reservation, probe: bool) -> None:
-        self.reservation = reservation
-        self.probe = probe
 
 
 class ModelCall:
@@ -269,84 +257,6 @@ class BudgetGuard:
             self.metrics.emit(name, "Count", value, dimensions)
         except Exception:  # a metric must never break the budget's accounting
             logger.exception("metric %s not emitted", name)
-
-    # --- tool calls -------------------------------------------------------------------------------
-    def admit_tool_call(
-        self, task_id: str, tool: str, args_digest: str, *, cost_micro_usd: int | None = None
-    ) -> ToolAdmission:
-        """Loop check, circuit admission, then a one-call reservation.
-
-        An open circuit raises CircuitOpenError at once, reserving nothing (the caller answers the
-        model with ``circuit_open``); a loop or a passed limit halts the task and raises.
-        """
-        try:
-            self.loops.check(self.ledger, task_id, tool, args_digest)
-        except LoopDetectedError as error:
-            self.trip(task_id, error)
-            raise
-        admission = self.ledger.circuit_admit(tool)
-        if not admission.allowed:
-            retry_at = admission.retry_at.isoformat() if admission.retry_at else None
-            self.ledger.append_audit(task_id, "circuit_open", {"tool": tool, "retry_at": retry_at})
-            raise CircuitOpenError(
-                f"the circuit of {tool} is {admission.state.value}; retry after {retry_at}",
-                details={"tool": tool, "state": admission.state.value, "retry_at": retry_at},
-            )
-        cost = self.config.tool_call_cost_micro_usd if cost_micro_usd is None else cost_micro_usd
-        try:
-            reservation = self.ledger.reserve(
-                task_id,
-                Usage(tool_calls=1, cost_micro_usd=cost),
-                kind="tool",
-                tool=tool,
-                args_digest=args_digest,
-                ttl_seconds=self.config.reservation_ttl_seconds,
-            )
-        except BaseException as error:
-            # The probe this call claimed will not be sent: give it back now, or every other task's
-            # probe waits for probe_timeout_seconds.
-            self._give_back_probe(tool, admission)
-            if isinstance(error, BudgetExceededError):
-                self.trip(task_id, error)
-            raise
-        return ToolAdmission(reservation, admission.probe)
-
-    def _give_back_probe(self, tool: str, admission: Admission) -> None:
-        if not admission.probe:
-            return
-        try:
-            self.ledger.circuit_release_probe(tool, admission)
-        except AgentcageError as error:  # the probe times out instead
-            logger.error("could not give back the probe of %s: %s", tool, error)  # noqa: TRY400
-
-    def finish_tool_call(
-        self, reservation: Reservation, ok: bool, *, cost_micro_usd: int | None = None, detail: str = ""
-    ) -> CircuitStatus:
-        """Settle the call (one tool call, its cost) and count its outcome toward the tool's circuit.
-
-        ``ok`` is False for the failures that count (5xx, timeouts, a 404 from an egress tool). When
-        this failure opens the circuit, the task halts with a readable reason.
-        """
-        cost = reservation.amounts.cost_micro_usd if cost_micro_usd is None else cost_micro_usd
-        self.ledger.settle(reservation.reservation_id, Usage(tool_calls=1, cost_micro_usd=cost))
-        tool = reservation.tool or ""
-        status = self.ledger.record_tool_outcome(tool, ok)
-        if status.tripped:
-            cooldown = self.ledger.breaker.cooldown_seconds
-            reopen = (status.opened_at or self.ledger.now()) + timedelta(seconds=cooldown)
-            self.trip(
-                reservation.task_id,
-                CircuitOpenError(
-                    f"{tool} failed {status.consecutive_failures} times in a row{detail}; "
-                    f"its circuit is open for {cooldown:g} s",
-                    details={
-                        "tool": tool,
-                        "consecutive_failures": status.consecutive_failures,
-                        "probe_after": reopen.isoformat(),
-                    },
-                ),
-            )
-        return status
 
     # --- breakers ---------------------------------------------------------------------------------
     def trip(self, task_id: str, error: BudgetError) -> None:
