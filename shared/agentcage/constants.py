@@ -62,6 +62,16 @@ MODEL_REGION_ENV: Final = "AGENTCAGE_MODEL_REGION"  # Bedrock region (else the A
 APPROVAL_WEBHOOK_URL_ENV: Final = "AGENTCAGE_APPROVAL_WEBHOOK_URL"
 APPROVAL_WEBHOOK_FORMAT_ENV: Final = "AGENTCAGE_APPROVAL_WEBHOOK_FORMAT"  # slack | teams
 DEV_APPROVER_ENV: Final = "AGENTCAGE_DEV_APPROVER"  # local runtime only
+# --- people: who a task runs for, who may read and decide it (issue 14, agentcage.approvals.principal) --
+# App Service Authentication sets it to "True" when it is on: only then is X-MS-CLIENT-PRINCIPAL trusted.
+WEBSITE_AUTH_ENABLED_ENV: Final = "WEBSITE_AUTH_ENABLED"
+TRUSTED_AUTOMATIONS_ENV: Final = "AGENTCAGE_TRUSTED_AUTOMATIONS"  # app (client) ids that may create tasks
+APPROVER_ROLES_ENV: Final = "AGENTCAGE_APPROVER_ROLES"  # comma-separated (default approver,finance,...)
+AUDITOR_ROLES_ENV: Final = "AGENTCAGE_AUDITOR_ROLES"  # comma-separated (default auditor)
+REQUESTER_AUTHORITY_ENV: Final = "AGENTCAGE_REQUESTER_AUTHORITY"  # JSON: per-role limits for the policy
+DEV_REQUESTER_ENV: Final = "AGENTCAGE_DEV_REQUESTER"  # local runtime only, like DEV_APPROVER_ENV
+DEV_PRINCIPALS_ENV: Final = "AGENTCAGE_DEV_PRINCIPALS"  # local runtime only: more "id:role,role" specs
+LOCAL_LISTEN_HOST_ENV: Final = "AGENTCAGE_LOCAL_LISTEN_HOST"  # set by the local host: where it listens
 PUBLIC_BASE_URL_ENV: Final = "AGENTCAGE_PUBLIC_BASE_URL"  # links in approval notifications
 COORDINATOR_PRINCIPAL_ID_ENV: Final = "AGENTCAGE_COORDINATOR_PRINCIPAL_ID"  # its identity never approves
 # The unique id (AROA...) of the bridge role the coordinator assumes: an SQS SenderId of one of its

@@ -4,6 +4,7 @@ from agentcage.approvals.notice import ApprovalNotice, WebhookFormat, render, sl
 from agentcage.approvals.principal import (
     CLIENT_PRINCIPAL_HEADER,
     Principal,
+    PrincipalKind,
     dev_principal,
     principal_from_header,
 )
@@ -13,6 +14,7 @@ from agentcage.approvals.webhook import DeliveryOutcome, WebhookNotifier
 __all__ = [
     # who approves
     "Principal",
+    "PrincipalKind",
     "principal_from_header",
     "dev_principal",
     "CLIENT_PRINCIPAL_HEADER",

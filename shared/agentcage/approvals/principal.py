@@ -26,11 +26,11 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agentcage.errors import AuthenticationError
 
-__all__ = ["CLIENT_PRINCIPAL_HEADER", "Principal", "dev_principal", "principal_from_header"]
+__all__ = ["CLIENT_PRINCIPAL_HEADER", "Principal", "PrincipalKind", "dev_principal", "principal_from_header"]
 
 CLIENT_PRINCIPAL_HEADER = "x-ms-client-principal"
 _OBJECT_ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
@@ -48,15 +48,23 @@ _USER_ONLY_CLAIMS = (
 )
 
 
+PrincipalKind = Literal["person", "app", "development"]
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated person (or the local development approver)."""
+    """An authenticated caller: a person, a trusted automation (``kind="app"``), or a local stand-in."""
 
     id: str
     name: str
     roles: tuple[str, ...] = field(default_factory=tuple)
     provider: str = "aad"
-    development: bool = False
+    kind: PrincipalKind = "person"
+
+    @property
+    def development(self) -> bool:
+        """True for the local runtime's development principals (never a signed-in person)."""
+        return self.kind == "development"
 
 
 def _claims(document: dict[str, Any]) -> list[tuple[str, str]]:
@@ -117,5 +125,5 @@ def dev_principal(spec: str) -> Principal:
         raise AuthenticationError("the development approver needs an id")
     role_list = tuple(sorted({r.strip() for r in roles.split(",") if r.strip()}))
     return Principal(
-        id=ident, name=f"{ident} (development approver)", roles=role_list, provider="dev", development=True
+        id=ident, name=f"{ident} (development approver)", roles=role_list, provider="dev", kind="development"
     )

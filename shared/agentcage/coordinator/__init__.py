@@ -1,6 +1,7 @@
 """The coordinator: the agent loop as a library service (model steps, the gate on every call, approvals,
 results, budgets, delegation to specialists), and its HTTP API independent of any web framework."""
 
+from agentcage.coordinator.access import AccessRules, TaskAccess, requester_of
 from agentcage.coordinator.core import Notifier
 from agentcage.coordinator.delegation import DELEGATE_TOOL
 from agentcage.coordinator.http import MAX_BODY_BYTES, CoordinatorHttp, Decision, HttpAnswer
@@ -22,6 +23,10 @@ __all__ = [
     "request_message_id",
     "Notifier",
     "DELEGATE_TOOL",
+    # who may read which task (need-to-know)
+    "TaskAccess",
+    "AccessRules",
+    "requester_of",
     # the HTTP API
     "CoordinatorHttp",
     "HttpAnswer",

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from agentcage.budget.config import BudgetConfig, LimitValues
 from agentcage.budget.limits import BudgetLimits
+from agentcage.coordinator.access import AccessRules, TaskAccess
 from agentcage.coordinator.expiry import ExpiryMixin
 from agentcage.coordinator.messages import Started, StartTask
 from agentcage.coordinator.views import ViewMixin
@@ -38,8 +39,13 @@ __all__ = ["Coordinator"]
 class Coordinator(VouchMixin, ExpiryMixin, ViewMixin):
     """Runs tasks: model steps, the governance gate on every call, approvals, results, budgets.
 
-    ``Coordinator(*, ledger, gate, model, settings=None, notifier=None, targets=None, metrics=None)``.
+    ``Coordinator(*, ledger, gate, model, settings=None, notifier=None, targets=None, metrics=None,
+    access=None)``; ``access`` (:class:`AccessRules`) says who may read which task (``self.access``).
     """
+
+    def __init__(self, *, access: AccessRules | None = None, **collaborators: Any) -> None:
+        super().__init__(**collaborators)
+        self.access = TaskAccess(self.ledger, access)
 
     def start_task(
         self,

@@ -20,6 +20,7 @@ from agentcage.ledger.models import (
     Reservation,
     ReservationKind,
     ReservationStatus,
+    Requester,
     TaskRecord,
     TaskState,
     ToolResultRecord,
@@ -38,6 +39,7 @@ __all__ = [
     # records
     "TaskRecord",
     "TaskState",
+    "Requester",
     "TRANSITIONS",
     "Checkpoint",
     "Reservation",

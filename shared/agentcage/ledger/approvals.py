@@ -124,6 +124,10 @@ class ApprovalOperations(LedgerHooks):
         approvals = self._list_approvals(rules.validate_task_id(task_id))
         return [a for a in approvals if a.status is ApprovalStatus.PENDING]
 
+    def task_approvals(self, task_id: str) -> list[ApprovalRecord]:
+        """Every approval of the task, whatever its status (who may read the task asks who decided)."""
+        return list(self._list_approvals(rules.validate_task_id(task_id)))
+
     def _mark_approval_expired(self, task_id: str, approval_id: str, at: datetime) -> None:
         def expire(approval: ApprovalRecord) -> ApprovalRecord:
             if approval.status is not ApprovalStatus.PENDING:

@@ -32,6 +32,7 @@ from agentcage.ledger.models import (
     BudgetState,
     Checkpoint,
     CircuitStatus,
+    Requester,
     Reservation,
     ReservationKind,
     ReservationStatus,
@@ -58,8 +59,9 @@ class Ledger(ApprovalOperations):
         context: Mapping[str, Any] | None = None,
         traceparent: str | None = None,
         task_id: str | None = None,
+        requester: Requester | None = None,
     ) -> TaskRecord:
-        """Create a ``pending`` task; an id that already exists is a ConflictError."""
+        """Create a ``pending`` task for ``requester``; an id that already exists is a ConflictError."""
         now = self.now()
         task = build(
             TaskRecord,
@@ -71,6 +73,7 @@ class Ledger(ApprovalOperations):
             limits=limits,
             traceparent=traceparent,
             message_nonce=secrets.token_hex(16),
+            requester=requester,
             created_at=now,
             updated_at=now,
         )

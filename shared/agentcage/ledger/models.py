@@ -24,6 +24,8 @@ __all__ = [
     "Reservation",
     "ReservationKind",
     "ReservationStatus",
+    "Requester",
+    "RequesterKind",
     "TaskRecord",
     "TaskState",
     "ToolResultRecord",
@@ -48,8 +50,28 @@ class TaskState(StrEnum):
         return self in (TaskState.COMPLETED, TaskState.HALTED, TaskState.FAILED)
 
 
+RequesterKind = Literal["person", "app", "development"]
+"""A signed-in person, a trusted automation (an app-only token configuration names), or the local
+runtime's development principal."""
+
+
+class Requester(BaseModel):
+    """On whose behalf a task runs: the authenticated principal that created it, with its roles then.
+
+    The ledger's copy is the authority (never an envelope's claim): the policy caps the agent by these
+    roles, and only this requester (besides approvers and auditors) may read the task.
+    """
+
+    model_config = _FROZEN
+
+    kind: RequesterKind
+    id: str = Field(min_length=1, max_length=256)
+    name: str = Field(max_length=256)
+    roles: tuple[str, ...] = ()
+
+
 class TaskRecord(BaseModel):
-    """One task: who runs it, what was asked, its budget and where it is."""
+    """One task: who runs it, on whose behalf, what was asked, its budget and where it is."""
 
     model_config = _FROZEN
 
@@ -72,6 +94,8 @@ class TaskRecord(BaseModel):
     halt_reason: str | None = None
     final_answer: str | None = None
     error: dict[str, str] | None = None
+    requester: Requester | None = None
+    """Who the task runs for (``None`` only for tasks made before requesters were recorded)."""
 
 
 class Checkpoint(BaseModel):
