@@ -84,6 +84,11 @@ class CoordinatorCore:
         self.notifier = notifier
         self.targets: TargetResolver = targets or NoTargetResolver()
         self.guard = BudgetGuard(ledger, self.settings.budget, metrics=metrics)
+        # Imported here: the planner module needs this one's ``Stop``.
+        from agentcage.coordinator.planning import CallPlanner
+
+        self.planner = CallPlanner(self)
+        """Decides every proposed call, whichever front door it came through."""
 
     # --- reading state ----------------------------------------------------------------------------
     def _checkpoint(self, task_id: str) -> tuple[int, StepCheckpoint]:
@@ -319,6 +324,8 @@ class CoordinatorCore:
         """Emit ``AgentStep(step + 1)`` when every call of ``turn`` has its result (exactly once)."""
         task = self.ledger.get_task(task_id)
         if turn is None or turn.final or task.state is not TaskState.RUNNING:
+            return Outbox()
+        if task.driver == "external":  # its client proposes the next call; no model step follows
             return Outbox()
         results = self._results(task_id)
         if any(call.request_id not in results for call in turn.calls):

@@ -26,24 +26,11 @@ from agentcage.coordinator.core import Stop
 from agentcage.coordinator.delegation import DELEGATE_TOOL
 from agentcage.coordinator.messages import Outbox
 from agentcage.coordinator.model_call import ModelCallMixin
-from agentcage.coordinator.state import (
-    PlannedCall,
-    StepCheckpoint,
-    Turn,
-    build_conversation,
-    error_content,
-    result_slot,
-)
-from agentcage.envelopes import AgentStep, ToolRequest, args_digest, new_id
-from agentcage.errors import (
-    AgentcageError,
-    BudgetExceededError,
-    LoopDetectedError,
-    TaskNotFoundError,
-)
+from agentcage.coordinator.state import PlannedCall, StepCheckpoint, Turn, build_conversation
+from agentcage.envelopes import AgentStep, ToolRequest
+from agentcage.errors import BudgetExceededError, TaskNotFoundError
 from agentcage.ledger.models import TaskRecord, TaskState
 from agentcage.models.types import Completion, ToolCall
-from agentcage.monitoring_names import EVENT_TOOL_DENIED, LOG_CODE, LOG_EVENT, LOG_TOOL
 from agentcage.telemetry import agent_span, tool_span
 from agentcage.tools.agents import AgentDefinition
 from agentcage.trace import bound_context
@@ -51,7 +38,6 @@ from agentcage.trace import bound_context
 __all__ = ["StepMixin"]
 
 _log = logging.getLogger("agentcage.coordinator")
-_DENIED_CODES = frozenset({"policy_denied", "tool_not_allowed", "unknown_tool", "sensitive_data_blocked"})
 
 
 class StepMixin(ModelCallMixin):
@@ -175,92 +161,9 @@ class StepMixin(ModelCallMixin):
     def _decide(
         self, task: TaskRecord, step: AgentStep, agent: AgentDefinition, call: ToolCall
     ) -> PlannedCall:
-        base: dict[str, Any] = {
-            "call_id": call.id,
-            "tool": call.name,
-            "args": call.arguments,
-            "request_id": new_id("req"),
-        }
-        if call.invalid_arguments:
-            content = error_content(
-                "invalid_arguments", f"arguments are not a JSON object: {call.invalid_arguments}"
-            )
-            return self._refuse(
-                task, PlannedCall(**base, outcome="local", local_result=_local("error", call, content))
-            )
-        try:
-            digest = args_digest(call.arguments)
-        except AgentcageError as error:
-            content = error_content("invalid_arguments", error.message)
-            return self._refuse(
-                task, PlannedCall(**base, outcome="local", local_result=_local("error", call, content))
-            )
-        base["args_digest"] = digest
-        try:
-            self.guard.loops.check(self.ledger, task.task_id, call.name, digest)
-        except LoopDetectedError as error:
-            self.guard.trip(task.task_id, error)
-            raise Stop from error
-        if call.name == DELEGATE_TOOL and agent.specialists:
-            try:
-                return self.plan_delegation(task, agent, PlannedCall(**base, outcome="delegated"))
-            except BudgetExceededError as error:
-                self.guard.trip(task.task_id, error)
-                raise Stop from error
-        tool = self.gate.catalog.get(call.name)
-        tags = None
-        if tool is not None and tool.target is not None and agent.may_call(call.name):
-            tags = self.targets.resolve(tool.target, call.arguments)
-        decision = self.gate.evaluate(
-            agent.id,
-            call.name,
-            call.arguments,
-            environment=task.environment,
-            target_tags=tags,
-            budget=self._policy_budget(task.task_id),
-        )
-        summary = decision.to_dict()
-        base["decision"] = {
-            k: summary[k] for k in ("decision", "policies", "reasons", "obligations", "error")
-        }
-        if decision.needs_approval:
-            approval = self.ledger.create_approval(
-                task.task_id,
-                step=step.step,
-                agent_id=agent.id,
-                tool=call.name,
-                args=call.arguments,
-                args_digest=digest,
-                reasons=decision.reasons,
-                policies=decision.policies,
-                ttl_seconds=self.settings.approval_ttl_seconds,
-            )
-            return PlannedCall(**base, outcome="approval", approval_id=approval.approval_id)
-        if not decision.allowed:
-            refusal = decision.error
-            code, message = (
-                (refusal.code, refusal.message) if refusal else ("policy_denied", "denied by policy")
-            )
-            extra = {"problems": list(refusal.problems)} if refusal and refusal.problems else {}
-            status = "denied" if code in _DENIED_CODES else "error"
-            # What the denial searches count (agentcage.monitoring_names): one line per refused call.
-            denial = {LOG_EVENT: EVENT_TOOL_DENIED, LOG_CODE: code, LOG_TOOL: call.name}
-            _log.info("tool call %s refused: %s", call.name, message, extra=denial)
-            content = error_content(code, message, **extra)
-            return self._refuse(
-                task, PlannedCall(**base, outcome="local", local_result=_local(status, call, content))
-            )
-        return self._dispatch(
-            task, step.step, PlannedCall(**base, outcome="dispatched"), step.trace.child().traceparent
-        )
-
-    def _refuse(self, task: TaskRecord, planned: PlannedCall) -> PlannedCall:
-        try:
-            self._count_local_call(task, planned)
-        except BudgetExceededError as error:
-            self.guard.trip(task.task_id, error)
-            raise Stop from error
-        return planned
+        """The gate's decision on one proposed call (:class:`CallPlanner`, as for every front door)."""
+        delegate = self.plan_delegation if call.name == DELEGATE_TOOL and agent.specialists else None
+        return self.planner.decide(task, step.step, step.trace, agent, call, delegate=delegate)
 
     # --- after the checkpoint ---------------------------------------------------------------------
     def _after_checkpoint(
@@ -290,10 +193,6 @@ class StepMixin(ModelCallMixin):
                     self._notify(task, approval.approval_id)
         outbox.extend(self.start_children(task, turn, fresh=fresh))
         return outbox.extend(self._maybe_advance(task.task_id, step, turn, claimant=f"step-{step}"))
-
-
-def _local(status: str, call: ToolCall, content: dict[str, Any]) -> dict[str, Any]:
-    return result_slot(status, content, tool=call.name, source="coordinator")
 
 
 def _decision_event(call: PlannedCall) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from agentcage.ledger.models import (
     Reservation,
     ReservationKind,
     ReservationStatus,
+    TaskDriver,
     TaskRecord,
     TaskState,
     ToolResultRecord,
@@ -60,6 +61,7 @@ class Ledger(ApprovalOperations):
         traceparent: str | None = None,
         task_id: str | None = None,
         requester: Requester | None = None,
+        driver: TaskDriver = "coordinator",
     ) -> TaskRecord:
         """Create a ``pending`` task for ``requester``; an id that already exists is a ConflictError."""
         now = self.now()
@@ -74,6 +76,7 @@ class Ledger(ApprovalOperations):
             traceparent=traceparent,
             message_nonce=secrets.token_hex(16),
             requester=requester,
+            driver=driver,
             created_at=now,
             updated_at=now,
         )

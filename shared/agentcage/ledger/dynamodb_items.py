@@ -42,7 +42,7 @@ _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 _STATIC_TASK_FIELDS = (
     "task_id", "agent_id", "environment", "request", "context", "limits", "traceparent", "created_at",
-    "message_nonce", "requester",
+    "message_nonce", "requester", "driver",
 )  # fmt: skip
 
 

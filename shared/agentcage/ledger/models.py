@@ -26,6 +26,7 @@ __all__ = [
     "ReservationStatus",
     "Requester",
     "RequesterKind",
+    "TaskDriver",
     "TaskRecord",
     "TaskState",
     "ToolResultRecord",
@@ -70,6 +71,11 @@ class Requester(BaseModel):
     roles: tuple[str, ...] = ()
 
 
+TaskDriver = Literal["coordinator", "external"]
+"""Who proposes a task's tool calls: the coordinator's own model loop, or an external agent (an MCP
+client) whose every ``tools/call`` is one step of the task; an external task never calls a model."""
+
+
 class TaskRecord(BaseModel):
     """One task: who runs it, on whose behalf, what was asked, its budget and where it is."""
 
@@ -96,6 +102,8 @@ class TaskRecord(BaseModel):
     error: dict[str, str] | None = None
     requester: Requester | None = None
     """Who the task runs for (``None`` only for tasks made before requesters were recorded)."""
+    driver: TaskDriver = "coordinator"
+    """``external``: the calls come from an MCP client (:mod:`agentcage.mcp`); absent in older records."""
 
 
 class Checkpoint(BaseModel):
