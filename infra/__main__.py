@@ -122,6 +122,7 @@ def lambda_function(
     existing_role: aws.iam.Role | None = None,
     schedule_minutes: int | None = None,
     queue_concurrency: int = 2,
+    own_role_id_variable: str | None = None,
 ) -> ServiceFunction:
     """One Lambda of the manifest (handler, package, memory, timeout, trigger) with this stack's settings.
 
@@ -160,6 +161,7 @@ def lambda_function(
             statements=statements or [],
             trigger=trigger,
             existing_role=existing_role,
+            own_role_id_variable=own_role_id_variable,
         ),
     )
 
@@ -307,17 +309,26 @@ dead_letters = lambda_function(
         env.LEDGER_TABLE_ENV: state.ledger.name,
         env.TOOL_RESULTS_QUEUE_URL_ENV: state.tool_results.queue.url,
         env.BRIDGE_ROLE_ID_ENV: inbound.bridge_role.unique_id,  # dead requests verify like live ones
+        # A dead result is acted on only when the executor or this drain sent it (its own id is added
+        # from its role resource, so a replaced role updates the variable in the same update).
+        env.RESULT_SENDER_ROLE_IDS_ENV: executor.role.unique_id,
     },
     statements=[
         allow("LedgerDeadLetters", list(DEAD_LETTERS_LEDGER_ACTIONS), [state.ledger.arn]),
         allow("SendToolResults", ["sqs:SendMessage"], [state.tool_results.queue.arn]),
     ],
+    own_role_id_variable=env.RESULT_SENDER_ROLE_IDS_ENV,
 )
 
 # Only the coordinator's bridge role sends tool requests; only the executor and the dead-letters drain
-# send tool results (the queue policies deny every other principal, whatever its own policy grants).
-state.restrict_senders(TOOL_REQUESTS_QUEUE, [inbound.bridge_role.arn])
-state.restrict_senders(TOOL_RESULTS_QUEUE, [executor.role.arn, dead_letters.role.arn])
+# send tool results; each queue has one consumer, the DLQs the drain, and nobody sends to a DLQ (the
+# queue policies deny every other principal, whatever its own policy grants).
+state.restrict_access(TOOL_REQUESTS_QUEUE, senders=[inbound.bridge_role.arn], consumers=[executor.role.arn])
+state.restrict_access(
+    TOOL_RESULTS_QUEUE, senders=[executor.role.arn, dead_letters.role.arn], consumers=[bridge.role.arn]
+)
+for work_queue in (TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE):
+    state.restrict_dead_letter_access(work_queue, consumers=[dead_letters.role.arn])
 
 # --- the model the coordinator calls -----------------------------------------------------------------------
 model_settings: dict[str, pulumi.Input[str]] = {**config.model.app_settings()}

@@ -25,6 +25,9 @@ __all__ = [
     "log_writer",
     "xray_writer",
     "sqs_consumer",
+    "SQS_CONSUME_ACTIONS",
+    "only_these_roles",
+    "nobody",
     "LEDGER_ACTIONS",
     "LEDGER_SWEEPER_ACTIONS",
     "COORDINATOR_LEDGER_ACTIONS",
@@ -131,13 +134,64 @@ def xray_writer() -> Statement:
     return allow("SendTraces", ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
 
 
+SQS_CONSUME_ACTIONS: tuple[str, ...] = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+)
+"""What taking a message off a queue takes: receiving it (and so hiding it from its consumer),
+deleting it, and moving its visibility (holding it, or handing it back early). The batch APIs are
+authorised under the same three names."""
+
+
 def sqs_consumer(*queue_arns: pulumi.Input[str]) -> Statement:
     """What a Lambda event source mapping needs on its queues (one or more), and nothing else."""
-    return allow(
-        "ConsumeOwnQueue",
-        ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
-        list(queue_arns),
-    )
+    return allow("ConsumeOwnQueue", [*SQS_CONSUME_ACTIONS, "sqs:GetQueueAttributes"], list(queue_arns))
+
+
+def only_these_roles(
+    sids: tuple[str, str],
+    actions: Sequence[str],
+    roles: Sequence[pulumi.Input[str]],
+    resource: pulumi.Input[str],
+) -> list[Statement]:
+    """A resource policy's pair: an Allow of ``actions`` for the role ARNs ``roles``, and a Deny of them
+    for every other AWS principal (``aws:PrincipalArn`` of a role session is its role's ARN), so an
+    over-broad grant elsewhere in the account (a person's admin role, a ``sqs:*`` on ``*``) cannot use
+    them either: an explicit Deny wins over any Allow."""
+    if not roles:
+        raise ValueError(f"statements {sids}: at least one role is needed")
+    allowed, denied = sids
+    return [
+        {
+            "Sid": allowed,
+            "Effect": "Allow",
+            "Principal": {"AWS": list(roles)},
+            "Action": list(actions),
+            "Resource": [resource],
+        },
+        {
+            "Sid": denied,
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": list(actions),
+            "Resource": [resource],
+            "Condition": {"ArnNotEquals": {"aws:PrincipalArn": list(roles)}},
+        },
+    ]
+
+
+def nobody(sid: str, actions: Sequence[str], resource: pulumi.Input[str]) -> Statement:
+    """A Deny of ``actions`` to every AWS principal (IAM users and roles of any account). A service's
+    own internal work is no call by an AWS principal: SQS moving a message into a dead-letter queue is
+    governed by that queue's redrive-allow policy, not by ``sqs:SendMessage``."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": list(actions),
+        "Resource": [resource],
+    }
 
 
 # --- exact DynamoDB actions, per use -------------------------------------------------------------------

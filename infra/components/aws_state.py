@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE as LEDGER_TTL_ATTRIBUTE
 from agentcage.topology import QueueSpec, dead_letter_queue
-from infra.iam import Statement, policy_json
+from infra.iam import SQS_CONSUME_ACTIONS, Statement, nobody, only_these_roles, policy_json
 
 __all__ = ["AwsStateArgs", "AwsState", "QueuePair", "LEDGER_TTL_ATTRIBUTE", "IDEMPOTENCY_TTL_ATTRIBUTE"]
 
@@ -115,37 +115,73 @@ class AwsState(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=self._args.deletion_protection),
         )
 
-    def restrict_senders(self, logical: str, senders: Sequence[pulumi.Input[str]]) -> aws.sqs.QueuePolicy:
-        """Let only the roles ``senders`` (ARNs) send to work queue ``logical``: an Allow for them and a
-        Deny for every other principal, so a role of this account whose own policy grants
-        ``sqs:SendMessage`` (an over-broad grant, a person's admin role) still cannot put a message
-        there that the executor would have to tell from the coordinator's."""
-        if not senders:
-            raise ValueError(f"restrict_senders: at least one sending role is needed for {logical}")
-        pair = {TOOL_REQUESTS_QUEUE: self.tool_requests, TOOL_RESULTS_QUEUE: self.tool_results}[logical]
+    def restrict_access(
+        self,
+        logical: str,
+        *,
+        senders: Sequence[pulumi.Input[str]],
+        consumers: Sequence[pulumi.Input[str]],
+    ) -> aws.sqs.QueuePolicy:
+        """Work queue ``logical``'s policy: only the roles ``senders`` (ARNs) send to it, only the roles
+        ``consumers`` receive, delete or hold its messages. Each is an Allow for those roles and a Deny
+        for every other principal, so a role of this account whose own policy grants the action (an
+        over-broad grant, a person's admin role) still cannot put a message there that the consumer
+        would have to tell from the real producer's, nor take one away before its consumer sees it
+        (a result received by anyone else never reaches the coordinator, whose task then waits)."""
+        queue = self._pair(logical).queue
         statements: list[Statement] = [
-            {
-                "Sid": "OnlyTheseRolesSend",
-                "Effect": "Allow",
-                "Principal": {"AWS": list(senders)},
-                "Action": ["sqs:SendMessage"],
-                "Resource": [pair.queue.arn],
-            },
-            {
-                "Sid": "NoOtherPrincipalSends",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": ["sqs:SendMessage"],
-                "Resource": [pair.queue.arn],
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": list(senders)}},
-            },
+            *only_these_roles(
+                ("OnlyTheseRolesSend", "NoOtherPrincipalSends"), ["sqs:SendMessage"], senders, queue.arn
+            ),
+            *only_these_roles(
+                ("OnlyTheseRolesConsume", "NoOtherPrincipalConsumes"),
+                SQS_CONSUME_ACTIONS,
+                consumers,
+                queue.arn,
+            ),
         ]
         return aws.sqs.QueuePolicy(
-            f"{self._name}-{logical}-senders",
-            queue_url=pair.queue.url,
+            f"{self._name}-{logical}-access",
+            queue_url=queue.url,
+            policy=policy_json(statements),
+            # It was named "-senders" while it held only the senders' half: the alias keeps it the same
+            # resource (a replacement would create the new policy, then delete the old one, and with it
+            # the queue's policy, since a queue has one).
+            opts=pulumi.ResourceOptions(
+                parent=self, aliases=[pulumi.Alias(name=f"{self._name}-{logical}-senders")]
+            ),
+        )
+
+    def restrict_dead_letter_access(
+        self, logical: str, *, consumers: Sequence[pulumi.Input[str]]
+    ) -> aws.sqs.QueuePolicy:
+        """The policy of work queue ``logical``'s dead-letter queue: nobody sends to it (SQS moves a
+        message in by its redrive policy, which is no ``SendMessage`` call and is limited to the work
+        queue by the redrive-allow policy), and only the roles ``consumers`` (the dead-letters drain)
+        receive, delete or hold its messages, so whatever lands there gets the drain's outcome and
+        nobody else can make a dead letter vanish unrecorded."""
+        dead_letter = self._pair(logical).dead_letter
+        statements: list[Statement] = [
+            nobody("NobodySends", ["sqs:SendMessage"], dead_letter.arn),
+            *only_these_roles(
+                ("OnlyTheseRolesConsume", "NoOtherPrincipalConsumes"),
+                SQS_CONSUME_ACTIONS,
+                consumers,
+                dead_letter.arn,
+            ),
+        ]
+        return aws.sqs.QueuePolicy(
+            f"{self._name}-{logical}-dlq-access",
+            queue_url=dead_letter.url,
             policy=policy_json(statements),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _pair(self, logical: str) -> QueuePair:
+        pairs = {TOOL_REQUESTS_QUEUE: self.tool_requests, TOOL_RESULTS_QUEUE: self.tool_results}
+        if logical not in pairs:
+            raise ValueError(f"{self._name}: no work queue named {logical!r}")
+        return pairs[logical]
 
     def _queue_pair(self, name: str, logical: str) -> QueuePair:
         spec = self._args.queues[logical]

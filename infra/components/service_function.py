@@ -63,6 +63,10 @@ class ServiceFunctionArgs:
     # None (the default): no reservation, which a new account's quota of 10 could not grant (AWS keeps
     # 100 unreserved); a queue trigger's maximum_concurrency is the ceiling instead.
     reserved_concurrency: int | None = None
+    # An environment variable of comma-separated role ids to which this function's own role's unique
+    # id (AROA...) is appended: a function that must recognise its own sends (the dead-letters drain
+    # reading its own answers back from a DLQ) learns it from the role resource, whatever replaced it.
+    own_role_id_variable: str | None = None
 
 
 class ServiceFunction(pulumi.ComponentResource):
@@ -132,7 +136,7 @@ class ServiceFunction(pulumi.ComponentResource):
             memory_size=args.memory_mb,
             timeout=args.timeout_seconds,
             reserved_concurrent_executions=args.reserved_concurrency,
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment)),
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=self._environment(args)),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="JSON", log_group=self.log_group.name
             ),
@@ -163,6 +167,16 @@ class ServiceFunction(pulumi.ComponentResource):
                 "log_group_name": self.log_group.name,
             }
         )
+
+    def _environment(self, args: ServiceFunctionArgs) -> dict[str, pulumi.Input[str]]:
+        variables = dict(args.environment)
+        name = args.own_role_id_variable
+        if name is not None:
+            others = variables.get(name, "")
+            variables[name] = pulumi.Output.all(others, self.role.unique_id).apply(
+                lambda ids: ",".join(part for part in (*str(ids[0]).split(","), str(ids[1])) if part)
+            )
+        return variables
 
     def _schedule(self, name: str, expression: str) -> None:
         child = pulumi.ResourceOptions(parent=self)

@@ -77,6 +77,9 @@ COORDINATOR_PRINCIPAL_ID_ENV: Final = "AGENTCAGE_COORDINATOR_PRINCIPAL_ID"  # it
 # The unique id (AROA...) of the bridge role the coordinator assumes: an SQS SenderId of one of its
 # sessions starts with it; the executor and the dead-letters drain accept tool requests from no other role
 BRIDGE_ROLE_ID_ENV: Final = "AGENTCAGE_BRIDGE_ROLE_ID"
+# Comma-separated unique ids (AROA...) of the roles that send tool results (the executor's and the
+# dead-letters drain's): the drain acts on a dead-lettered result only when its SenderId is one of them
+RESULT_SENDER_ROLE_IDS_ENV: Final = "AGENTCAGE_RESULT_SENDER_ROLE_IDS"
 
 # --- logical queue names (the cloud names carry a stack prefix that infra adds) ------------------------
 AGENT_STEPS_QUEUE: Final = "agent-steps"
