@@ -79,6 +79,7 @@ from agentcage.errors import (
 )
 from agentcage.federation import role_id_from_sender_id, session_name_from_sender_id, session_name_matches
 from agentcage.policy import is_production_environment
+from agentcage.policy.tags import reported_tags, target_id_of
 from agentcage.transport import ServiceRequest, ServiceTransport
 
 if TYPE_CHECKING:
@@ -418,23 +419,16 @@ class ExecutionGate:
         spec = tool.target
         if spec is None:
             return None
-        target_id = str(args.get(spec.id_argument, ""))
+        # Typed by the functions the coordinator reads targets with: one rule for known and unknown.
+        target_id = target_id_of(args, spec.id_argument)
         resolver = self.gate.catalog.get(spec.resolve_with)
-        if resolver is None:
-            return TargetResolution(target_id, None, None)
+        if target_id is None or resolver is None:
+            return TargetResolution(target_id or "", None, None)
         try:
             response = self.transport.send(
-                ServiceRequest.for_tool(
-                    resolver, {spec.id_argument: args.get(spec.id_argument)}, headers or {}
-                )
+                ServiceRequest.for_tool(resolver, {spec.id_argument: target_id}, headers or {})
             )
         except AgentcageError:  # unreachable or invalid id: unknown, which fails closed
             return TargetResolution(target_id, None, None)
-        tags = (
-            response.body.get(spec.tags_field) if response.ok and isinstance(response.body, Mapping) else None
-        )
-        if not isinstance(tags, Mapping) or not all(
-            isinstance(key, str) and isinstance(value, str) for key, value in tags.items()
-        ):
-            return TargetResolution(target_id, None, response.status)
-        return TargetResolution(target_id, dict(tags), response.status)
+        tags = reported_tags(response.body, spec.tags_field) if response.ok else None
+        return TargetResolution(target_id, tags, response.status)

@@ -4,6 +4,9 @@ A destructive call's policy needs the target's tags *as the service reports them
 claims them. A :class:`TargetResolver` reads them with the operation the catalog names
 (``resolve_with``, a read tool). When they cannot be read the resolver answers ``None`` and the policy
 fails closed (``destructive-forbidden-on-unknown-target``): an unresolvable target is never deleted.
+The id and the answer are typed by :func:`agentcage.policy.tags.target_id_of` and
+:func:`agentcage.policy.tags.reported_tags`, the functions the AWS executor reads its targets with, so
+both sides know (or do not know) a target's tags alike.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from agentcage.errors import AgentcageError
+from agentcage.policy.tags import reported_tags, target_id_of
 from agentcage.tools.openapi import TargetSpec
 
 __all__ = ["NoTargetResolver", "ReadToolTargetResolver", "TargetResolver", "ToolReader"]
@@ -47,7 +51,7 @@ class ReadToolTargetResolver:
 
     def resolve(self, spec: TargetSpec, args: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """Call ``resolve_with`` with the id argument and return its tags field (``None`` on any failure)."""
-        target_id = args.get(spec.id_argument)
+        target_id = target_id_of(args, spec.id_argument)
         if target_id is None:
             return None
         try:
@@ -57,5 +61,4 @@ class ReadToolTargetResolver:
                 "target %s could not be resolved with %s: %s", target_id, spec.resolve_with, error.code
             )
             return None
-        tags = found.get(spec.tags_field) if isinstance(found, Mapping) else None
-        return tags if isinstance(tags, Mapping) else None
+        return reported_tags(found, spec.tags_field)

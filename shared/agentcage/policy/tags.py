@@ -15,6 +15,15 @@ an extra view, never the only one: ``sTaGe`` is still ``stage``. It errs on the 
 
 Only the *key* decides whether a value names an environment: ``Owner=prod-team`` is a team, not a
 deployment, and is not production-like (a destructive call on it still needs an approval).
+
+What a service reports is typed here, once, for both sides: the coordinator (before it proposes a
+call) and the AWS executor (before it runs one) read a target with :func:`target_id_of` and
+:func:`reported_tags`, so a tag set is known, or unknown, the same way wherever it is read. Tags are
+known only as a JSON object of string values (what AWS and Azure tags are); a missing or ``null``
+tags field, a list (AWS's ``[{"Key", "Value"}]`` shape included), or any value that is not a string
+(a number, a boolean, a list, ``null``) makes the *whole* set unknown, which the policy refuses for a
+destructive call (``destructive-forbidden-on-unknown-target``). Dropping only the odd tag instead
+could drop the one that says production (``{"env": ["prod"]}``).
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ __all__ = [
     "normalize_environment",
     "normalize_tag_text",
     "normalize_tags",
+    "reported_tags",
+    "target_id_of",
 ]
 
 # Keys whose value names a deployment environment (matched as a token of the key, so that
@@ -128,3 +139,29 @@ def normalize_environment(environment: str) -> str:
 def is_production_environment(environment: str) -> bool:
     """Whether the (raw) environment name is production."""
     return normalize_environment(environment) in PRODUCTION_ENVIRONMENTS
+
+
+def target_id_of(args: Mapping[str, Any], id_argument: str) -> str | None:
+    """The id of the resource a call acts on: its ``id_argument``, when that is a non-empty string.
+
+    ``None`` (no id: the target is unknown and is not read) otherwise, on both sides alike.
+    """
+    value = args.get(id_argument)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def reported_tags(body: Any, tags_field: str) -> dict[str, str] | None:
+    """The tags a service's answer ``body`` reports in ``tags_field``, or ``None`` when they are unknown.
+
+    Known only when ``body`` is a JSON object whose ``tags_field`` is a JSON object of string keys and
+    string values (an empty object: known, no tags). Anything else, including one non-string value,
+    is unknown (the module docstring says why).
+    """
+    if not isinstance(body, Mapping):
+        return None
+    tags = body.get(tags_field)
+    if not isinstance(tags, Mapping):
+        return None
+    if not all(isinstance(key, str) and isinstance(value, str) for key, value in tags.items()):
+        return None
+    return dict(tags)
