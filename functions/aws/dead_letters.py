@@ -18,21 +18,29 @@ rights on a queue can put a message there, naming any task and any pending call'
   answer only. The error says the call did not run only when nothing started it; once its reservation
   was consumed (or a recovery claimed), it says the outcome is unknown, so the model does not ask for
   a refund again under a new approval. The dead letter is audited on the task.
-* ``tool-results-dlq``: the result must be, envelope for envelope, an answer the executor kept in
-  the ledger (the same ids are not enough). Then the bridge could not deliver it to Service Bus on
-  any delivery, so the coordinator will never hear it: the task ends ``failed`` with the reason,
-  directly in the ledger (DynamoDB is reachable from here), and the dead letter is audited; a result
-  the coordinator had recorded after all (a send reported failed that did arrive) is only audited.
+* ``tool-results-dlq``: the result must have been sent by a session of a role that sends results (its
+  SQS ``SenderId`` names the executor's role or this drain's: ``AGENTCAGE_RESULT_SENDER_ROLE_IDS``,
+  :data:`~agentcage.constants.RESULT_SENDER_ROLE_IDS_ENV`, which infra takes from the role resources;
+  unset, as in in-process tests, any role session passes), and be, envelope for envelope, an answer
+  the executor kept in the ledger (the same ids are not enough). Then the bridge could not deliver
+  it to Service Bus on any delivery, so the coordinator will never hear it: the task ends ``failed``
+  with the reason, directly in the ledger (DynamoDB is reachable from here), and the dead letter is
+  audited; a result the coordinator had recorded after all (a send reported failed that did arrive)
+  is only audited.
 
 A request body that is not a valid envelope ends its task ``failed`` (the envelope error as the
 reason) only when the task, tool, argument digest, reservation and agent it names verify the same
-way. A dead letter that does not verify, or names nothing the ledger knows, is never turned into an
-answer or a task failure: it is logged with its body and counted (``DeadLettersUnverified``, outcome
-``unverified``), then completed; kept in the DLQ it would only come back, unverifiable, every
-visibility timeout for 14 days. A failure to record an outcome (the ledger or the results queue
-unreachable) is a batch item failure, so the message comes back after the DLQ's visibility
-timeout. A child task failed here is not reported to its parent (that takes the coordinator, which is
-what cannot be reached): the parent's own step or approval expiry moves it on.
+way. A dead letter that does not verify (its sender included), or names nothing the ledger knows, is
+never turned into an answer or a task failure: it is logged with its body and counted, then completed
+(outcome ``unverified``); kept in the DLQ it would only come back, unverifiable, every visibility
+timeout for 14 days. It is counted under the names the Function App counts its own with
+(:mod:`agentcage.monitoring_names`): ``UnreadableMessages`` when its body is no envelope,
+``UnvouchedMessages`` otherwise, each with the DLQ as its ``reason``; both are alarmed on.
+
+A failure to record an outcome (the ledger or the results queue unreachable) is a batch item failure,
+so the message comes back after the DLQ's visibility timeout. A child task failed here is not
+reported to its parent (that takes the coordinator, which is what cannot be reached): the parent's
+own step or approval expiry moves it on.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from agentcage.constants import (
     METRIC_DEAD_LETTERS_LEFT,
     METRIC_DEAD_LETTERS_RECEIVED,
     METRICS_NAMESPACE,
+    RESULT_SENDER_ROLE_IDS_ENV,
     TOOL_REQUESTS_QUEUE,
     TOOL_RESULTS_QUEUE,
 )
@@ -61,6 +70,13 @@ from agentcage.errors import (
     InvalidTransitionError,
     NotFoundError,
     ReservationNotFoundError,
+    SenderMismatchError,
+)
+from agentcage.federation import role_id_from_sender_id
+from agentcage.monitoring_names import (
+    METRIC_DIMENSION_REASON,
+    METRIC_UNREADABLE_MESSAGES,
+    METRIC_UNVOUCHED_MESSAGES,
 )
 from agentcage.topology import dead_letter_queue
 
@@ -85,6 +101,7 @@ __all__ = [
     "process_batch",
     "publisher",
     "tracer",
+    "verify_result_sender",
 ]
 
 SERVICE = "dead_letters"
@@ -102,7 +119,7 @@ _METRIC_OF: Final[dict[str, str]] = {
     "task_failed": "DeadLettersFailedTask",
     "already_recorded": "DeadLettersAlreadyRecorded",
     "already_ended": "DeadLettersTaskAlreadyEnded",
-    "unverified": "DeadLettersUnverified",
+    "unverified": METRIC_UNVOUCHED_MESSAGES,  # UnreadableMessages when the body is no envelope
 }
 
 logger = Logger(service=SERVICE, level=os.environ.get(LOG_LEVEL_ENV))
@@ -253,10 +270,41 @@ def _may_have_run(store: Ledger, request: ToolRequest) -> bool:
     return any(r.request_id == slot for r in store.tool_results(request.task_id))
 
 
+def result_sender_role_ids(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The unique ids of the roles that send tool results (``AGENTCAGE_RESULT_SENDER_ROLE_IDS``)."""
+    raw = (os.environ if environ is None else environ).get(RESULT_SENDER_ROLE_IDS_ENV) or ""
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def verify_result_sender(sender_id: str | None, expected: frozenset[str] | None = None) -> None:
+    """The SQS ``SenderId`` of a tool result must be a session of a role that sends results, or raise
+    :class:`SenderMismatchError`. ``expected`` (argument, then ``AGENTCAGE_RESULT_SENDER_ROLE_IDS``)
+    names those roles; when neither names one, any role session passes (never an IAM user's send)."""
+    roles = result_sender_role_ids() if expected is None else expected
+    sender_role = role_id_from_sender_id(sender_id)
+    if sender_role is None:
+        raise SenderMismatchError(
+            f"the result was not sent by a role session (SenderId {str(sender_id)[:64]!r}), so not by "
+            "the executor or the dead-letters drain",
+            details={"sender_id": str(sender_id)[:64]},
+        )
+    if roles and sender_role not in roles:
+        raise SenderMismatchError(
+            f"the result was sent by a session of role {sender_role[:32]!r}, which sends no tool results",
+            details={"sender_role": sender_role[:32]},
+        )
+
+
 def _dead_result(record: Mapping[str, Any], result: ToolResult, store: Ledger) -> Outcome:
     """End the task of a result Azure can never hear (unless the coordinator recorded it after all)."""
     from agentcage.ledger.answers import kept_answers
 
+    # Who sent it first: a copy of a kept answer put on the results queue by anyone else (the queue
+    # policy stops that, but the drain does not rely on one setting) is not the executor's answer.
+    try:
+        verify_result_sender(_sender_id(record))
+    except SenderMismatchError as unattributable:
+        return _unverified(record, TOOL_RESULTS_QUEUE, unattributable)
     # The whole envelope, not its ids: the ids of a kept answer are no secret to whoever could read
     # the results queue, and a copy under them with other content must not end the task.
     kept = any(a.result == result for a in kept_answers(store, result.task_id))
@@ -283,7 +331,7 @@ def _unreadable(record: Mapping[str, Any], source: str, error: AgentcageError, s
     task_id = _verified_claim(record, store) if source == TOOL_REQUESTS_QUEUE else None
     facts = {**_facts(record, source), "error": error.code}
     if task_id is None:
-        return _unverified(record, source, error)
+        return _unverified(record, source, error, unreadable=True)
     reason = (
         "a tool request of this task was dead-lettered and cannot be read "
         f"({error.code}: {error.message[:500]})"
@@ -305,12 +353,23 @@ _LOGGED_BODY_CHARS: Final = 16 * 1024
 """How much of an unverified dead letter's body its log line keeps (the record for a person)."""
 
 
-def _unverified(record: Mapping[str, Any], source: str, error: AgentcageError) -> Outcome:
+def _unverified(
+    record: Mapping[str, Any], source: str, error: AgentcageError, *, unreadable: bool = False
+) -> Outcome:
     """A dead letter whose claims the ledger does not confirm: logged with its body (the record a
-    person reads) and counted (``DeadLettersUnverified``), then completed, unanswered and ending no
-    task. Left in the DLQ it would come back every visibility timeout for the queue's 14 days of
-    retention, thousands of invocations that can never verify it."""
+    person reads) and counted (``UnreadableMessages`` for a body that is no envelope, else
+    ``UnvouchedMessages``, the DLQ as the ``reason``), then completed, unanswered and ending no task.
+    Left in the DLQ it would come back every visibility timeout for the queue's 14 days of retention,
+    thousands of invocations that can never verify it."""
+    from agentcage.budget.metrics import EmfMetricsSink
+
     body = record.get("body")
+    EmfMetricsSink(METRICS_NAMESPACE, service=SERVICE).emit(
+        METRIC_UNREADABLE_MESSAGES if unreadable else METRIC_UNVOUCHED_MESSAGES,
+        "Count",
+        1,
+        {METRIC_DIMENSION_REASON: dead_letter_queue(source).name},
+    )
     logger.error(
         "dead letter does not verify against the ledger; removed unanswered: %s",
         error.message,
@@ -365,7 +424,8 @@ def record_handler(
     with tracer.provider.in_subsegment("## dead_letter") as subsegment:
         outcome = handle_record(record.raw_event, store=store or ledger(), results=results or publisher())
         subsegment.put_annotation("outcome", outcome)
-        metrics.add_metric(name=_METRIC_OF[outcome], unit=MetricUnit.Count, value=1)
+        if outcome != "unverified":  # counted by _unverified, per DLQ and by why
+            metrics.add_metric(name=_METRIC_OF[outcome], unit=MetricUnit.Count, value=1)
         return outcome
 
 

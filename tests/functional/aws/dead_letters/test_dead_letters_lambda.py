@@ -21,7 +21,12 @@ import pytest
 from moto import mock_aws
 
 from agentcage.budget.limits import BudgetLimits, Usage
-from agentcage.constants import LEDGER_BACKEND_ENV, LEDGER_TABLE_ENV, TOOL_RESULTS_QUEUE_URL_ENV
+from agentcage.constants import (
+    LEDGER_BACKEND_ENV,
+    LEDGER_TABLE_ENV,
+    RESULT_SENDER_ROLE_IDS_ENV,
+    TOOL_RESULTS_QUEUE_URL_ENV,
+)
 from agentcage.envelopes import ToolRequest, ToolResult, args_digest, dump_envelope, parse_envelope
 from agentcage.federation import role_session_name
 from agentcage.ledger import TaskState
@@ -29,6 +34,11 @@ from agentcage.ledger.answers import keep_answer, kept_answer, kept_answers
 from agentcage.ledger.dynamodb import DynamoDBLedger
 from agentcage.ledger.dynamodb_items import create_ledger_table
 from agentcage.ledger.testing import dynamodb_client, serialize_moto_dynamodb
+from agentcage.monitoring_names import (
+    METRIC_DIMENSION_REASON,
+    METRIC_UNREADABLE_MESSAGES,
+    METRIC_UNVOUCHED_MESSAGES,
+)
 from agentcage.trace import TraceContext
 from functions.aws import dead_letters
 from functions.aws.executor import SENT_EVENT, SqsResultPublisher, recovery_slot, result_message_id
@@ -408,6 +418,85 @@ def test_a_dead_lettered_result_nobody_kept_ends_no_task(world: World) -> None:
     assert response == {"batchItemFailures": []}
     assert world.ledger.get_task(task_id).state is TaskState.RUNNING
     assert dead_letter_events(world.ledger, task_id) == []
+
+
+EXECUTOR_ROLE_ID = "AROAEXECUTORROLE00001"
+DRAIN_ROLE_ID = "AROADEADLETTERSROLE01"
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "AROASOMEOTHERROLE0001:agentcage-dev-tool-executor",  # a session of another role, named alike
+        "AIDAEXAMPLEUSER000001",  # an IAM user: no role session at all
+        None,  # no SenderId
+    ],
+)
+def test_a_kept_result_dead_lettered_from_another_sender_ends_no_task(
+    world: World, monkeypatch: pytest.MonkeyPatch, sender: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN the roles that send results, and a byte-for-byte copy of a kept answer sent by someone else
+    monkeypatch.setenv(RESULT_SENDER_ROLE_IDS_ENV, f"{EXECUTOR_ROLE_ID},{DRAIN_ROLE_ID}")
+    task_id = new_task(world.ledger)
+    body = dump_envelope(kept_result(world.ledger, task_id))
+    dead = record(body, "tool-results-dlq", message_id="copy")
+    dead["attributes"]["SenderId"] = sender
+
+    # WHEN its DLQ hands it over
+    response = run(dead)
+
+    # THEN the sender does not verify: no task ends, nothing is audited; it is logged for a person
+    assert response == {"batchItemFailures": []}
+    assert world.ledger.get_task(task_id).state is TaskState.RUNNING
+    assert dead_letter_events(world.ledger, task_id) == []
+    [logged] = [r for r in caplog.records if "does not verify" in r.getMessage()]
+    assert getattr(logged, "error", None) == "sender_mismatch"
+    assert getattr(logged, "body", None) == body
+
+
+@pytest.mark.parametrize("role_id", [EXECUTOR_ROLE_ID, DRAIN_ROLE_ID])
+def test_a_kept_result_dead_lettered_from_a_result_sender_ends_its_task(
+    world: World, monkeypatch: pytest.MonkeyPatch, role_id: str
+) -> None:
+    # GIVEN a kept answer sent by the executor's (or the drain's own) role session
+    monkeypatch.setenv(RESULT_SENDER_ROLE_IDS_ENV, f" {EXECUTOR_ROLE_ID} , {DRAIN_ROLE_ID} ")
+    task_id = new_task(world.ledger)
+    body = dump_envelope(kept_result(world.ledger, task_id))
+
+    response = run(record(body, "tool-results-dlq", sender=f"{role_id}:agentcage-dev-function"))
+
+    assert response == {"batchItemFailures": []}
+    assert world.ledger.get_task(task_id).state is TaskState.FAILED
+
+
+def test_unverified_dead_letters_are_counted_as_unreadable_or_unvouched_by_dlq(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a garbage body, a forged request and a result nobody kept
+    task_id = new_task(world.ledger)
+    forged = tool_request(world.ledger, task_id).model_copy(update={"reservation_id": "r-forged"})
+    capsys.readouterr()
+
+    run(
+        record("not json", "tool-requests-dlq", message_id="garbage"),
+        record(dump_envelope(forged), "tool-requests-dlq", message_id="forged"),
+        record(dump_envelope(tool_result(task_id)), "tool-results-dlq", message_id="unkept"),
+    )
+
+    # THEN each is counted under the name the Function App uses for the same case, with its DLQ
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    counted = [
+        (metric["Name"], document.get(METRIC_DIMENSION_REASON))
+        for document in documents
+        for directive in document.get("_aws", {}).get("CloudWatchMetrics", [])
+        for metric in directive["Metrics"]
+        if metric["Name"] in (METRIC_UNREADABLE_MESSAGES, METRIC_UNVOUCHED_MESSAGES)
+    ]
+    assert sorted(counted) == [
+        (METRIC_UNREADABLE_MESSAGES, "tool-requests-dlq"),
+        (METRIC_UNVOUCHED_MESSAGES, "tool-requests-dlq"),
+        (METRIC_UNVOUCHED_MESSAGES, "tool-results-dlq"),
+    ]
 
 
 def test_a_dead_letter_naming_no_task_or_sent_by_another_task_ends_nothing(world: World) -> None:
