@@ -1,5 +1,6 @@
 """The budget ledger and state store: tasks, checkpoints, reservations, approvals, audit, circuits.
 
+Besides its records, the ledger offers once-only claims and an outbox (:mod:`agentcage.ledger.claims`).
 One interface (:class:`Ledger`) with three backends: :class:`MemoryLedger` (tests),
 :class:`SQLiteLedger` (the local runtime's embedded default) and ``DynamoDBLedger`` (the cloud,
 imported lazily from :mod:`agentcage.ledger.dynamodb` so boto3 stays optional). Open one with
@@ -7,6 +8,7 @@ imported lazily from :mod:`agentcage.ledger.dynamodb` so boto3 stays optional). 
 """
 
 from agentcage.ledger.base import Ledger
+from agentcage.ledger.claims import Claim, ClaimOutcome, ClaimScope, OutboxEntry, OutboxMessage
 from agentcage.ledger.factory import BACKENDS, open_ledger
 from agentcage.ledger.hooks import Clock
 from agentcage.ledger.memory import MemoryLedger
@@ -17,10 +19,10 @@ from agentcage.ledger.models import (
     BudgetState,
     Checkpoint,
     CircuitStatus,
+    Requester,
     Reservation,
     ReservationKind,
     ReservationStatus,
-    Requester,
     TaskRecord,
     TaskState,
     ToolResultRecord,
@@ -51,4 +53,10 @@ __all__ = [
     "ToolResultRecord",
     "BudgetState",
     "CircuitStatus",
+    # once-only claims and the outbox
+    "Claim",
+    "ClaimOutcome",
+    "ClaimScope",
+    "OutboxEntry",
+    "OutboxMessage",
 ]

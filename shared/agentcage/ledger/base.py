@@ -27,6 +27,7 @@ from agentcage.budget.limits import BudgetLimits, Usage
 from agentcage.errors import InvalidInputError, OverspendError, ReservationStateError
 from agentcage.ledger import rules
 from agentcage.ledger.approvals import ApprovalOperations
+from agentcage.ledger.claims import ClaimOperations
 from agentcage.ledger.models import (
     AuditEvent,
     BudgetState,
@@ -46,7 +47,7 @@ from agentcage.ledger.validation import build
 __all__ = ["Ledger"]
 
 
-class Ledger(ApprovalOperations):
+class Ledger(ClaimOperations, ApprovalOperations):
     """The budget ledger and state store shared by the coordinator, the executor and the local runtime."""
 
     # --- tasks ------------------------------------------------------------------------------------
@@ -160,8 +161,13 @@ class Ledger(ApprovalOperations):
         tool: str | None = None,
         args_digest: str | None = None,
         ttl_seconds: float = 300,
+        agent_id: str | None = None,
     ) -> Reservation:
-        """Check every limit and reserve ``amounts`` in ONE atomic step (BudgetExceededError names it)."""
+        """Check every limit and reserve ``amounts`` in ONE atomic step (BudgetExceededError names it).
+
+        ``agent_id`` is the task's agent, recorded so the executor can check that a reservation, its
+        task and its approval all name the same agent.
+        """
         if kind not in ("model", "tool"):
             raise InvalidInputError(f"reservation kind must be 'model' or 'tool', not {kind!r}")
         if kind == "tool" and not tool:
@@ -176,6 +182,7 @@ class Ledger(ApprovalOperations):
             task_id=task_id,
             kind=kind,
             amounts=amounts,
+            agent_id=agent_id,
             tool=tool,
             args_digest=args_digest,
             created_at=now,

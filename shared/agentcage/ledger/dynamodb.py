@@ -23,8 +23,8 @@ from botocore.exceptions import ClientError
 from agentcage.budget.limits import AMOUNT_FIELDS, exceeded_limit
 from agentcage.errors import ConflictError, ReservationNotFoundError, TaskNotFoundError
 from agentcage.ledger import keys, rules
+from agentcage.ledger.dynamodb_claims import DynamoDBClaimHooks
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE, task_from_item, task_to_item, to_item, values
-from agentcage.ledger.dynamodb_records import DynamoDBRecordHooks
 from agentcage.ledger.dynamodb_store import LostRaceError, cancellation_reasons, error_code
 from agentcage.ledger.models import Checkpoint, Reservation, TaskRecord, TaskState
 
@@ -47,7 +47,7 @@ _MOVE_UPDATE = "SET updated_at = :updated, " + ", ".join(
 )
 
 
-class DynamoDBLedger(DynamoDBRecordHooks):
+class DynamoDBLedger(DynamoDBClaimHooks):
     """A ledger in one DynamoDB table (``client`` injected; built from boto3 only when not given).
 
     ``DynamoDBLedger(table_name=None, *, client=None, retention_days=30, max_attempts=25,

@@ -10,6 +10,8 @@ PK                    SK                         item
 ``TASK#<task>``       ``AUDIT#<ts>#<n>``         an audit event; n is the task's sequence number
 ``TASK#<task>``       ``RESULT#<request>``       a recorded tool result (idempotency)
 ``TASK#<task>``       ``CALL#<tool>#<digest>``   the loop counter of one tool + argument digest
+``TASK#<task>``       ``CLAIM#<scope>#<key>``    a once-only claim (:mod:`agentcage.ledger.claims`)
+``TASK#<task>``       ``OUTBOX#<message id>``    a message that must follow a record (the outbox)
 ``CIRCUIT#<tool>``    ``STATE``                  a tool's circuit (shared by all tasks)
 ====================  =========================  ==========================================
 """
@@ -22,6 +24,8 @@ __all__ = [
     "APPROVAL",
     "AUDIT",
     "CIRCUIT_SK",
+    "CLAIM",
+    "OUTBOX",
     "META",
     "RES",
     "RESULT",
@@ -31,6 +35,9 @@ __all__ = [
     "call_sk",
     "checkpoint_sk",
     "circuit_pk",
+    "claim_prefix",
+    "claim_sk",
+    "outbox_sk",
     "reservation_sk",
     "result_sk",
     "task_pk",
@@ -44,6 +51,8 @@ AUDIT = "AUDIT#"
 RESULT = "RESULT#"
 CALL = "CALL#"
 CIRCUIT_SK = "STATE"
+CLAIM = "CLAIM#"
+OUTBOX = "OUTBOX#"
 
 
 def task_pk(task_id: str) -> str:
@@ -84,3 +93,18 @@ def call_sk(tool: str, args_digest: str) -> str:
 def circuit_pk(tool: str) -> str:
     """The partition of a tool's circuit."""
     return f"CIRCUIT#{tool}"
+
+
+def claim_prefix(scope: str) -> str:
+    """The sort-key prefix of every claim of ``scope`` (scopes contain no ``#``)."""
+    return f"{CLAIM}{scope}#"
+
+
+def claim_sk(scope: str, key: str) -> str:
+    """The sort key of the claim ``key`` of ``scope``."""
+    return f"{claim_prefix(scope)}{key}"
+
+
+def outbox_sk(message_id: str) -> str:
+    """The sort key of an outbox entry."""
+    return f"{OUTBOX}{message_id}"

@@ -42,6 +42,10 @@ class _DictStore:
         self.put(pk, sk, item, due=due)
         return True
 
+    def delete(self, pk: str, sk: str) -> None:
+        if self.items.pop((pk, sk), None) is not None:
+            self.sorted_keys.remove((pk, sk))
+
     def query(
         self, pk: str, prefix: str, *, newest_first: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, Field, JsonValue
 
 from agentcage.budget.breaker import CircuitState
 from agentcage.budget.limits import BudgetLimits, Usage
+from agentcage.ledger.records import LEDGER_RECORD
 
 __all__ = [
     "ApprovalRecord",
@@ -32,7 +33,7 @@ __all__ = [
     "ToolResultRecord",
 ]
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
+_FROZEN = LEDGER_RECORD  # read tolerantly: a newer writer's field must not break this reader
 
 
 class TaskState(StrEnum):
@@ -144,6 +145,9 @@ class Reservation(BaseModel):
     task_id: str
     kind: ReservationKind
     amounts: Usage
+    agent_id: str | None = None
+    """The task's agent when the reservation was made (``None`` only for reservations made before it
+    was recorded): the executor checks it against the task's agent and the approval's."""
     tool: str | None = None
     args_digest: str | None = None
     status: ReservationStatus = ReservationStatus.ACTIVE

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -25,6 +25,7 @@ from agentcage.errors import (
 )
 from agentcage.ledger import keys, rules
 from agentcage.ledger.base import Ledger
+from agentcage.ledger.claims import Claim, ClaimScope, OutboxEntry, claim_not_found
 from agentcage.ledger.models import (
     ApprovalRecord,
     AuditEvent,
@@ -57,6 +58,7 @@ class ItemStore(Protocol):
     def get(self, pk: str, sk: str) -> dict[str, Any] | None: ...
     def put(self, pk: str, sk: str, item: dict[str, Any], *, due: float | None = None) -> None: ...
     def insert(self, pk: str, sk: str, item: dict[str, Any], *, due: float | None = None) -> bool: ...
+    def delete(self, pk: str, sk: str) -> None: ...
     def query(
         self, pk: str, prefix: str, *, newest_first: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]: ...
@@ -264,3 +266,91 @@ class SerializableLedger(Ledger):
             count = int((store.get(pk, sk) or {"count": 0})["count"]) + 1
             store.put(pk, sk, {"count": count})
             return count
+
+    # --- claims and the outbox --------------------------------------------------------------------
+    @staticmethod
+    def _put_outbox(store: ItemStore, entries: Iterable[OutboxEntry]) -> None:
+        for entry in entries:  # keyed by message id: the same message written twice is one entry
+            due = entry.created_at.timestamp() if not entry.delivered else None
+            store.insert(keys.task_pk(entry.task_id), keys.outbox_sk(entry.message_id), _dump(entry), due=due)
+
+    def _insert_claim(self, claim: Claim, outbox: list[OutboxEntry]) -> tuple[bool, Claim]:
+        with self._transaction(write=True) as store:
+            self._task(store, claim.task_id)
+            pk, sk = keys.task_pk(claim.task_id), keys.claim_sk(claim.scope, claim.key)
+            existing = store.get(pk, sk)
+            if existing is not None:
+                return False, Claim.model_validate(existing)
+            store.put(pk, sk, _dump(claim))
+            self._put_outbox(store, outbox)
+            return True, claim
+
+    def _load_claim(self, task_id: str, scope: ClaimScope, key: str) -> Claim | None:
+        with self._transaction(write=False) as store:
+            item = store.get(keys.task_pk(task_id), keys.claim_sk(scope, key))
+        return Claim.model_validate(item) if item is not None else None
+
+    def _complete_claim(
+        self,
+        task_id: str,
+        scope: ClaimScope,
+        key: str,
+        apply: Callable[[Claim], Claim | None],
+        outbox: list[OutboxEntry],
+    ) -> Claim:
+        with self._transaction(write=True) as store:
+            pk, sk = keys.task_pk(task_id), keys.claim_sk(scope, key)
+            item = store.get(pk, sk)
+            if item is None:
+                raise claim_not_found(task_id, scope, key)
+            claim = Claim.model_validate(item)
+            changed = apply(claim)
+            if changed is None:
+                return claim
+            store.put(pk, sk, _dump(changed))
+            self._put_outbox(store, outbox)
+            return changed
+
+    def _delete_claim(self, task_id: str, scope: ClaimScope, key: str, claimant: str) -> bool:
+        with self._transaction(write=True) as store:
+            pk, sk = keys.task_pk(task_id), keys.claim_sk(scope, key)
+            item = store.get(pk, sk)
+            if item is None:
+                return False
+            claim = Claim.model_validate(item)
+            if claim.claimant != claimant or claim.completed:
+                return False
+            store.delete(pk, sk)
+            return True
+
+    def _list_claims(self, task_id: str, scope: ClaimScope) -> list[Claim]:
+        with self._transaction(write=False) as store:
+            items = store.query(keys.task_pk(task_id), keys.claim_prefix(scope))
+        return [Claim.model_validate(item) for item in items]
+
+    def _undelivered(self, task_id: str | None, before: datetime) -> list[OutboxEntry]:
+        with self._transaction(write=False) as store:
+            if task_id is None:
+                items = [item for _, item in store.scan(keys.OUTBOX, due_before=before.timestamp())]
+            else:
+                items = store.query(keys.task_pk(task_id), keys.OUTBOX)
+        entries = [OutboxEntry.model_validate(item) for item in items]
+        return [e for e in entries if not e.delivered and e.created_at <= before]
+
+    def _mark_delivered(self, task_id: str, message_id: str, at: datetime) -> OutboxEntry | None:
+        with self._transaction(write=True) as store:
+            pk, sk = keys.task_pk(task_id), keys.outbox_sk(message_id)
+            item = store.get(pk, sk)
+            if item is None:
+                return None
+            entry = OutboxEntry.model_validate(item)
+            if entry.delivered:
+                return entry
+            entry = entry.model_copy(update={"delivered_at": at})
+            store.put(pk, sk, _dump(entry))
+            return entry
+
+
+def _dump(record: Claim | OutboxEntry) -> dict[str, Any]:
+    dumped: dict[str, Any] = record.model_dump(mode="json")
+    return dumped

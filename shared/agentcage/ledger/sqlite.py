@@ -71,6 +71,9 @@ class _SQLiteStore:
         )
         return cursor.rowcount == 1
 
+    def delete(self, pk: str, sk: str) -> None:
+        self.connection.execute("DELETE FROM items WHERE pk = ? AND sk = ?", (pk, sk))
+
     def query(
         self, pk: str, prefix: str, *, newest_first: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]]:

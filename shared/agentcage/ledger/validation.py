@@ -1,4 +1,9 @@
-"""Building records from caller input: a validation failure is an InvalidInputError, never a crash."""
+"""Building records from caller input: a validation failure is an InvalidInputError, never a crash.
+
+Stored records ignore fields they do not know (:mod:`agentcage.ledger.records`), so that an older
+reader survives a newer writer; building one is strict instead: a field the record does not have is
+refused here, as pydantic's ``extra="forbid"`` would.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def build(model: type[M], **fields: Any) -> M:
-    """``model(**fields)``, with pydantic's errors turned into InvalidInputError listing each problem."""
+    """``model(**fields)``, with pydantic's errors (and unknown fields) turned into InvalidInputError."""
+    unknown = sorted(set(fields) - set(model.model_fields))
+    if unknown:
+        raise InvalidInputError(
+            f"invalid {model.__name__}",
+            details={"problems": [{"type": "extra_forbidden", "loc": [name]} for name in unknown]},
+        )
     try:
         return model(**fields)
     except ValidationError as error:

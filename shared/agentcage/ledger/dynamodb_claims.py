@@ -1,0 +1,187 @@
+"""DynamoDB hooks for once-only claims and the outbox (:mod:`agentcage.ledger.claims`).
+
+A claim is one ``TransactWriteItems``: a condition that the task exists, a put-if-absent of the claim
+and the puts of its outbox entries, so the claim and the messages that must follow it are written
+together or not at all; a lost claim costs one more read (the winner's). An outbox entry keeps
+``due_epoch`` while undelivered (what the sweeper's scan looks for); marking it delivered is one
+``UpdateItem`` that sets ``delivered_at`` (read over the stored document) and removes ``due_epoch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from agentcage.errors import TaskNotFoundError
+from agentcage.ledger import keys
+from agentcage.ledger.claims import Claim, ClaimScope, OutboxEntry, claim_not_found
+from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE, from_item, to_item, values
+from agentcage.ledger.dynamodb_records import DynamoDBRecordHooks
+from agentcage.ledger.dynamodb_store import LostRaceError, cancellation_reasons, error_code
+
+__all__ = ["DynamoDBClaimHooks"]
+
+
+class DynamoDBClaimHooks(DynamoDBRecordHooks):
+    """Claims and the outbox over the ledger table."""
+
+    def _claim_item(self, claim: Claim, version: int) -> dict[str, Any]:
+        extra: dict[str, Any] = {"claimant": claim.claimant, TTL_ATTRIBUTE: self._expiry(claim.claimed_at)}
+        if claim.completed_at is not None:
+            extra["completed_at"] = claim.completed_at.isoformat()
+        pk, sk = keys.task_pk(claim.task_id), keys.claim_sk(claim.scope, claim.key)
+        return self._doc_item(pk, sk, claim, version, **extra)
+
+    def _outbox_puts(self, outbox: list[OutboxEntry]) -> list[dict[str, Any]]:
+        return [
+            {
+                "Put": {
+                    "Item": self._doc_item(
+                        keys.task_pk(entry.task_id),
+                        keys.outbox_sk(entry.message_id),
+                        entry,
+                        1,
+                        due_epoch=entry.created_at.timestamp(),
+                        **{TTL_ATTRIBUTE: self._expiry(entry.created_at)},
+                    )
+                }
+            }
+            for entry in outbox
+        ]
+
+    def _claim_versioned(self, task_id: str, scope: ClaimScope, key: str) -> tuple[Claim, int] | None:
+        item = self._get(keys.task_pk(task_id), keys.claim_sk(scope, key))
+        return self._doc(item, Claim) if item is not None else None
+
+    # --- hooks ------------------------------------------------------------------------------------
+    def _insert_claim(self, claim: Claim, outbox: list[OutboxEntry]) -> tuple[bool, Claim]:
+        exists = {
+            "ConditionCheck": {
+                "Key": to_item({"PK": keys.task_pk(claim.task_id), "SK": keys.META}),
+                "ConditionExpression": "attribute_exists(PK)",
+            }
+        }
+        put = {"Put": {"Item": self._claim_item(claim, 1), "ConditionExpression": "attribute_not_exists(PK)"}}
+        for _ in self._attempts():
+            try:
+                self._transact([exists, put, *self._outbox_puts(outbox)])
+            except ClientError as error:
+                if error_code(error) != "TransactionCanceledException":
+                    raise
+                reasons = cancellation_reasons(error)
+                if reasons[:1] == ["ConditionalCheckFailed"]:
+                    raise TaskNotFoundError(
+                        f"no task {claim.task_id!r}", details={"task_id": claim.task_id}
+                    ) from None
+                if reasons[1:2] == ["ConditionalCheckFailed"]:
+                    found = self._claim_versioned(claim.task_id, claim.scope, claim.key)
+                    if found is not None:
+                        return False, found[0]
+                continue  # a conflicting transaction, or the winner released it meanwhile: again
+            return True, claim
+        raise AssertionError("unreachable")  # pragma: no cover - _attempts raises when exhausted
+
+    def _load_claim(self, task_id: str, scope: ClaimScope, key: str) -> Claim | None:
+        found = self._claim_versioned(task_id, scope, key)
+        return found[0] if found is not None else None
+
+    def _complete_claim(
+        self,
+        task_id: str,
+        scope: ClaimScope,
+        key: str,
+        apply: Callable[[Claim], Claim | None],
+        outbox: list[OutboxEntry],
+    ) -> Claim:
+        for _ in self._attempts():
+            found = self._claim_versioned(task_id, scope, key)
+            if found is None:
+                raise claim_not_found(task_id, scope, key)
+            claim, version = found
+            changed = apply(claim)
+            if changed is None:
+                return claim
+            item = self._claim_item(changed, version + 1)
+            try:
+                if outbox:
+                    self._transact_versioned(item, version, self._outbox_puts(outbox))
+                else:
+                    self._put_versioned(item, version)
+            except LostRaceError:
+                continue
+            return changed
+        raise AssertionError("unreachable")  # pragma: no cover - _attempts raises when exhausted
+
+    def _transact_versioned(self, item: dict[str, Any], version: int, others: list[dict[str, Any]]) -> None:
+        put = {
+            "Put": {
+                "Item": item,
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": values(v=version),
+            }
+        }
+        try:
+            self._transact([put, *others])
+        except ClientError as error:
+            if error_code(error) == "TransactionCanceledException":
+                raise LostRaceError from None
+            raise
+
+    def _delete_claim(self, task_id: str, scope: ClaimScope, key: str, claimant: str) -> bool:
+        try:
+            self._call(
+                "delete_item",
+                Key=to_item({"PK": keys.task_pk(task_id), "SK": keys.claim_sk(scope, key)}),
+                ConditionExpression="claimant = :claimant AND attribute_not_exists(completed_at)",
+                ExpressionAttributeValues=values(claimant=claimant),
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False  # none, another's, or completed
+            raise
+        return True
+
+    def _list_claims(self, task_id: str, scope: ClaimScope) -> list[Claim]:
+        items = self._query(keys.task_pk(task_id), keys.claim_prefix(scope))
+        return [self._doc(item, Claim)[0] for item in items]
+
+    @staticmethod
+    def _entry(item: dict[str, Any]) -> OutboxEntry:
+        plain = from_item(item)
+        entry = OutboxEntry.model_validate_json(plain["doc"])
+        delivered = plain.get("delivered_at")
+        if not delivered:
+            return entry
+        return entry.model_copy(update={"delivered_at": datetime.fromisoformat(delivered)})
+
+    def _undelivered(self, task_id: str | None, before: datetime) -> list[OutboxEntry]:
+        if task_id is None:
+            items = self._scan(
+                "begins_with(SK, :outbox) AND due_epoch <= :before",
+                outbox=keys.OUTBOX,
+                before=before.timestamp(),
+            )
+        else:
+            items = self._query(keys.task_pk(task_id), keys.OUTBOX)
+        entries = [self._entry(item) for item in items]
+        return [e for e in entries if not e.delivered and e.created_at <= before]
+
+    def _mark_delivered(self, task_id: str, message_id: str, at: datetime) -> OutboxEntry | None:
+        try:
+            response = self._call(
+                "update_item",
+                Key=to_item({"PK": keys.task_pk(task_id), "SK": keys.outbox_sk(message_id)}),
+                UpdateExpression="SET delivered_at = if_not_exists(delivered_at, :at) REMOVE due_epoch",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=values(at=at.isoformat()),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return self._entry(response["Attributes"])
