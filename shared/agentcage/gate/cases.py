@@ -46,6 +46,16 @@ class CaseBudget(BaseModel):
     remaining_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
+class CaseRequester(BaseModel):
+    """The person a case's task runs for (absent: no recorded requester, which has no authority)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["person", "app", "development"] = "person"
+    id: str = Field(min_length=1)
+    roles: tuple[str, ...] = ()
+
+
 class PolicyCase(BaseModel):
     """One proposed call and its circumstances; the expected decision is the folder's name."""
 
@@ -60,6 +70,7 @@ class PolicyCase(BaseModel):
     approved: bool = False
     approver_roles: list[str] = Field(default_factory=list)
     budget: CaseBudget | None = None
+    requester: CaseRequester | None = None
     expect_policies: list[str] = Field(default_factory=list, description="must be among the deciding ones")
     expect_error: str | None = Field(default=None, description="the expected error code")
 
@@ -75,6 +86,7 @@ class PolicyCase(BaseModel):
             approved=self.approved,
             approver_roles=self.approver_roles,
             budget=budget,
+            requester=self.requester,
         )
 
 

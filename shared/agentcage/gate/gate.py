@@ -18,7 +18,7 @@ from agentcage.errors import AgentcageError, UnknownAgentError
 from agentcage.gate.decision import GateDecision, GateError
 from agentcage.inspect.findings import summarize
 from agentcage.inspect.scan import scan
-from agentcage.policy.context import BudgetState, CallContext
+from agentcage.policy.context import BudgetState, CallContext, RequesterFacts
 from agentcage.policy.engine import PolicyEngine
 from agentcage.tools.agents import AgentDefinition, check_references, load_agents
 from agentcage.tools.catalog import Catalog
@@ -85,8 +85,12 @@ class GovernanceGate:
         approved: bool = False,
         approver_roles: Collection[str] = (),
         budget: BudgetState | None = None,
+        requester: RequesterFacts | None = None,
     ) -> GateDecision:
-        """Run steps 1-3 for one proposed call and say ``allow``, ``deny`` or ``needs_approval``."""
+        """Run steps 1-3 for one proposed call and say ``allow``, ``deny`` or ``needs_approval``.
+
+        ``requester`` is the task's, from the ledger: the policy caps the call by their authority.
+        """
         agent = self.agents.get(agent_id)
         if agent is None:
             return _refused(agent_id, tool, None, "unknown_agent", f"no agent named {agent_id!r}")
@@ -130,6 +134,7 @@ class GovernanceGate:
                 approver_roles=approver_roles,
                 budget=budget,
                 inspection=summarize(findings),
+                requester=requester,
             ),
         )
         refusal = None

@@ -2,12 +2,26 @@
 
 Principal ``Agent::"<id>"`` (a member of its ``Role``), action ``Action::"call"``, resource
 ``Tool::"<operationId>"``; the context carries the environment, an arguments summary, the target's
-tags (and whether they look production-like), the approval, the budget and what inspection found.
+tags (and whether they look production-like), the approval, the budget, what inspection found, and
+the requester the task runs for with the authority configuration gives their roles.
 Default deny; forbids annotated ``@obligation("approval")`` are lifted by an approval, so a decision is
 ``allow``, ``deny`` or ``needs_approval``, and any evaluation error is a deny.
 """
 
-from agentcage.policy.context import ARGS_SUMMARY_TYPES, BudgetState, CallContext, args_summary, cedar_context
+from agentcage.policy.authority import (
+    DEFAULT_ROLE_AUTHORITY,
+    RequesterAuthority,
+    RoleAuthority,
+    default_authority,
+)
+from agentcage.policy.context import (
+    ARGS_SUMMARY_TYPES,
+    BudgetState,
+    CallContext,
+    RequesterFacts,
+    args_summary,
+    cedar_context,
+)
 from agentcage.policy.decision import Decision, DecisionKind
 from agentcage.policy.engine import DEFAULT_FINANCE_THRESHOLD_CENTS, PolicyEngine, PolicyMeta
 from agentcage.policy.tags import (
@@ -34,6 +48,12 @@ __all__ = [
     "ARGS_SUMMARY_TYPES",
     "args_summary",
     "cedar_context",
+    # on whose behalf: the requester and the authority of roles
+    "RequesterFacts",
+    "RequesterAuthority",
+    "RoleAuthority",
+    "DEFAULT_ROLE_AUTHORITY",
+    "default_authority",
     # target tags
     "is_production_like",
     "is_production_environment",

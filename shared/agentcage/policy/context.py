@@ -1,16 +1,35 @@
-"""The facts about one call that the policy decides on, and their Cedar context form."""
+"""The facts about one call that the policy decides on, and their Cedar context form.
+
+Among them, on whose behalf the call is made: the task's requester (from the ledger, never from a
+message), with the authority configuration gives their roles (:mod:`agentcage.policy.authority`), and
+the authority of the approver's roles when the call is approved. A call without a recorded requester
+has no authority at all (no refund limit, no environment), so the caps fail closed.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from agentcage.inspect.findings import InspectionSummary
-from agentcage.policy.tags import is_production_like, normalize_environment, normalize_tags
+from agentcage.policy.authority import RequesterAuthority, default_authority
+from agentcage.policy.tags import (
+    environment_values,
+    is_production_like,
+    normalize_environment,
+    normalize_tags,
+)
 
-__all__ = ["ARGS_SUMMARY_TYPES", "BudgetState", "CallContext", "args_summary", "cedar_context"]
+__all__ = [
+    "ARGS_SUMMARY_TYPES",
+    "BudgetState",
+    "CallContext",
+    "RequesterFacts",
+    "args_summary",
+    "cedar_context",
+]
 
 # The arguments policies may reason about, and their type; the same attributes as the schema's
 # ArgsSummary (a unit test checks the two agree). Other arguments never reach Cedar.
@@ -29,6 +48,17 @@ class BudgetState:
 
     exhausted: bool = False
     remaining_fraction: float = 1.0
+
+
+class RequesterFacts(Protocol):
+    """Who a task runs for, as the ledger records it (``agentcage.ledger.Requester`` is one)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def roles(self) -> tuple[str, ...]: ...
 
 
 _FULL_BUDGET = BudgetState()
@@ -50,6 +80,9 @@ class CallContext:
     approver_roles: Collection[str] = ()
     budget: BudgetState | None = None
     inspection: InspectionSummary = _NO_FINDINGS
+    requester: RequesterFacts | None = None
+    authority: RequesterAuthority | None = None
+    """The roles' limits (``None``: the configured ones, :func:`default_authority`)."""
 
 
 def args_summary(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,6 +111,7 @@ def cedar_context(
         min(1.0, max(0.0, budget.remaining_fraction)) if math.isfinite(budget.remaining_fraction) else 0.0
     )
     remaining = int(fraction * 100)
+    authority = call.authority or default_authority()
     return {
         "environment": normalize_environment(call.environment),
         "args": args_summary(call.args),
@@ -86,8 +120,17 @@ def cedar_context(
             "known": tags is not None,
             "production_like": tags is not None and is_production_like(tags),
             "tags": sorted(normalize_tags(tags)) if tags else [],
+            # the environments the target's tags name, else the deployment's (what a requester owns)
+            "environments": sorted(environment_values(tags) or {normalize_environment(call.environment)})
+            if tags is not None
+            else [],
         },
-        "approval": {"approved": bool(approved), "approver_roles": sorted(set(roles))},
+        "approval": {
+            "approved": bool(approved),
+            "approver_roles": sorted(set(roles)),
+            "approver_limits": {"refund_cents": authority.of(roles).refund_limit_cents},
+        },
+        "requester": _requester(call.requester, authority),
         "budget": {
             "exhausted": budget.exhausted or fraction <= 0,
             "remaining_percent": remaining,
@@ -97,4 +140,26 @@ def cedar_context(
             "has_secrets": call.inspection.has_secrets,
             "kinds": sorted(call.inspection.kinds),
         },
+    }
+
+
+def _requester(requester: RequesterFacts | None, authority: RequesterAuthority) -> dict[str, Any]:
+    """The ``requester`` record: who, their roles, and the authority configuration gives those roles."""
+    if requester is None:
+        return {
+            "known": False,
+            "kind": "",
+            "id": "",
+            "roles": [],
+            "limits": {"refund_cents": 0},
+            "environments": [],
+        }
+    granted = authority.of(requester.roles)
+    return {
+        "known": True,
+        "kind": str(requester.kind),
+        "id": str(requester.id),
+        "roles": sorted(set(requester.roles)),
+        "limits": {"refund_cents": granted.refund_limit_cents},
+        "environments": sorted(granted.environments),
     }

@@ -37,6 +37,7 @@ __all__ = [
     "ENVIRONMENT_KEYS",
     "PRODUCTION_ENVIRONMENTS",
     "PROTECTED_KEYS",
+    "environment_values",
     "is_production_environment",
     "is_production_like",
     "normalize_environment",
@@ -129,6 +130,16 @@ def is_production_like(tags: Mapping[str, Any] | Iterable[str]) -> bool:
         if _is_protected_key(key) and value not in _FALSE_VALUES:
             return True
     return False
+
+
+def environment_values(tags: Mapping[str, Any]) -> frozenset[str]:
+    """The environments a target's raw tags name: the normalised values of its environment-like keys
+    (``{"Env": "Dev", "team": "x"}`` -> ``{"dev"}``); what a requester must own to delete it."""
+    return frozenset(
+        normalize_tag_text(value)
+        for key, value in tags.items()
+        if _is_environment_key(_key_tokens(key)) and normalize_tag_text(value)
+    )
 
 
 def normalize_environment(environment: str) -> str:

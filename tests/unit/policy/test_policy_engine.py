@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from agentcage.errors import PolicyLoadError
 from agentcage.inspect import InspectionSummary
+from agentcage.ledger import Requester
 from agentcage.policy import ARGS_SUMMARY_TYPES, BudgetState, CallContext, PolicyEngine, cedar_context
 from agentcage.tools import Catalog, load_agents
 
@@ -41,6 +42,7 @@ def test_every_shipped_policy_has_an_id_and_description(strict: PolicyEngine) ->
         "write-needs-approval",
         "destructive-needs-approval",
         "refund-above-threshold-needs-finance-approver",
+        "refund-above-requester-authority-needs-higher-approver",
     }
 
 
@@ -126,7 +128,10 @@ def test_an_evaluation_error_denies_even_when_a_permit_matches() -> None:
 
 
 def test_no_permit_is_a_default_deny(strict: PolicyEngine) -> None:
-    decision = _decide(strict, "procurement-agent", "createRefund", args={"amount_cents": 1}, approved=True)
+    rep = Requester(kind="person", id="rep-oid", name="Rep", roles=("service_rep",))
+    decision = _decide(
+        strict, "procurement-agent", "createRefund", args={"amount_cents": 1}, approved=True, requester=rep
+    )
     assert decision.decision == "deny"
     assert decision.policies == ()
     assert decision.reasons == ("no policy permits procurement-agent to call createRefund",)
