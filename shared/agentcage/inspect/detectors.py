@@ -8,6 +8,14 @@ phones, SSNs and IBANs all contain a run of digits, so one digit-first regex fin
 candidate runs (``re`` skips ahead to digits) and the specific patterns only look inside those runs.
 AWS key ids start with a literal ``A``, which ``re`` also finds at C speed.
 
+Two of those scans are cheaper still over a byte view of the text: ``str.encode("ascii", "replace")``
+keeps one byte per character (``?`` for anything else) and ``bytes.translate`` maps each byte to the
+class a pattern cares about, both at memory speed. The digit runs are then a regex over that view
+that starts with a literal (which ``re`` skips to without testing a character class at every
+position), and a 40-character token is a substring test. Both find exactly the spans the patterns
+over the text find: the classes are ASCII, except the digits, which in ``re`` include other scripts'
+decimal digits, so a text holding one of those is scanned the slow way.
+
 Candidates are then confirmed by checksum: Luhn for cards, mod-97 and the country's length for
 IBANs, the issuing rules for US SSNs (python-stdnum, a maintained pure-Python library that fits in a
 Lambda package). Presidio was not chosen: it needs spaCy and a language model, far too heavy for a
@@ -29,7 +37,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from stdnum import iban as stdnum_iban
 from stdnum import luhn
@@ -75,6 +83,26 @@ _OTHER_IDS = frozenset(
 )
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _DIGITS = frozenset("0123456789")
+
+
+def _byte_classes(classes: Mapping[bytes, bytes]) -> bytes:
+    """A ``bytes.translate`` table: each byte of a key to its value, every other byte to ``.``."""
+    table = bytearray(b"." * 256)
+    for members, symbol in classes.items():
+        for byte in members:
+            table[byte] = symbol[0]
+    return bytes(table)
+
+
+_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_DIGITS = b"0123456789"
+# _CANDIDATE over the byte view: "d" a digit, "s" an uppercase letter or a separator.
+_CANDIDATE_TABLE = _byte_classes({_ASCII_DIGITS: b"d", _UPPER + b" ().-": b"s"})
+_CANDIDATE_VIEW = re.compile(rb"d[ds]{5,}")
+_OTHER_DIGIT = re.compile(r"[^\D0-9]")  # a decimal digit that is not ASCII
+# _SECRET_KEY's class as "k": a secret key needs 40 of them in a row.
+_KEY_TABLE = _byte_classes({_UPPER + _UPPER.lower() + _ASCII_DIGITS + b"/+": b"k"})
+_KEY_RUN = b"k" * 40
 
 
 def _glued(text: str, start: int, end: int, *, extra: str = "") -> bool:
@@ -170,9 +198,23 @@ def _numbers(text: str, base: int, segment: str, path: str) -> Iterator[Span]:
             yield from _in_context(text, start, raw, path)
 
 
+def _ascii_view(text: str) -> bytes:
+    """The text as one byte per character, ``?`` for each one outside ASCII."""
+    return text.encode("ascii", "replace")
+
+
+def _candidate_spans(text: str) -> Iterator[tuple[int, int]]:
+    """The spans of :data:`_CANDIDATE` in ``text``, over the byte view unless a decimal digit of
+    another script (which the pattern's digits include and the view cannot show) is in the text."""
+    if not text.isascii() and _OTHER_DIGIT.search(text):
+        return (run.span() for run in _CANDIDATE.finditer(text))
+    view = _ascii_view(text).translate(_CANDIDATE_TABLE)
+    return (run.span() for run in _CANDIDATE_VIEW.finditer(view))
+
+
 def _candidates(text: str, path: str) -> Iterator[Span]:
-    for run in _CANDIDATE.finditer(text):
-        start, end = run.span()
+    for run_start, end in _candidate_spans(text):
+        start = run_start
         # Widen to what precedes the digits: an IBAN's country code, a phone's "+" or "(".
         if start >= 2 and text[start - 2 : start].isupper() and text[start - 2 : start].isalpha():
             start -= 2
@@ -233,7 +275,7 @@ def detect(text: str, path: str = "") -> list[Span]:
         found.extend(_candidates(text, path))
     if "A" in text:
         found.extend(_aws_key_ids(text))
-    if len(text) >= 40 and max(map(len, text.split())) >= 40:
+    if len(text) >= 40 and _KEY_RUN in _ascii_view(text).translate(_KEY_TABLE):
         found.extend(_secret_keys(text))
     found.sort(key=lambda span: span[1])
     return found

@@ -38,10 +38,6 @@ def walk_strings(value: Any, path: str = "$", depth: int = 0) -> Iterator[tuple[
         yield path, str(abs(value))
 
 
-def _scan_text(path: str, text: str) -> list[Finding]:
-    return [Finding(kind, path, start, end) for kind, start, end in detect(text, path)]
-
-
 def _integer_kind(value: int, path: str) -> str | None:
     """What a whole integer is, if anything: a card number, or (in context of its key) an SSN or a
     phone number."""
@@ -52,15 +48,32 @@ def _integer_kind(value: int, path: str) -> str | None:
     return found[0][0] if found and found[0][1:] == (0, len(digits)) else None
 
 
+def _scan_into(findings: list[Finding], value: Any, path: str, depth: int) -> None:
+    """:func:`scan` of one node, appended to ``findings``: the strings :func:`walk_strings` yields,
+    in its order, without a generator per container (the gate scans every call's arguments)."""
+    if isinstance(value, str):
+        for kind, start, end in detect(value, path):
+            findings.append(Finding(kind, path, start, end))
+    elif isinstance(value, dict):
+        if depth < _MAX_DEPTH:
+            for key, item in value.items():
+                _scan_into(findings, item, f"{path}.{key}", depth + 1)
+    elif isinstance(value, list | tuple):
+        if depth < _MAX_DEPTH:
+            for index, item in enumerate(value):
+                _scan_into(findings, item, f"{path}[{index}]", depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _CONTEXT_MIN:
+        text = str(abs(value))
+        for kind, start, end in detect(text, path):
+            findings.append(Finding(kind, path, start, end))
+
+
 def scan(value: Any) -> list[Finding]:
     """Every PII or secret finding in a JSON value (strings anywhere in it; integers are checked as
     card numbers, and as SSNs or phone numbers under a key that names one, since a number smuggled
     in a numeric field leaks the same)."""
-    if isinstance(value, str):  # the common case of one field, without the generator
-        return _scan_text("$", value)
     findings: list[Finding] = []
-    for path, text in walk_strings(value):
-        findings.extend(_scan_text(path, text))
+    _scan_into(findings, value, "$", 0)
     return findings
 
 
