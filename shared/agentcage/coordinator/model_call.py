@@ -4,8 +4,9 @@ The retries happen here and not inside the provider (which is asked for one atte
 failed attempt may have been billed, so the budget guard charges it its upper bound (or releases it
 when the provider certainly did not process it, a 429 on its one attempt), and the next attempt must
 fit what is left, so repeated timeouts use up the budget and halt the task instead of spending without
-a limit. The provider's ``RetryPolicy`` sets the attempts and the backoff, which never reaches past
-the task's deadline; the last error is raised and the queue redelivers the step.
+a limit. The loop is the models package's one retry loop (:meth:`ModelProvider.with_retries`), with
+the provider's ``RetryPolicy`` for the attempts and the backoff, which never reaches past the task's
+deadline; the last error is raised and the queue redelivers the step.
 """
 
 from __future__ import annotations
@@ -45,28 +46,24 @@ class ModelCallMixin(DelegationMixin):
         The retries happen here, one provider attempt at a time, each inside its own budget
         reservation: a failed attempt may have been billed, so the guard charges it its upper bound
         (or releases it when the provider certainly did not process it, a 429), and the next attempt
-        must fit what is left. The provider's ``RetryPolicy`` sets the attempts and the backoff, which
-        stops before the task's deadline; the last error is raised, and the queue redelivers the step.
+        must fit what is left. The provider's one retry loop sets the attempts and the backoff, which
+        stop before the task's deadline; the last error is raised, and the queue redelivers the step.
         """
         tools = self._tools(agent)
         request = {"messages": [m.model_dump(mode="json") for m in messages], "tools": tools}
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                completion, call = self._model_attempt(task, step, messages, tools, request)
-            except BudgetExceededError:
-                return None  # the guard halted the task with the reason
-            except ModelError as error:
-                delay = self.model.retry_delay(error, attempt, deadline=task.limits.deadline)
-                error.details["attempts"] = attempt  # after the guard accounted for this one attempt
-                data = {"code": error.code, "message": error.message, "attempt": attempt, "retry_in_s": delay}
-                self._audit(task, "model_error", data, step=step.step)
-                if delay is None:
-                    raise  # the message is redelivered and the step resumes
-                self.model.pause(delay)
-                continue
-            break
+
+        def failed(error: ModelError, attempt: int, delay: float | None) -> None:
+            data = {"code": error.code, "message": error.message, "attempt": attempt, "retry_in_s": delay}
+            self._audit(task, "model_error", data, step=step.step)
+
+        try:
+            (completion, call), attempt = self.model.with_retries(
+                lambda _: self._model_attempt(task, step, messages, tools, request),
+                deadline=task.limits.deadline,
+                on_failure=failed,
+            )
+        except BudgetExceededError:
+            return None  # the guard halted the task with the reason
         self._audit(
             task,
             "thought",

@@ -4,59 +4,29 @@
 the provider's ``_complete_once`` hook, retrying timeouts, rate limits and transient provider failures with
 exponential backoff. The retries live inside an absolute ``deadline`` (the task's): no attempt starts, and
 no backoff sleep is taken, that would end after it, and each attempt's timeout is clamped to what is
-left, so retrying never outlives the task budget.
+left, so retrying never outlives the task budget. The loop and its rules are :mod:`.retry`'s
+(:meth:`ModelProvider.with_retries`), the one loop a caller that retries by itself uses too.
 """
 
 from __future__ import annotations
 
-import logging
-import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from agentcage.errors import InvalidInputError, ModelError, ModelRateLimitError, ModelTimeoutError
+from agentcage.errors import InvalidInputError, ModelError, ModelTimeoutError
+from agentcage.models.retry import AttemptFailed, RetryPolicy, retry_delay, retry_model_call
 from agentcage.models.types import Completion, Message, normalize_tools, parse_messages
 
 __all__ = ["ModelProvider", "ModelRequest", "RetryPolicy", "DEFAULT_TIMEOUT_S"]
 
-_log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 60.0
 """The per-attempt timeout when neither the call nor the provider names one."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded exponential backoff: attempt ``n`` (1-based) waits ``base_delay_s * 2**(n-1)``, capped.
-
-    With ``jitter`` the wait is drawn uniformly from ``[delay / 2, delay]`` so that tasks rate-limited
-    together do not retry together. A provider's ``Retry-After`` is honoured up to ``max_delay_s``.
-    """
-
-    max_attempts: int = 4
-    base_delay_s: float = 0.5
-    max_delay_s: float = 8.0
-    jitter: bool = True
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise InvalidInputError("RetryPolicy.max_attempts must be at least 1")
-        if self.base_delay_s < 0 or self.max_delay_s < 0:
-            raise InvalidInputError("RetryPolicy delays must not be negative")
-
-    def delay_after(self, attempt: int, retry_after_s: float | None = None) -> float:
-        """Seconds to wait after failed attempt ``attempt`` before the next one."""
-        delay = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
-        if self.jitter:
-            # Not security relevant: spreads retries of concurrent tasks apart.
-            delay = random.uniform(delay / 2, delay)  # noqa: S311
-        if retry_after_s is not None and retry_after_s > delay:
-            delay = min(self.max_delay_s, float(retry_after_s))
-        return float(delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +37,6 @@ class ModelRequest:
     tools: tuple[dict[str, Any], ...]
     max_tokens: int
     context: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _is_retryable(error: ModelError) -> bool:
-    if isinstance(error, ModelTimeoutError | ModelRateLimitError):
-        return True
-    return bool(error.details.get("retryable", False))
 
 
 def _as_epoch(deadline: datetime | float | None) -> float | None:
@@ -133,7 +97,7 @@ class ModelProvider(ABC):
         bounds all attempts together. ``context`` is the task context (the scripted model reads
         ``context["scenario"]``; real providers ignore it). ``retry`` replaces the provider's policy for
         this call: a caller that budgets every attempt on its own (the coordinator) passes
-        ``RetryPolicy(max_attempts=1)`` and retries with :meth:`retry_delay`. Raises ModelTimeoutError,
+        ``RetryPolicy(max_attempts=1)`` and retries in :meth:`with_retries`. Raises ModelTimeoutError,
         ModelRateLimitError or ModelError once retries are exhausted or the deadline leaves no room for
         another attempt.
         """
@@ -160,55 +124,50 @@ class ModelProvider(ABC):
     ) -> float | None:
         """Seconds to wait after failed attempt ``attempt`` (1-based) before the next; ``None``: give up.
 
-        The one retry rule, for this class's own retries and for a caller that retries one attempt
-        at a time: only retryable errors, at most ``retry.max_attempts`` (the provider's policy by
-        default) attempts, and no wait that would end at or after ``deadline``.
+        :func:`agentcage.models.retry.retry_delay` with this provider's policy (unless ``retry``) and clock.
         """
-        policy = retry or self.retry
-        if not _is_retryable(error) or attempt >= policy.max_attempts:
-            return None
-        delay = policy.delay_after(attempt, error.details.get("retry_after_s"))
-        end = _as_epoch(deadline)
-        if end is not None and self._clock() + delay >= end:
-            _log.warning("model %s: not retrying %s, the task deadline is too close", self.model, error.code)
-            return None
-        return delay
+        return retry_delay(
+            error, attempt, retry or self.retry, deadline=_as_epoch(deadline), now=self._clock()
+        )
 
     def pause(self, seconds: float) -> None:
         """Wait ``seconds`` between attempts (with the injected ``sleep``, so tests do not wait)."""
         self._sleep(seconds)
 
+    def with_retries(
+        self,
+        attempt: Callable[[int], T],
+        *,
+        deadline: datetime | float | None = None,
+        retry: RetryPolicy | None = None,
+        on_failure: AttemptFailed | None = None,
+    ) -> tuple[T, int]:
+        """Run ``attempt(n)`` in the one retry loop (:func:`~agentcage.models.retry.retry_model_call`)
+        with this provider's policy (unless ``retry``), clock and sleep; answers the result and the
+        number of attempts it took."""
+        return retry_model_call(
+            attempt,
+            policy=retry or self.retry,
+            deadline=_as_epoch(deadline),
+            clock=self._clock,
+            sleep=self._sleep,
+            on_failure=on_failure,
+        )
+
     def _with_retries(
         self, request: ModelRequest, per_attempt: float, deadline: float | None, policy: RetryPolicy
     ) -> Completion:
-        attempt = 0
-        while True:
-            attempt += 1
-            attempt_timeout = per_attempt
+        def once(_: int) -> Completion:
+            timeout = per_attempt
             if deadline is not None:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
-                    raise ModelTimeoutError(
-                        "the task deadline leaves no time for a model call", details={"attempts": attempt - 1}
-                    )
-                attempt_timeout = min(per_attempt, remaining)
-            try:
-                completion = self._complete_once(request, attempt_timeout)
-            except ModelError as error:
-                error.details["attempts"] = attempt
-                delay = self.retry_delay(error, attempt, deadline=deadline, retry=policy)
-                if delay is None:
-                    raise
-                _log.info(
-                    "model %s: attempt %d failed (%s), retrying in %.2fs",
-                    self.model,
-                    attempt,
-                    error.code,
-                    delay,
-                )
-                self.pause(delay)
-                continue
-            return completion.model_copy(update={"attempts": attempt}) if attempt > 1 else completion
+                    raise ModelTimeoutError("the task deadline leaves no time for a model call")
+                timeout = min(per_attempt, remaining)
+            return self._complete_once(request, timeout)
+
+        completion, attempts = self.with_retries(once, deadline=deadline, retry=policy)
+        return completion.model_copy(update={"attempts": attempts}) if attempts > 1 else completion
 
     @abstractmethod
     def _complete_once(self, request: ModelRequest, timeout: float) -> Completion:
