@@ -13,6 +13,12 @@ the coordinator's own (the same rule the AWS dead-letters Lambda applies to SQS 
   checkpointed step, or the next one).
 
 Anything else is logged by the caller and left to dead-letter; no task ends on a message's own claims.
+
+The same rule guards the bridge to AWS before it forwards anything (:meth:`VouchMixin.check_dispatched`):
+a ``ToolRequest`` on the Service Bus queue is sent to SQS, under the coordinator's federated role and
+so as the coordinator, only when the ledger shows it is what a dispatched call was sent as. Otherwise
+anyone with send rights on the Service Bus queue could have the coordinator carry their request to
+the executor, under the task's own bridge session.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 from agentcage.coordinator.results import ResultMixin
 from agentcage.coordinator.state import PlannedCall
 from agentcage.envelopes import AgentStep, ToolRequest, ToolResult
-from agentcage.errors import TaskNotFoundError
+from agentcage.errors import NotFoundError, TaskNotFoundError
 from agentcage.ledger.answers import kept_answer
 from agentcage.ledger.models import TaskRecord
 
@@ -28,7 +34,7 @@ __all__ = ["VouchMixin"]
 
 
 class VouchMixin(ResultMixin):
-    """``vouches_for_request``, ``vouches_for_result`` and ``vouches_for_step``."""
+    """``vouches_for_request`` (and ``check_dispatched``), ``vouches_for_result`` and ``vouches_for_step``."""
 
     def vouches_for_request(self, request: ToolRequest) -> bool:
         """Whether ``request`` is exactly what a dispatched call of its task and step was sent as."""
@@ -37,6 +43,17 @@ class VouchMixin(ResultMixin):
             return False
         task, call = found
         return self._dispatched_request(task, call) == request
+
+    def check_dispatched(self, request: ToolRequest) -> None:
+        """Raise :class:`NotFoundError` unless the ledger vouches for ``request``
+        (:meth:`vouches_for_request`: its task exists, one of its step's calls was dispatched under its
+        message id, and that call was sent as exactly this request, its reservation included)."""
+        if not self.vouches_for_request(request):
+            raise NotFoundError(
+                f"no call of task {request.task_id} dispatched at step {request.step} was sent as request "
+                f"{request.message_id} with this reservation and these arguments",
+                details={"task_id": request.task_id, "step": request.step, "request_id": request.message_id},
+            )
 
     def vouches_for_result(self, result: ToolResult) -> bool:
         """Whether ``result`` answers a dispatched call with the answer the ledger keeps for it."""

@@ -12,7 +12,7 @@ from azure.functions.timer import TimerRequest
 
 from agentcage.constants import AGENT_STEPS_QUEUE, MAX_ENVELOPE_BYTES, TOOL_REQUESTS_QUEUE
 from agentcage.envelopes import MAX_BODY_BYTES, AgentStep, ToolRequest, args_digest, parse_envelope
-from agentcage.errors import EnvelopeTooLargeError, TransportError
+from agentcage.errors import EnvelopeTooLargeError, NotFoundError, TransportError
 from agentcage.topology import queue_spec
 from tests.functional.azure.azure_support import call, http, principal_header, sb_message
 from tests.functional.azure.conftest import Harness
@@ -197,12 +197,13 @@ def test_a_forged_request_that_can_never_be_bridged_ends_no_task(
     forged = _first_request(harness, **changes)
     harness.bridge.failures = LAST
 
-    # WHEN it fails to reach AWS on every delivery
+    # WHEN it is delivered until it dead-letters, THEN it is refused before the bridge (never forwarded:
+    # test_azure_request_forwarding), on every delivery
     for delivery in range(1, LAST + 1):
-        with pytest.raises(TransportError):
+        with pytest.raises(NotFoundError):
             harness.functions["bridge_to_aws"](sb_message(forged.model_dump_json(), delivery_count=delivery))
 
-    # THEN the task goes on as it was
+    # AND the task goes on as it was
     assert get_task(harness, task_id)["state"] == "awaiting_approval"
     assert "task_failed" not in [e.kind for e in harness.coordinator.ledger.audit(task_id)]
 
