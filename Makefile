@@ -13,12 +13,13 @@ export UV_NO_CONFIG := 1
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 LOCKS := requirements/dev.lock pyproject.toml
 
-.PHONY: help venv test lint demo bench locks clean package artifacts
+.PHONY: help venv test lint demo bench locks clean package artifacts browser
 
 help:
 	@echo "make demo   - run the local runtime: the return-exception flow and both incidents"
 	@echo "make test   - install from the lock files and run the whole test suite"
 	@echo "make lint   - ruff and mypy (strict for shared/)"
+	@echo "make browser - install Debian's chromium for the console's browser tests (make test does it)"
 	@echo "make bench  - run every script in benchmarks/"
 	@echo "make locks  - re-resolve the lock files after a change to pyproject.toml"
 	@echo "make package   - build every deployment artifact into dist/deploy/ (Lambda arm64, Function App x64; py3.12)"
@@ -42,8 +43,19 @@ venv: $(STAMP)
 # The whole suite, on one pytest-xdist worker per core (PYTEST_XDIST_AUTO_NUM_WORKERS=N overrides it).
 # The host artifacts are built (or reused: cached by lock hash) first, once: the artifact tier and the
 # artifact-hosted local runtime test them, and parallel workers should not each start a build.
-test: $(STAMP) artifacts
+test: $(STAMP) artifacts browser
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -n auto
+
+# The console's browser tests (tests/integration/console) drive Debian's chromium through Playwright
+# (its executable path set; Playwright's own browser download is never used). Installed once from apt,
+# as root or with sudo: CI is a fresh clone running `make test` as root.
+CHROMIUM := /usr/bin/chromium
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "$(CHROMIUM) is missing and apt-get is not here: install chromium"; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
