@@ -42,6 +42,9 @@ __all__ = ["DEFAULT_FINANCE_THRESHOLD_CENTS", "PolicyEngine", "PolicyMeta"]
 DEFAULT_FINANCE_THRESHOLD_CENTS: Final = 50_000
 SCHEMA_FILE: Final = "schema.cedarschema"
 _ACTION: Final = {"type": "Action", "id": "call"}
+# One encoder for every request's context: json.dumps with non-default separators builds a new
+# encoder on each call.
+_CONTEXT_JSON: Final = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +64,8 @@ class _Subject:
     agent: AgentDefinition
     tool: Tool
     entities: cedarpy.Entities
-    principal: dict[str, str]
-    resource: dict[str, str]
+    request: dict[str, Any]
+    """The request's principal, action and resource; each call adds its context."""
 
 
 def _read_policies(directory: Path) -> tuple[str, str]:
@@ -190,21 +193,19 @@ class PolicyEngine:
             raise PolicyLoadError(
                 f"entities for {agent.id} -> {tool.name} do not fit the schema: {error}"
             ) from error
-        subject = _Subject(
-            agent, tool, handle, {"type": "Agent", "id": agent.id}, {"type": "Tool", "id": tool.name}
-        )
+        request = {
+            "principal": {"type": "Agent", "id": agent.id},
+            "action": _ACTION,
+            "resource": {"type": "Tool", "id": tool.name},
+        }
+        subject = _Subject(agent, tool, handle, request)
         self._subjects[key] = subject
         return subject
 
     def _evaluate(
         self, subject: _Subject, context: dict[str, Any]
     ) -> tuple[str, list[PolicyMeta], list[str]]:
-        request = {
-            "principal": subject.principal,
-            "action": _ACTION,
-            "resource": subject.resource,
-            "context": json.dumps(context, separators=(",", ":")),
-        }
+        request = {**subject.request, "context": _CONTEXT_JSON(context)}
         try:
             result = cedarpy.is_authorized(request, self._policy_set, subject.entities, self._request_schema)
         except (ValueError, TypeError) as error:  # a request Cedar refuses is a deny, never a crash
