@@ -1,16 +1,37 @@
-"""What an approver is shown: one notice, rendered for Slack or Microsoft Teams webhooks."""
+"""What an approver is shown: one notice, rendered for Slack or Microsoft Teams webhooks.
+
+Its button opens the approval's page in the console (:data:`CONSOLE_PATH`), where a person sees the
+exact arguments and decides with a click; the JSON route ``/api/approvals/{id}`` stays for programs.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
+from urllib.parse import quote
 
-__all__ = ["ApprovalNotice", "WebhookFormat", "render", "slack_payload", "teams_payload"]
+__all__ = [
+    "CONSOLE_PATH",
+    "ApprovalNotice",
+    "WebhookFormat",
+    "console_approval_url",
+    "render",
+    "slack_payload",
+    "teams_payload",
+]
 
 WebhookFormat = Literal["slack", "teams"]
 _MAX_ARGS_CHARS = 1500
+CONSOLE_PATH: Final = "/api/console"
+"""Where the approval console is served (under the Function App's ``api`` route prefix, and locally)."""
+_API_APPROVALS = "/api/approvals/"
+
+
+def console_approval_url(public_base_url: str, approval_id: str) -> str:
+    """The console page of one approval: where a notice sends a person to decide."""
+    return f"{public_base_url.rstrip('/')}{CONSOLE_PATH}/approvals/{quote(approval_id, safe='')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +58,14 @@ class ApprovalNotice:
         """One line: which agent wants to call which tool."""
         return f"Approval needed: {self.agent_id} wants to call {self.tool}"
 
+    @property
+    def review_url(self) -> str:
+        """The approval's console page, on the site ``approval_url`` (the API's view of it) names."""
+        suffix = f"{_API_APPROVALS}{self.approval_id}"
+        if not self.approval_url.endswith(suffix):
+            return self.approval_url  # not the coordinator's own API link: leave it as it was given
+        return console_approval_url(self.approval_url[: -len(suffix)], self.approval_id)
+
 
 def slack_payload(notice: ApprovalNotice) -> dict[str, Any]:
     """A Slack incoming-webhook body with Block Kit blocks and a plain-text fallback."""
@@ -62,7 +91,7 @@ def slack_payload(notice: ApprovalNotice) -> dict[str, Any]:
                     {
                         "type": "button",
                         "text": {"type": "plain_text", "text": "Review and decide"},
-                        "url": notice.approval_url,
+                        "url": notice.review_url,
                         "style": "primary",
                     }
                 ],
@@ -93,7 +122,7 @@ def teams_payload(notice: ApprovalNotice) -> dict[str, Any]:
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": body,
-        "actions": [{"type": "Action.OpenUrl", "title": "Review and decide", "url": notice.approval_url}],
+        "actions": [{"type": "Action.OpenUrl", "title": "Review and decide", "url": notice.review_url}],
     }
     return {
         "type": "message",

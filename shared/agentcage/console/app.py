@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 from agentcage.approvals import Principal
+from agentcage.approvals.notice import CONSOLE_PATH, console_approval_url
 from agentcage.console.pages import approval_page, approvals_page, circuits_page, error_page, tasks_page
 from agentcage.console.security import check_same_origin, security_headers
 from agentcage.console.task_page import task_page
@@ -62,8 +63,6 @@ __all__ = [
 
 _log = logging.getLogger("agentcage.console")
 
-CONSOLE_PATH = "/api/console"
-"""Where the console is served, in the Function App and locally alike."""
 TASKS_PER_PAGE = 50
 _MAX_DECISION_BYTES = 8 * 1024
 _STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
@@ -74,13 +73,6 @@ DecideFunction = Callable[[str, Mapping[str, str], bytes], "HttpAnswer"]
 """(approval id, request headers, JSON body) -> the answer of ``POST /api/approvals/{id}``."""
 PrincipalFunction = Callable[[Mapping[str, str]], Principal]
 """Request headers -> the signed-in principal (AuthenticationError, 401, when there is none)."""
-
-
-def console_approval_url(public_base_url: str, approval_id: str) -> str:
-    """The console page of one approval (what the notices link to)."""
-    from agentcage.console.markup import url_part
-
-    return f"{public_base_url.rstrip('/')}{CONSOLE_PATH}/approvals/{url_part(approval_id)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ def test_slack_payload_links_the_approval_and_names_the_tool() -> None:
     payload = slack_payload(NOTICE)
 
     assert "createRefund" in payload["text"]
-    assert NOTICE.approval_url in _texts(payload)
+    assert "https://coordinator.example/api/console/approvals/appr-1" in _texts(payload)
     assert "O-50001" in _texts(payload)
 
 
@@ -79,7 +79,7 @@ def test_teams_payload_is_an_adaptive_card_with_an_open_url_action() -> None:
     assert card["actions"][0] == {
         "type": "Action.OpenUrl",
         "title": "Review and decide",
-        "url": NOTICE.approval_url,
+        "url": "https://coordinator.example/api/console/approvals/appr-1",
     }
 
 
