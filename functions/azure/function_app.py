@@ -9,6 +9,7 @@ from blueprints import (
     agent_steps,
     approval_expiry,
     http_approvals,
+    http_mcp,
     http_tasks,
     tool_requests,
     tool_results,
@@ -18,6 +19,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint in (
     http_tasks.bp,
     http_approvals.bp,
+    http_mcp.bp,
     agent_steps.bp,
     tool_requests.bp,
     tool_results.bp,

@@ -116,3 +116,12 @@ ARGS_DIGEST_HEADER: Final = "X-Agentcage-Args-Digest"
 
 # --- the local runtime's timers (the cloud runs them on their NCRONTAB schedule) ---------------------
 LOCAL_TIMER_SECONDS_ENV: Final = "AGENTCAGE_LOCAL_TIMER_SECONDS"  # default 30: every timer function locally
+
+# --- the MCP gateway (agentcage.mcp) -----------------------------------------------------------------------
+# A JSON object: caller (an Entra object id, or "*" for any authenticated caller) -> the agents it may use
+# (a list, or "*"); the local runtime's development principal may use every agent unless it is named
+MCP_CALLERS_ENV: Final = "AGENTCAGE_MCP_CALLERS"
+MCP_WAIT_SECONDS_ENV: Final = "AGENTCAGE_MCP_WAIT_SECONDS"  # default 20: then a tools/call answers pending
+# The authorization server the protected-resource metadata names (Entra: https://login.microsoftonline.com/<tenant>/v2.0)
+MCP_AUTHORIZATION_SERVER_ENV: Final = "AGENTCAGE_MCP_AUTHORIZATION_SERVER"
+MCP_SCOPES_ENV: Final = "AGENTCAGE_MCP_SCOPES"  # space-separated scopes a client asks its token for

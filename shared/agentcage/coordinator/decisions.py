@@ -29,7 +29,14 @@ from __future__ import annotations
 from agentcage.approvals import Principal
 from agentcage.coordinator.core import Stop
 from agentcage.coordinator.messages import Outbox
-from agentcage.coordinator.state import PlannedCall, Turn, approved_slot, error_content, result_slot
+from agentcage.coordinator.state import (
+    PlannedCall,
+    StepCheckpoint,
+    Turn,
+    approved_slot,
+    error_content,
+    result_slot,
+)
 from agentcage.coordinator.steps import StepMixin
 from agentcage.envelopes import ToolRequest
 from agentcage.errors import (
@@ -54,6 +61,8 @@ class DecisionMixin(StepMixin):
                 details={"task_id": task.task_id, "state": task.state.value},
             )
         step, checkpoint = self._checkpoint(task.task_id)
+        if task.driver == "external":  # its calls are steps of their own, open side by side
+            return self._external_approval_call(task, approval, checkpoint)
         turn = checkpoint.last
         call = next((c for c in turn.calls if c.approval_id == approval.approval_id), None) if turn else None
         if turn is None or call is None or step != approval.step or checkpoint.stopped:
@@ -62,6 +71,21 @@ class DecisionMixin(StepMixin):
                 details={"approval_id": approval.approval_id},
             )
         return task, step, turn, call
+
+    def _external_approval_call(
+        self, task: TaskRecord, approval: ApprovalRecord, checkpoint: StepCheckpoint
+    ) -> tuple[TaskRecord, int, Turn, PlannedCall]:
+        """An external task's approved call, its step, and one turn of all its calls (so that resuming
+        waits for every approval still pending, not only this call's)."""
+        calls = tuple(c for turn in checkpoint.turns for c in turn.calls)
+        for turn in checkpoint.turns:
+            call = next((c for c in turn.calls if c.approval_id == approval.approval_id), None)
+            if call is not None:
+                return task, turn.step, Turn(step=turn.step, calls=calls), call
+        raise ConflictError(
+            f"approval {approval.approval_id} belongs to no call of the task",
+            details={"approval_id": approval.approval_id},
+        )
 
     def decide_approval(
         self, approval_id: str, *, approve: bool, principal: Principal, comment: str | None = None

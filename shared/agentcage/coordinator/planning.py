@@ -101,6 +101,7 @@ class CallPlanner:
             environment=task.environment,
             target_tags=tags,
             budget=core._policy_budget(task.task_id),
+            requester=task.requester,
         )
         summary = decision.to_dict()
         base["decision"] = {

@@ -25,6 +25,7 @@ from typing import Any
 from agentcage.budget.breaker import CircuitState
 from agentcage.budget.limits import Usage
 from agentcage.coordinator.decisions import DecisionMixin
+from agentcage.coordinator.external import external_call
 from agentcage.coordinator.messages import Outbox
 from agentcage.coordinator.state import PlannedCall, error_content, result_slot
 from agentcage.envelopes import ToolRequest, ToolResult
@@ -57,6 +58,9 @@ class ResultMixin(DecisionMixin):
         step, checkpoint = self._checkpoint(task.task_id)
         turn = checkpoint.last if step == message.step else None
         call = next((c for c in turn.calls if c.request_id == message.request_id), None) if turn else None
+        if task.driver == "external":  # every call is a step of its own; several are open at once
+            found = external_call(checkpoint, message.request_id)
+            turn, call = found if found is not None and found[0].step == message.step else (None, None)
         if call is None:
             known = message.request_id in self._results(task.task_id)
             kind = "duplicate_result" if known else "result_ignored"

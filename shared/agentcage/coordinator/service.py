@@ -17,6 +17,7 @@ caller to send::
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from agentcage.budget.config import BudgetConfig, LimitValues
 from agentcage.budget.limits import BudgetLimits
 from agentcage.coordinator.access import AccessRules, TaskAccess
 from agentcage.coordinator.expiry import ExpiryMixin
+from agentcage.coordinator.external import ExternalCalls
 from agentcage.coordinator.messages import Started, StartTask
 from agentcage.coordinator.views import ViewMixin
 from agentcage.coordinator.vouching import VouchMixin
@@ -99,6 +101,11 @@ class Coordinator(VouchMixin, ExpiryMixin, ViewMixin):
     def task(self, task_id: str) -> TaskRecord:
         """The task record (TaskNotFoundError, 404, when there is none)."""
         return self.ledger.get_task(task_id)
+
+    @functools.cached_property
+    def external(self) -> ExternalCalls:
+        """Tasks an external agent drives (the MCP gateway): its calls, through this same lifecycle."""
+        return ExternalCalls(self)
 
 
 def _start_task(body: dict[str, Any]) -> StartTask:

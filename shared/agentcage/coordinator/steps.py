@@ -60,8 +60,9 @@ class StepMixin(ModelCallMixin):
         return Outbox()
 
     def _run_step(self, task: TaskRecord, step: AgentStep) -> Outbox:
-        if task.state.is_final:
-            return self._ignore(task, step, f"task is {task.state.value}")
+        if task.state.is_final or task.driver == "external":  # an external task never calls a model
+            why = f"task is {task.state.value}" if task.state.is_final else "an external agent drives it"
+            return self._ignore(task, step, why)
         if self.ledger.expire_stale(task_id=task.task_id):  # a crashed attempt's reservations come back
             task = self.ledger.get_task(task.task_id)
         last, checkpoint = self._checkpoint(task.task_id)

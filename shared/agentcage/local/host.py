@@ -208,8 +208,30 @@ class LocalHost:
         return discover(self.project_root)
 
     def _bind(self, broker: DurableBroker, wiring: SystemWiring) -> SystemWiring:
-        """Hand the functions their in-process cross-cloud senders."""
-        return _bind_dead_letters(broker, install_adapters(broker, wiring))
+        """Hand the functions their in-process cross-cloud senders; mount the ASGI front doors."""
+        bound = _bind_dead_letters(broker, install_adapters(broker, wiring))
+        self._mount_mcp()
+        return bound
+
+    def _mount_mcp(self) -> None:
+        """The MCP gateway at ``/api/mcp``, on the server's event loop, over the installed coordinator.
+
+        Mounted rather than served through its Function (which the artifact host uses, and which runs
+        the same ASGI app on a loop of its own per request): a call waiting for its tool's result then
+        holds no thread of the HTTP pool.
+        """
+        import importlib
+
+        from agentcage.approvals import PrincipalSource
+        from agentcage.constants import LOCAL_LISTEN_HOST_ENV
+        from agentcage.mcp import McpGateway
+
+        if self.server is None:
+            return
+        # The development principals exist only while this host listens on loopback (it knows where).
+        principals = PrincipalSource.from_env({**os.environ, LOCAL_LISTEN_HOST_ENV: self.config.host})
+        runtime = importlib.import_module("runtime")
+        self.server.mount("/api/mcp", McpGateway(runtime.get_runtime, principals=principals))
 
     def _unbind(self) -> None:
         """Forget what :meth:`_bind` installed."""
