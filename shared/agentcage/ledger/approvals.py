@@ -1,4 +1,10 @@
-"""Approval operations of the ledger: a human decision bound to one call's exact arguments, used once."""
+"""Approval operations of the ledger: a human decision bound to one call's exact arguments, used once.
+
+Each approval also carries the version of the policy set (``policy_version``) it was created and then
+decided under: the caller's (the coordinator's) when it names one, else this process's
+(:func:`agentcage.policy.version.current_policy_version`), as ``now`` is this ledger's clock unless
+given. The verifier refuses an approval decided under another policy set.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +37,10 @@ class ApprovalOperations(LedgerHooks):
         reasons: Iterable[str] = (),
         policies: Iterable[str] = (),
         ttl_seconds: float = 3600,
+        policy_version: str | None = None,
     ) -> ApprovalRecord:
-        """Create a pending approval bound to ``args_digest``, expiring after ``ttl_seconds``."""
+        """Create a pending approval bound to ``args_digest``, expiring after ``ttl_seconds``, stamped
+        with the policy set's version that asked for it (``policy_version``, default: this process's)."""
         task_id = rules.validate_task_id(task_id)
         now = self.now()
         approval = build(
@@ -48,6 +56,7 @@ class ApprovalOperations(LedgerHooks):
             policies=list(policies),
             created_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
+            policy_version=policy_version or _policy_version(),
         )
         self._insert_approval(approval)
         return approval
@@ -65,11 +74,17 @@ class ApprovalOperations(LedgerHooks):
         approver_roles: Iterable[str] = (),
         comment: str | None = None,
         now: datetime | None = None,
+        policy_version: str | None = None,
     ) -> ApprovalRecord:
-        """Approve or deny a pending approval, once; an expired one is marked expired and refused."""
+        """Approve or deny a pending approval, once; an expired one is marked expired and refused.
+
+        The decision is stamped with the policy set's version it was taken under (``policy_version``,
+        default: this process's), the one the approval is then usable under.
+        """
         at = now or self.now()
         task_id = rules.task_of(approval_id, "a")
         roles = list(approver_roles)
+        version = policy_version or _policy_version()
 
         def apply(approval: ApprovalRecord) -> ApprovalRecord:
             rules.check_approval_decidable(approval, at)
@@ -81,6 +96,7 @@ class ApprovalOperations(LedgerHooks):
                     "approver_roles": roles,
                     "comment": comment,
                     "decided_at": at,
+                    "policy_version": version,
                 }
             )
 
@@ -138,6 +154,14 @@ class ApprovalOperations(LedgerHooks):
 
         with contextlib.suppress(ApprovalAlreadyDecidedError):  # decided meanwhile: the first write stands
             self._update_approval(task_id, approval_id, expire)
+
+
+def _policy_version() -> str:
+    # Imported on use: the policy package loads Cedar, which only the deciding side (the coordinator)
+    # ships; a ledger opened by a data service never creates or decides an approval.
+    from agentcage.policy.version import current_policy_version
+
+    return current_policy_version()
 
 
 class _NotExpirable(Exception):  # noqa: N818 - control flow inside expire_approval, never escapes it

@@ -189,6 +189,9 @@ class ApprovalRecord(BaseModel):
     expires_at: AwareDatetime
     decided_at: AwareDatetime | None = None
     used_at: AwareDatetime | None = None
+    policy_version: str | None = None
+    """The policy set's version (:mod:`agentcage.policy.version`) the decision was taken under; an
+    approval is usable only under that same set. ``None`` in records made before it was recorded."""
 
 
 class AuditEvent(BaseModel):
