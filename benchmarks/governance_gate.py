@@ -2,22 +2,29 @@
 
 The call: ``procurement-agent`` proposes ``negotiateVendorTerms`` (an egress tool) with ~1 KB of
 arguments (a long free-text note with numbers in it, the worst case for the PII scan that still
-finds nothing); the gate checks the toolset, validates the arguments against the schema, digests
-them, scans them for PII and secrets, and asks Cedar, which allows it. The anchor is Microsoft's
+finds nothing), for a task whose requester and budget the ledger recorded, as the coordinator passes
+them; the gate is the one the coordinator and the executor construct (``GovernanceGate.default()``).
+It checks the toolset, validates the arguments against the schema, digests them, scans them for PII
+and secrets, and asks Cedar, which allows it. The anchor is Microsoft's
 Agent Governance Toolkit ``govern()`` wrapper (``agent-governance-toolkit[core]==4.1.0``) with a
 10-rule policy and its default audit log, on the same call, in its own virtual environment under
-``.bench-venvs/`` (created here on first use) and timed by ``benchmarks/support/anchor_govern_worker.py``.
+``.bench-venvs/`` (created here on first use), timed by ``benchmarks/support/anchor_govern_worker.py``
+in blocks of ``--block`` calls that alternate with the gate's, so both sides see the same load.
 
 The two do different work, and the output says what each side does and does not do
 (``asymmetries``). The goal (issue 12) is a gate at most 0.5x the anchor's p50 in the same run; the
 machine may be shared, so the gate and the anchor alternate over ``--rounds`` rounds and the ratio
-quoted is the median of the rounds' ratios. ``where_the_time_goes`` says how the gate's time divides
-between its steps: each step timed alone (p50), and a cProfile of the whole gate (cumulative time of
-each step's entry point over the gate's; the profiler inflates Python code against Cedar's native
-evaluation, so the two views bracket the truth). ``--profile`` prints the profile's top lines to stderr.
+quoted is the median of the rounds' ratios. Each round also times the floor Cedar sets: the
+engine's own Cedar call alone (``cedarpy.is_authorized`` on this call's request, with the policy set
+and the entities parsed once), so the output shows how much of the anchor's time Cedar alone takes
+through cedarpy's API, and what the gate's own work costs beside it. ``where_the_time_goes`` says
+how the gate's time divides between its steps: each step timed alone (p50), and a cProfile of the
+whole gate (cumulative time of each step's entry point over the gate's; the profiler inflates Python
+code against Cedar's native evaluation, so the two views bracket the truth). ``--profile`` prints
+the profile's top lines to stderr.
 
-Usage: ``python benchmarks/governance_gate.py [--calls 20000] [--warmup 2000] [--rounds 3] [--no-anchor]
-[--profile]``. The last line of output is one JSON object.
+Usage: ``python benchmarks/governance_gate.py [--calls 20000] [--warmup 2000] [--rounds 3] [--block 500]
+[--no-anchor] [--profile]``. The last line of output is one JSON object.
 """
 
 from __future__ import annotations
@@ -40,9 +47,12 @@ from pathlib import Path
 from typing import Any
 
 from agentcage.envelopes import args_digest
-from agentcage.gate import GovernanceGate
+from agentcage.gate import GateDecision, GovernanceGate
 from agentcage.inspect import scan
-from agentcage.policy import CallContext
+from agentcage.inspect.findings import summarize
+from agentcage.ledger.models import Requester
+from agentcage.policy import BudgetState, CallContext
+from agentcage.policy.context import cedar_context
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR_REQUIREMENT = "agent-governance-toolkit[core]==4.1.0"
@@ -72,6 +82,12 @@ ARGS: dict[str, Any] = {
 }
 
 
+# Whom the task runs for and what is left of its budget: the coordinator passes both from the ledger.
+REQUESTER = Requester(
+    kind="person", id="buyer@contoso.example", name="Procurement desk", roles=("service_rep",)
+)
+BUDGET = BudgetState(remaining_fraction=0.8)
+
 GOAL_RATIO_P50 = 0.5
 
 ASYMMETRIES = {
@@ -85,13 +101,17 @@ ASYMMETRIES = {
         ),
         (
             "builds the Cedar context (environment, argument summary, inspection, target tags, budget, "
-            "approval) and evaluates the Cedar policy set (default deny), returning the deciding policy ids, "
-            "obligations and approver roles"
+            "approval, the requester and their roles' authority) and evaluates the Cedar policy set "
+            "(default deny), returning the deciding policy ids, obligations and approver roles"
         ),
     ],
     "agentcage_gate_does_not": [
         "write an audit record (the coordinator and executor append it to the ledger afterwards)",
-        "reserve budget, count loops or consult the circuit (ledger operations, after the gate)",
+        (
+            "reserve budget, count loops or consult the circuit (the ledger operations of the "
+            "coordinator's admission, after the gate)"
+        ),
+        "cache decisions: every call is evaluated by Cedar",
         "call the tool",
     ],
     "anchor_govern_does": [
@@ -107,6 +127,7 @@ ASYMMETRIES = {
         "scan the arguments for PII (data.contains_pii is whatever the caller says: False here)",
         "digest the arguments",
         "evaluate Cedar (or any policy language with a schema and a validator)",
+        "cap the call by the requester's authority (it has no notion of a requester)",
     ],
 }
 
@@ -145,32 +166,80 @@ def ensure_anchor_venv() -> Path:
     return python
 
 
-def time_anchor(gate: GovernanceGate, calls: int, warmup: int) -> dict[str, Any]:
-    """Run the worker in the anchor's venv on the equivalent call."""
-    tool = gate.catalog[TOOL]
-    spec = {
-        "calls": calls,
-        "warmup": warmup,
-        "agent_id": AGENT,
-        "role": gate.agents[AGENT].role,
-        "tool": TOOL,
-        "effect": tool.effect,
-        "egress": tool.egress,
-        "args": ARGS,
-    }
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    done = subprocess.run(
-        [str(ensure_anchor_venv()), str(WORKER)],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"anchor worker failed ({done.returncode}): {done.stderr.strip()}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+class AnchorWorker:
+    """The anchor's worker (one process per round, so its audit log starts empty each round, as it
+    did when each round ran the worker afresh), timing blocks of calls when asked."""
+
+    def __init__(self, gate: GovernanceGate, warmup: int) -> None:
+        tool = gate.catalog[TOOL]
+        spec = {
+            "warmup": warmup,
+            "agent_id": AGENT,
+            "role": gate.agents[AGENT].role,
+            "tool": TOOL,
+            "effect": tool.effect,
+            "egress": tool.egress,
+            "args": ARGS,
+        }
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        self._process = subprocess.Popen(
+            [str(ensure_anchor_venv()), str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.ready: dict[str, Any] = json.loads(self._exchange(json.dumps(spec)))
+
+    def _exchange(self, line: str) -> str:
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        self._process.stdin.write(line + "\n")
+        self._process.stdin.flush()
+        answer = self._process.stdout.readline()
+        if not answer:
+            self._process.kill()
+            _, errors = self._process.communicate()
+            raise SystemExit(f"anchor worker failed ({self._process.returncode}): {errors.strip()}")
+        return answer
+
+    def block(self, calls: int) -> list[int]:
+        """The latencies (ns) of ``calls`` calls of the anchor, made now."""
+        samples: list[int] = json.loads(self._exchange(str(calls)))
+        return samples
+
+    def close(self) -> None:
+        """End the worker (end of its input)."""
+        self._process.communicate(timeout=30)
+
+
+def time_block(fn: Callable[[], object], calls: int) -> list[int]:
+    """The latencies (ns) of ``calls`` calls of ``fn``, made now (GC left on, as in production)."""
+    clock = time.perf_counter_ns
+    samples: list[int] = []
+    for _ in range(calls):
+        before = clock()
+        fn()
+        samples.append(clock() - before)
+    return samples
+
+
+def time_round(sides: dict[str, Callable[[int], list[int]]], calls: int, block: int) -> dict[str, Any]:
+    """``calls`` calls of each side, in alternating blocks of ``block`` calls, so that every side
+    sees the same load on a shared machine; p50 and p99 (µs) of each."""
+    samples: dict[str, list[int]] = {name: [] for name in sides}
+    done = 0
+    while done < calls:
+        count = min(block, calls - done)
+        for name, run in sides.items():
+            samples[name].extend(run(count))
+        done += count
+    stats: dict[str, Any] = {}
+    for name, values in samples.items():
+        p50, p99 = percentiles(values)
+        stats[name] = {"p50_us": p50, "p99_us": p99, "calls_per_s": len(values) / (sum(values) / 1e9)}
+    return stats
 
 
 def profile_gate(gate_call: Callable[[], object], calls: int, show: bool) -> dict[str, Any]:
@@ -217,39 +286,105 @@ def profile_gate(gate_call: Callable[[], object], calls: int, show: bool) -> dic
     }
 
 
+def cedar_floor(gate: GovernanceGate) -> Callable[[], object]:
+    """The engine's own Cedar call for the benchmark call, alone: the request (principal, action,
+    resource and this call's context) built once, the policy set and entities parsed once, as the
+    engine holds them. Private parts of the engine, read here only to time Cedar by itself."""
+    engine, agent, tool = gate.policy, gate.agents[AGENT], gate.catalog[TOOL]
+    call = CallContext(
+        environment="dev", args=ARGS, budget=BUDGET, requester=REQUESTER, inspection=summarize(scan(ARGS))
+    )
+    subject = engine._subject(agent, tool)
+    context = cedar_context(call, finance_threshold_cents=engine.finance_threshold_cents)
+    verdict, _, errors = engine._evaluate(subject, context)
+    if verdict != "Allow" or errors:
+        raise SystemExit(f"the floor's request must be allowed, got {verdict} {errors}")
+    return lambda: engine._evaluate(subject, context)
+
+
+def report(result: dict[str, Any]) -> str:
+    """The figures and the asymmetries as a person reads them (the JSON line follows)."""
+    lines = [f"governance gate vs anchor: {result['call']}, {result['args_bytes']} bytes of arguments"]
+    lines.append(f"  {'':34} {'p50 µs':>9} {'p99 µs':>9}")
+    lines.append(
+        f"  {'agentcage gate (shipped path)':34} {result['gate_p50_us']:>9} {result['gate_p99_us']:>9}"
+    )
+    floor = result["cedar_floor"]
+    lines.append(f"  {'  of which Cedar alone (cedarpy)':34} {floor['p50_us']:>9} {floor['p99_us']:>9}")
+    if "anchor_p50_us" in result:
+        lines.append(
+            f"  {'anchor govern() (AGT 4.1.0)':34} {result['anchor_p50_us']:>9} {result['anchor_p99_us']:>9}"
+        )
+        goal = result["goal"]
+        lines.append(
+            f"  ratio p50 {result['ratio_p50']} (p99 {result['ratio_p99']}), median of {result['rounds']} "
+            f"rounds; goal {goal['ratio_p50']}: {'met' if goal['met'] else 'NOT met'}"
+        )
+        lines.append(
+            f"  Cedar alone is {floor['ratio_to_anchor_p50']}x the anchor's p50; the gate's other work "
+            f"(schema, digest, PII scan, context) {result['gate_without_cedar_ratio_p50']}x"
+        )
+    for side in ("agentcage_gate", "anchor_govern"):
+        for verb in ("does", "does_not"):
+            lines.append(f"{side.replace('_', ' ')} {verb.replace('_', ' ')}:")
+            lines.extend(f"  - {item}" for item in result["asymmetries"][f"{side}_{verb}"])
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--warmup", type=int, default=2_000)
-    parser.add_argument("--rounds", type=int, default=3, help="gate and anchor alternate this many times")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (the ratio quoted is their median)")
+    parser.add_argument("--block", type=int, default=500, help="calls per side before the other's turn")
     parser.add_argument("--no-anchor", action="store_true", help="skip the anchor (no venv, no install)")
     parser.add_argument("--profile", action="store_true", help="print the gate's profile to stderr")
     options = parser.parse_args()
 
     gate = GovernanceGate.default()
-    decision = gate.evaluate(AGENT, TOOL, ARGS, environment="dev")
+
+    def gate_call() -> GateDecision:
+        return gate.evaluate(AGENT, TOOL, ARGS, environment="dev", budget=BUDGET, requester=REQUESTER)
+
+    decision = gate_call()
     if not decision.allowed:
         raise SystemExit(f"the benchmark call must be allowed, got {decision.to_dict()}")
+    floor_call = cedar_floor(gate)
 
-    def gate_call() -> object:
-        return gate.evaluate(AGENT, TOOL, ARGS, environment="dev")
-
+    for _ in range(options.warmup):
+        gate_call()
+        floor_call()
     rounds: list[dict[str, Any]] = []
     for _ in range(max(1, options.rounds)):
-        whole = time_calls(gate_call, options.calls, options.warmup)
+        anchor = None if options.no_anchor else AnchorWorker(gate, options.warmup)
+        sides: dict[str, Callable[[int], list[int]]] = {
+            "gate": lambda n: time_block(gate_call, n),
+            "cedar": lambda n: time_block(floor_call, n),
+        }
+        if anchor is not None:
+            sides["anchor"] = anchor.block
+        gc.collect()
+        timed = time_round(sides, options.calls, options.block)
+        if anchor is not None:
+            anchor.close()
+        whole, floor = timed["gate"], timed["cedar"]
         entry: dict[str, Any] = {
             "gate_p50_us": round(whole["p50_us"], 1),
             "gate_p99_us": round(whole["p99_us"], 1),
             "calls_per_s": round(whole["calls_per_s"]),
+            "cedar_p50_us": round(floor["p50_us"], 1),
+            "cedar_p99_us": round(floor["p99_us"], 1),
         }
-        if not options.no_anchor:
-            anchor = time_anchor(gate, options.calls, options.warmup)
+        if anchor is not None:
+            other = timed["anchor"]
             entry.update(
                 {
-                    "anchor_p50_us": round(anchor["p50_us"], 1),
-                    "anchor_p99_us": round(anchor["p99_us"], 1),
-                    "ratio_p50": round(whole["p50_us"] / anchor["p50_us"], 3),
-                    "ratio_p99": round(whole["p99_us"] / anchor["p99_us"], 3),
+                    "anchor_p50_us": round(other["p50_us"], 1),
+                    "anchor_p99_us": round(other["p99_us"], 1),
+                    "ratio_p50": round(whole["p50_us"] / other["p50_us"], 3),
+                    "ratio_p99": round(whole["p99_us"] / other["p99_us"], 3),
+                    "cedar_ratio_p50": round(floor["p50_us"] / other["p50_us"], 3),
+                    "rest_ratio_p50": round((whole["p50_us"] - floor["p50_us"]) / other["p50_us"], 3),
                 }
             )
         rounds.append(entry)
@@ -257,11 +392,17 @@ def main() -> int:
 
     # Where the time goes: each step alone (fewer calls), and the whole gate under the profiler.
     tool, agent = gate.catalog[TOOL], gate.agents[AGENT]
-    context = CallContext(environment="dev", args=ARGS)
+    context = CallContext(environment="dev", args=ARGS, budget=BUDGET, requester=REQUESTER)
     alone = {
         "validate_p50_us": time_calls(lambda: tool.problems(ARGS), 5000, 500)["p50_us"],
         "digest_p50_us": time_calls(lambda: args_digest(ARGS), 5000, 500)["p50_us"],
         "scan_p50_us": time_calls(lambda: scan(ARGS), 5000, 500)["p50_us"],
+        "context_p50_us": time_calls(
+            lambda: cedar_context(context, finance_threshold_cents=gate.policy.finance_threshold_cents),
+            5000,
+            500,
+        )["p50_us"],
+        "cedar_p50_us": time_calls(floor_call, 5000, 500)["p50_us"],
         "policy_p50_us": time_calls(lambda: gate.policy.decide(agent, tool, context), 5000, 500)["p50_us"],
     }
     gate_p50 = statistics.median(r["gate_p50_us"] for r in rounds)
@@ -279,6 +420,7 @@ def main() -> int:
     result: dict[str, Any] = {
         "benchmark": "governance_gate",
         "call": f"{AGENT} -> {TOOL}",
+        "gate": "GovernanceGate.default() (what the coordinator and the executor construct)",
         "args_bytes": len(json.dumps(ARGS)),
         "decision": decision.decision,
         "calls": options.calls,
@@ -286,6 +428,7 @@ def main() -> int:
         "gate_p50_us": median("gate_p50_us"),
         "gate_p99_us": median("gate_p99_us"),
         "calls_per_s": median("calls_per_s"),
+        "cedar_floor": {"p50_us": median("cedar_p50_us"), "p99_us": median("cedar_p99_us")},
         "where_the_time_goes": where,
         "asymmetries": ASYMMETRIES,
         "cedar_policies": len(gate.policy.policies),
@@ -297,6 +440,7 @@ def main() -> int:
     }
     if not options.no_anchor:
         ratio = median("ratio_p50")
+        result["cedar_floor"]["ratio_to_anchor_p50"] = median("cedar_ratio_p50")
         result.update(
             {
                 "anchor": ANCHOR_REQUIREMENT,
@@ -305,9 +449,13 @@ def main() -> int:
                 "anchor_rules": 10,
                 "ratio_p50": ratio,
                 "ratio_p99": median("ratio_p99"),
+                "gate_without_cedar_ratio_p50": median("rest_ratio_p50"),
                 "goal": {"ratio_p50": f"<= {GOAL_RATIO_P50}", "met": ratio <= GOAL_RATIO_P50},
             }
         )
+    else:
+        result["cedar_floor"]["ratio_to_anchor_p50"] = None
+    print(report(result))
     print(json.dumps(result))
     return 0
 

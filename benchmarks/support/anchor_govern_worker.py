@@ -2,12 +2,17 @@
 
 Run by ``benchmarks/governance_gate.py`` with the Python of its own virtual environment
 (``.bench-venvs/agt``, ``agent-governance-toolkit[core]==4.1.0``), never imported by agentcage. Reads
-``{"calls", "warmup", "agent_id", "role", "tool", "effect", "egress", "args"}`` as JSON on stdin and
-prints one JSON object. The policy has ten rules covering the same ground as agentcage's Cedar set
-(toolset, approvals, finance threshold, destructive in prod / production-like targets / protected /
-wrong role, egress with PII, exhausted budget); the wrapper's default audit log (in-memory Merkle
-chain) is on, as it is by default. It validates no schema and scans no PII: ``data.contains_pii`` is
-whatever the caller says.
+one line of JSON, ``{"warmup", "agent_id", "role", "tool", "effect", "egress", "args"}``, checks that
+the policy allows the call and that its rules bite, warms up and answers ``{"ready": true, ...}``;
+then, for each line holding a number N, times N calls and answers with their latencies in
+nanoseconds (a JSON list), so the benchmark can alternate short blocks of the gate and of the anchor
+and both sides see the same load on a shared machine. End of input ends it.
+
+The policy has ten rules covering the same ground as agentcage's Cedar set (toolset, approvals,
+finance threshold, destructive in prod / production-like targets / protected / wrong role, egress
+with PII, exhausted budget); the wrapper's default audit log (in-memory Merkle chain) is on, as it is
+by default. It validates no schema and scans no PII: ``data.contains_pii`` is whatever the caller
+says.
 """
 
 import gc
@@ -66,7 +71,7 @@ def _tool(**_kwargs: object) -> str:
 
 
 def main() -> None:
-    spec = json.loads(sys.stdin.read())
+    spec = json.loads(sys.stdin.readline())
     governed = govern(_tool, policy=POLICY, agent_id=spec["agent_id"])
     kwargs = {
         "action": {"type": spec["tool"], "effect": spec["effect"], "egress": spec["egress"]},
@@ -89,26 +94,15 @@ def main() -> None:
     for _ in range(spec["warmup"]):
         governed(**kwargs)
     gc.collect()
-    samples = []
+    print(json.dumps({"ready": True, "python": sys.version.split()[0]}), flush=True)
     clock = time.perf_counter_ns
-    started = clock()
-    for _ in range(spec["calls"]):
-        before = clock()
-        governed(**kwargs)
-        samples.append(clock() - before)
-    elapsed = clock() - started
-    samples.sort()
-    print(
-        json.dumps(
-            {
-                "p50_us": samples[len(samples) // 2] / 1000,
-                "p99_us": samples[int(len(samples) * 0.99)] / 1000,
-                "calls": len(samples),
-                "calls_per_s": len(samples) / (elapsed / 1e9),
-                "python": sys.version.split()[0],
-            }
-        )
-    )
+    for line in sys.stdin:
+        samples = []
+        for _ in range(int(line)):
+            before = clock()
+            governed(**kwargs)
+            samples.append(clock() - before)
+        print(json.dumps(samples), flush=True)
 
 
 if __name__ == "__main__":
