@@ -1,9 +1,12 @@
 """Keyless cross-cloud senders: Azure -> AWS SQS and AWS -> Azure Service Bus, no stored secret either way.
 
-:class:`AwsFederatedSqsSender` (:mod:`.to_aws`) turns the coordinator's Entra token into a task-named,
-send-only STS session; :class:`ServiceBusResultSender` (:mod:`.to_azure`) sends results with an
-AWS-issued web identity token as the Entra client assertion, behind the :class:`ServiceBusSender`
-interface (:mod:`.base`) with a real (:mod:`.servicebus`) and a fake (:mod:`.fake`) implementation.
+:func:`web_identity_credentials` (:mod:`.web_identity`) is the one way any Azure -> AWS path gets
+credentials (botocore's web-identity fetcher, with a session name and, where narrowed, a session
+policy); :func:`federated_client` builds a boto3 client on them, and :class:`AwsFederatedSqsSender`
+(:mod:`.to_aws`) sends tool requests as a task-named, send-only session.
+:class:`ServiceBusResultSender` (:mod:`.to_azure`) sends results with an AWS-issued web identity token
+as the Entra client assertion, behind the :class:`ServiceBusSender` interface (:mod:`.base`) with a
+real (:mod:`.servicebus`) and a fake (:mod:`.fake`) implementation.
 """
 
 from agentcage.federation.base import ServiceBusSender
@@ -20,7 +23,6 @@ from agentcage.federation.session_name import (
 from agentcage.federation.to_aws import (
     AwsFederatedSqsSender,
     ClientFactory,
-    entra_scope,
     queue_arn_from_url,
     session_policy,
 )
@@ -30,7 +32,12 @@ from agentcage.federation.to_azure import (
     ServiceBusResultSender,
     result_sender_from_config,
 )
-from agentcage.federation.web_identity import web_identity_credentials
+from agentcage.federation.web_identity import (
+    entra_scope,
+    federated_client,
+    frozen_credentials,
+    web_identity_credentials,
+)
 
 __all__ = [
     # Azure -> AWS
@@ -40,6 +47,8 @@ __all__ = [
     "queue_arn_from_url",
     "entra_scope",
     "web_identity_credentials",
+    "frozen_credentials",
+    "federated_client",
     # task-named role sessions
     "role_session_name",
     "task_id_from_session_name",

@@ -4,8 +4,10 @@ The coordinator's managed identity gets an Entra token for the app ID URI that t
 exchanges it for temporary credentials of a session named after the task (see
 :mod:`.session_name`) and narrowed by a session policy to ``sqs:SendMessage`` on the one requests
 queue; the tool request goes to SQS with the trace carriers (``traceparent`` message attribute and the
-X-Ray ``AWSTraceHeader`` system attribute). Credentials are cached per task until shortly before they
-expire, so a task's steps share one session and CloudTrail shows one session per task.
+X-Ray ``AWSTraceHeader`` system attribute). The exchange and the refresh are botocore's, through
+:func:`~agentcage.federation.web_identity.web_identity_credentials` (the one way every Azure -> AWS
+path gets credentials); each task keeps its refreshable credentials, so a task's steps share one
+session and CloudTrail shows one session per task.
 """
 
 from __future__ import annotations
@@ -22,14 +24,21 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from agentcage.constants import BRIDGE_ROLE_ARN_ENV, FEDERATION_AUDIENCE_ENV, TOOL_REQUESTS_QUEUE_URL_ENV
-from agentcage.errors import ConfigurationError, FederationError, TransportError
+from agentcage.errors import ConfigurationError, TransportError
 from agentcage.federation.session_name import role_session_name
+from agentcage.federation.web_identity import (
+    MAX_DURATION_SECONDS,
+    MIN_DURATION_SECONDS,
+    frozen_credentials,
+    web_identity_credentials,
+)
 from agentcage.trace import TraceContext, parse_traceparent, sqs_message_attributes, sqs_system_attributes
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+    from botocore.credentials import Credentials
 
-__all__ = ["AwsFederatedSqsSender", "ClientFactory", "session_policy", "queue_arn_from_url", "entra_scope"]
+__all__ = ["AwsFederatedSqsSender", "ClientFactory", "session_policy", "queue_arn_from_url"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,11 +46,6 @@ ClientFactory = Callable[..., Any]
 """Builds a boto3 client: ``factory(service_name, **client_kwargs)`` (``boto3.session.Session().client``)."""
 
 _STALE_CREDENTIAL_CODES = {"ExpiredToken", "RequestExpired", "InvalidClientTokenId"}
-
-
-def entra_scope(app_id_uri: str) -> str:
-    """The token scope of an app ID URI (``api://...`` -> ``api://.../.default``)."""
-    return app_id_uri if app_id_uri.endswith("/.default") else f"{app_id_uri.rstrip('/')}/.default"
 
 
 def queue_arn_from_url(queue_url: str, region: str | None = None) -> str:
@@ -76,8 +80,11 @@ def session_policy(queue_arn: str) -> str:
 
 @dataclass(slots=True)
 class _Session:
-    sqs: Any
-    expires_at: float
+    """A task's refreshable credentials and the SQS client built on their current key."""
+
+    credentials: Credentials
+    sqs: Any = None
+    access_key: str | None = None
 
 
 class AwsFederatedSqsSender:
@@ -85,7 +92,8 @@ class AwsFederatedSqsSender:
 
     ``credential`` is an azure-identity credential (``ManagedIdentityCredential`` in the cloud; default
     ``DefaultAzureCredential``, which uses the managed identity named by ``AZURE_CLIENT_ID``);
-    ``client_factory`` builds the STS and SQS clients; ``clock`` returns epoch seconds.
+    ``client_factory`` builds the STS and SQS clients; ``clock`` returns epoch seconds (what the
+    credentials' refresh is judged by).
     """
 
     def __init__(
@@ -99,8 +107,7 @@ class AwsFederatedSqsSender:
         region: str | None = None,
         client_factory: ClientFactory | None = None,
         clock: Callable[[], float] = time.time,
-        duration_seconds: int = 900,
-        refresh_margin_s: float = 300.0,
+        duration_seconds: int = 3600,
         max_cached_tasks: int = 256,
         environ: Mapping[str, str] | None = None,
     ) -> None:
@@ -115,10 +122,11 @@ class AwsFederatedSqsSender:
         ):
             if not value:
                 raise ConfigurationError(f"AwsFederatedSqsSender needs {name} (argument or environment)")
-        if not 900 <= duration_seconds <= 43200:
-            raise ConfigurationError("duration_seconds must be 900-43200 (the STS limits)")
-        if not 0 <= refresh_margin_s < duration_seconds:
-            raise ConfigurationError("refresh_margin_s must be at least 0 and below duration_seconds")
+        if not MIN_DURATION_SECONDS <= duration_seconds <= MAX_DURATION_SECONDS:
+            raise ConfigurationError(
+                f"duration_seconds must be {MIN_DURATION_SECONDS}-{MAX_DURATION_SECONDS} (botocore "
+                "refreshes 15 minutes before expiry; STS allows at most 12 hours)"
+            )
         self.queue_arn = queue_arn or queue_arn_from_url(self.queue_url, region)
         self.region = region or self.queue_arn.split(":")[3]
         self.policy = session_policy(self.queue_arn)
@@ -131,10 +139,9 @@ class AwsFederatedSqsSender:
             import boto3
 
             client_factory = boto3.session.Session().client
-        self._client_factory = client_factory
+        self._client_factory: ClientFactory = client_factory
         self._clock = clock
         self._duration = duration_seconds
-        self._margin = refresh_margin_s
         self._max_cached = max_cached_tasks
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._lock = threading.Lock()
@@ -162,7 +169,7 @@ class AwsFederatedSqsSender:
         from botocore.exceptions import BotoCoreError, ClientError
 
         for attempt in (1, 2):
-            sqs = self._session(task_id).sqs
+            sqs = self._sqs(task_id)
             try:
                 response = sqs.send_message(**kwargs)
             except ClientError as error:
@@ -180,68 +187,55 @@ class AwsFederatedSqsSender:
         raise TransportError(f"SQS kept rejecting renewed credentials for task {task_id}")  # pragma: no cover
 
     def forget(self, task_id: str) -> None:
-        """Drop the task's cached session (when the task ends, or its credentials were rejected)."""
+        """Drop the task's session (when the task ends, or its credentials were rejected)."""
         with self._lock:
             self._sessions.pop(task_id, None)
 
     def _session(self, task_id: str) -> _Session:
-        now = self._clock()
         with self._lock:
-            cached = self._sessions.get(task_id)
-            if cached is not None and now < cached.expires_at - self._margin:
-                self._sessions.move_to_end(task_id)
-                return cached
-        session = self._assume(task_id)
-        with self._lock:
-            self._sessions[task_id] = session
+            session = self._sessions.get(task_id)
+            if session is None:
+                # Nothing is fetched yet: the credentials fetch on first use (and refresh themselves).
+                session = _Session(
+                    web_identity_credentials(
+                        role_arn=self.role_arn,
+                        audience=self.audience,
+                        credential=self._credential,
+                        session_name=role_session_name(task_id),
+                        policy=self.policy,
+                        duration_seconds=self._duration,
+                        client_creator=self._sts_client,
+                        clock=self._clock,
+                    )
+                )
+                self._sessions[task_id] = session
             self._sessions.move_to_end(task_id)
             while len(self._sessions) > self._max_cached:
                 self._sessions.popitem(last=False)
-        return session
+            return session
 
-    def _entra_token(self) -> str:
-        from azure.core.exceptions import AzureError
-
-        try:
-            return self._credential.get_token(entra_scope(self.audience)).token
-        except AzureError as error:
-            raise FederationError(
-                f"could not get an Entra token for {self.audience}: {error.message}"
-            ) from error
-
-    def _assume(self, task_id: str) -> _Session:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        token = self._entra_token()
-        if self._sts is None:
-            from botocore import UNSIGNED
-            from botocore.config import Config
-
-            # AssumeRoleWithWebIdentity is unsigned: the function has (and needs) no AWS credentials.
-            self._sts = self._client_factory(
-                "sts", region_name=self.region, config=Config(signature_version=UNSIGNED)
-            )
-        try:
-            response = self._sts.assume_role_with_web_identity(
-                RoleArn=self.role_arn,
-                RoleSessionName=role_session_name(task_id),
-                WebIdentityToken=token,
-                Policy=self.policy,
-                DurationSeconds=self._duration,
-            )
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            raise FederationError(
-                f"STS refused the web identity of task {task_id}: {code}", details={"aws_code": code}
-            ) from error
-        except BotoCoreError as error:
-            raise FederationError(f"could not reach STS for task {task_id}: {error}") from error
-        credentials = response["Credentials"]
+    def _sqs(self, task_id: str) -> Any:
+        """The task's SQS client, on its credentials' current key (a new client after a refresh)."""
+        session = self._session(task_id)
+        current = frozen_credentials(session.credentials, role_session_name(task_id))
+        with self._lock:
+            if session.sqs is not None and session.access_key == current.access_key:
+                return session.sqs
         sqs = self._client_factory(
             "sqs",
             region_name=self.region,
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
+            aws_access_key_id=current.access_key,
+            aws_secret_access_key=current.secret_key,
+            aws_session_token=current.token,
         )
-        return _Session(sqs=sqs, expires_at=credentials["Expiration"].timestamp())
+        with self._lock:
+            session.sqs, session.access_key = sqs, current.access_key
+        return sqs
+
+    def _sts_client(self, service: str, **kwargs: Any) -> Any:
+        """The STS client botocore's fetcher asks for (unsigned: the function has no AWS credentials),
+        built once, in the queue's region."""
+        with self._lock:
+            if self._sts is None:
+                self._sts = self._client_factory(service, region_name=self.region, **kwargs)
+            return self._sts

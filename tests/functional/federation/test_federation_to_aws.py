@@ -142,18 +142,19 @@ def test_send_assumes_a_task_session_limited_to_send_message_and_carries_the_tra
     assert received["Attributes"]["AWSTraceHeader"] == to_xray_header(CTX)
 
 
-def test_credentials_are_cached_per_task_until_shortly_before_expiry(aws: str) -> None:
+def test_credentials_are_kept_per_task_and_botocore_refreshes_them_shortly_before_expiry(aws: str) -> None:
     factory, clock = RecordingFactory(), Clock()
-    sender = _sender(aws, factory, clock, duration_seconds=900, refresh_margin_s=300)
+    sender = _sender(aws, factory, clock)
 
     sender.send("task-a", "1", CTX)
     sender.send("task-a", "2", CTX)
     sender.send("task-b", "3", CTX)
-    clock.now += 601  # within 300 s of the 900 s expiry
+    clock.now += 3600 - 15 * 60 + 1  # inside botocore's 15-minute refresh window of the 1 h session
     sender.send("task-a", "4", CTX)
 
     assert [a["RoleSessionName"] for a in factory.assumed] == ["task-a", "task-b", "task-a"]
-    assert all(a["DurationSeconds"] == 900 for a in factory.assumed)
+    assert all(a["DurationSeconds"] == 3600 for a in factory.assumed)
+    assert [service for service, _ in factory.clients].count("sts") == 1  # one unsigned STS client
     assert len(_receive(aws)) == 4
 
 
@@ -285,8 +286,7 @@ def test_an_sqs_refusal_is_a_transport_error_not_retried() -> None:
     [
         ({"queue_url": ""}, "queue_url"),
         ({"role_arn": ""}, "role_arn"),
-        ({"duration_seconds": 60}, "900-43200"),
-        ({"refresh_margin_s": 5000}, "refresh_margin_s"),
+        ({"duration_seconds": 900}, "1800-43200"),
         ({"queue_url": "http://127.0.0.1:5000/q"}, "queue ARN"),
     ],
 )
