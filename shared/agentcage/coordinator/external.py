@@ -11,10 +11,10 @@ same queues and bridge. The executor's result comes back through
 model step (:meth:`CoordinatorCore._maybe_advance` says so).
 
 Repeating a call does not repeat its effect. A call with the same tool and argument digest as an earlier
-one of the task is answered from that call, without a new decision, when the earlier one still waits
-(for its approval, or for its result), when an approval was decided for it (the approved call ran, or
-runs, once; a denial stands), or when it was a write that already ran. Only a read that already has its
-result is decided again (and counted by the loop detector, like any repeated proposal).
+one of the task is answered from that call, without a new decision: while it waits (for its approval,
+or for its result: the client's poll after a ``pending`` answer), and after, with its recorded result
+(an approved call ran once; a denial stands). Only an earlier call that failed, met an open circuit or
+whose approval expired is decided again (and counted by the loop detector, like any repeated proposal).
 
 The checkpoint keeps every turn, as a model task's does; the task's tool-call limit bounds it.
 """
@@ -208,17 +208,13 @@ class ExternalCalls:
         if not calls:
             return None
         call = calls[-1]
-        results = self.coordinator._results(task.task_id)
+        result = self.coordinator._results(task.task_id).get(call.request_id)
         if call.outcome == "approval" and call.approval_id:
             status = self.coordinator.ledger.get_approval(call.approval_id).status
-            expired = status is ApprovalStatus.EXPIRED and call.request_id in results
-            return None if expired else call
-        found = self.coordinator.gate.catalog.get(tool)
-        ran_write = found is not None and found.effect != "read"
-        # Refused here: decided again (the loop detector counts the repeat). A read with its result: too.
-        if call.outcome == "dispatched" and (call.request_id not in results or ran_write):
+            return None if status is ApprovalStatus.EXPIRED and result is not None else call
+        if result is None or _final(result):
             return call
-        return None
+        return None  # failed, or refused for a passing reason (an open circuit): decided again
 
     def _checkpoint(self, task: TaskRecord, planned: PlannedCall) -> tuple[PlannedCall, int]:
         """Save ``planned`` as the task's next step; returns it as saved, and that step's number."""
@@ -281,6 +277,17 @@ class ExternalCalls:
                 )
         status: CallStatus = "ended" if task.state.is_final else "pending"
         return ExternalCall(task=task, call=call, status=status, repeated=repeated)
+
+
+def _final(result: Mapping[str, Any]) -> bool:
+    """Whether a recorded result stands for every repeat: an answer, or a refusal that a retry cannot
+    change; a failure or an open circuit may pass, so the repeat is decided again."""
+    if result.get("status") in ("error", "circuit_open"):
+        content = result.get("content")
+        error = content.get("error") if isinstance(content, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        return code == "invalid_arguments"
+    return True
 
 
 def _owner(task: TaskRecord) -> str | None:
