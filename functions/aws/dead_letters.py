@@ -259,15 +259,14 @@ def _may_have_run(store: Ledger, request: ToolRequest) -> bool:
     executor consumes it right before the call; a sweep or a settle keeps ``consumed_at``), or a
     recovery of it was claimed. Then "did not run" could make the model ask for it again (a second
     refund under a new approval). A reservation that does not exist was never consumed."""
-    from functions.aws.executor import recovery_slot
+    from agentcage.ledger import ClaimScope
 
     try:
         if store.get_reservation(request.reservation_id).consumed_at is not None:
             return True
     except (ReservationNotFoundError, InvalidInputError):  # no such reservation: nothing consumed it
         pass
-    slot = recovery_slot(request.reservation_id)
-    return any(r.request_id == slot for r in store.tool_results(request.task_id))
+    return store.get_claim(request.task_id, ClaimScope.RECOVERY, request.reservation_id) is not None
 
 
 def result_sender_role_ids(environ: Mapping[str, str] | None = None) -> frozenset[str]:

@@ -119,9 +119,9 @@ def test_scan_is_the_only_ledger_action_the_executor_goes_without_and_only_cross
     assert set(LEDGER_ACTIONS) == used(by_function) - {"dynamodb:Scan"}
     scanning = {name for name, actions in by_function.items() if "dynamodb:Scan" in actions}
     assert scanning == {"_scan"}
-    # list_tasks and expire_stale() without a task: the approval-expiry timer and the sweeper, never
-    # the executor or the dead-letters Lambda.
-    assert callers_of("_scan", *LEDGER_BACKEND) == {"_list_tasks", "_stale_reservations"}
+    # list_tasks, expire_stale() and undelivered() without a task: the approval-expiry timer and the
+    # sweeper, never the executor or the dead-letters Lambda.
+    assert callers_of("_scan", *LEDGER_BACKEND) == {"_list_tasks", "_stale_reservations", "_undelivered"}
     for module in (REPO_ROOT / "functions" / "aws").rglob("*.py"):
         source = module.read_text(encoding="utf-8")
         assert "list_tasks(" not in source, module

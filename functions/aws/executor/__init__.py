@@ -41,15 +41,14 @@ from functions.aws.executor.recovery import (
     CrashRecovery,
     Recovery,
     executor_lease_seconds,
-    recovery_slot,
 )
 from functions.aws.executor.results import ResultPublisher, SqsResultPublisher, result_message_id
 from functions.aws.executor.sent import (
     RESENT_EVENT,
-    SENT_EVENT,
     StoredResult,
     deliverable,
     find_stored_result,
+    mark_sent,
     resend_stored,
     store_result,
 )
@@ -97,7 +96,6 @@ __all__ = [
     "CrashRecovery",
     "Recovery",
     "executor_lease_seconds",
-    "recovery_slot",
     "LEASE_MARGIN_SECONDS",
     "RECOVERED_EVENT",
     "RETRY_SAFE",
@@ -118,11 +116,11 @@ __all__ = [
     "ResultPublisher",
     "SqsResultPublisher",
     "result_message_id",
-    "SENT_EVENT",
     "RESENT_EVENT",
     "StoredResult",
     "deliverable",
     "find_stored_result",
+    "mark_sent",
     "resend_stored",
     "store_result",
     "ToolMetrics",

@@ -48,7 +48,7 @@ from agentcage.errors import (
     TransportError,
 )
 from agentcage.inspect import find_injection, redact
-from agentcage.ledger.answers import keep_answer, kept_answer
+from agentcage.ledger.answers import keep_answer
 from agentcage.monitoring_names import LOG_TOOL
 from agentcage.trace import (
     TraceContext,
@@ -62,7 +62,7 @@ from functions.aws.executor.logger import ExecutorLogger
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
 from functions.aws.executor.recovery import RECOVERED_EVENT, CrashRecovery, Recovery
 from functions.aws.executor.results import ResultPublisher, result_message_id
-from functions.aws.executor.sent import StoredResult, deliverable, store_result
+from functions.aws.executor.sent import StoredResult, deliverable, mark_sent, store_result
 
 if TYPE_CHECKING:
     from agentcage.budget import Admission
@@ -159,9 +159,9 @@ class ToolExecutor:
             if isinstance(answer, StoredResult):  # answered before: the same envelope again
                 result = answer.result
             else:
-                result = deliverable(answer)
-                store_result(self.ledger, request, trace, result, self.log)
+                result = store_result(self.ledger, request, trace, deliverable(answer), self.log)
             self.publisher.publish(result)
+            mark_sent(self.ledger, result, self.log)
             self.log.info("tool request answered", extra={"result": result.summary()})
             return result
 
@@ -359,16 +359,14 @@ class ToolExecutor:
             raise error
         reservation_id = str(claimed["reservation_id"])
         with bound_context(trace=result.trace, task_id=result.task_id, step=result.step):
-            kept = kept_answer(
-                self.ledger, result.task_id, request_id=result.request_id, reservation_id=reservation_id
+            # answered before (its send failed): the kept answer again
+            kept = keep_answer(
+                self.ledger, result, reservation_id=reservation_id, trace_id=result.trace.trace_id
             )
-            if kept is None:  # answered before (its send failed): the same answer again
-                keep_answer(
-                    self.ledger, result, reservation_id=reservation_id, trace_id=result.trace.trace_id
-                )
+            result = kept if kept.request_id == result.request_id else result
             self.log.warning("malformed tool request answered: %s", error.message, extra={"code": error.code})
-            result = kept or result
             self.publisher.publish(result)
+            mark_sent(self.ledger, result, self.log)
         return result
 
     # --- plumbing ----------------------------------------------------------------------------------

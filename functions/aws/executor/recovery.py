@@ -24,21 +24,21 @@ result stored. Without this module that delivery is answered ``denied: replay`` 
   stated unknown: executing it blindly twice is worse than asking a person. (Every write and
   destructive tool of today's catalog is in :data:`RETRY_SAFE`; a test keeps it so.)
 
-The recovery is claimed once per RESERVATION, with a put-if-absent slot ``recover-<reservation id>`` in
-the task's tool-result records (:meth:`Ledger.record_tool_result`), written right before the call
-(a reservation pays for one call, whatever message ids carry it). Of two deliveries that both find
-the attempt dead (an SQS duplicate, or two messages for one request), only one takes the slot and
-executes. The other must not answer ``replay`` at once: the winner may still be running, and a
-``denied`` published under the same result message id could reach the coordinator first, which keeps
-the first result per request. So the loser reads when the slot was claimed: claimed LESS than the
-lease ago, it raises :class:`~agentcage.errors.RetryLaterError` (it stays queued and, next time, finds
-the winner's stored result and re-sends it); claimed MORE than the lease ago, the recovery itself
-died, and only then is it answered ``replay``. The same holds when the loser fails to spend an
-approval the winner spent first. The audit log gets a ``tool_recovered`` event with the reason. The
-approval was spent by the first attempt (single use), so it is not spent again; instead it must be the
-one this request carries, approved for this task, tool and argument digest by someone other than the
-agent, valid when it was spent, and spent after this request's reservation was made. If the first
-attempt died before spending it, it is spent now.
+The recovery is claimed once per RESERVATION, with the ledger's once-only claim
+(:attr:`~agentcage.ledger.claims.ClaimScope.RECOVERY`, keyed by the reservation id, leased for the
+executor's lease), taken right before the call (a reservation pays for one call, whatever message ids
+carry it). Of two deliveries that both find the attempt dead (an SQS duplicate, or two messages for one
+request), only one wins the claim and executes. The other must not answer ``replay`` at once: the winner
+may still be running, and a ``denied`` published under the same result message id could reach the
+coordinator first, which keeps the first result per request. So the loser is handed the winner's claim
+and reads its age: LESS than the lease ago, it raises :class:`~agentcage.errors.RetryLaterError` (it
+stays queued and, next time, finds the winner's stored result and re-sends it); claimed MORE than the
+lease ago, the recovery itself died, and only then is it answered ``replay``. The same holds when the
+loser fails to spend an approval the winner spent first. The audit log gets a ``tool_recovered`` event
+with the reason. The approval was spent by the first attempt (single use), so it is not spent again;
+instead it must be the one this request carries, approved for this task, tool and argument digest by
+someone other than the agent, valid when it was spent, and spent after this request's reservation was
+made. If the first attempt died before spending it, it is spent now.
 
 The lease comes from, in order: the ``lease_seconds`` argument, ``AGENTCAGE_EXECUTOR_LEASE_SECONDS``
 (the local runtime sets its retry delay, at least ``EXECUTOR_LEASE_FLOOR_S`` of
@@ -68,7 +68,7 @@ from agentcage.errors import (
     RetryLaterError,
     UnknownToolError,
 )
-from agentcage.ledger import ReservationStatus
+from agentcage.ledger import ClaimScope, ReservationStatus
 from agentcage.policy import is_production_environment
 from functions.aws.executor.checks import Authorization, check_approval_agent
 from functions.aws.executor.sent import resend_stored
@@ -76,7 +76,7 @@ from functions.aws.manifest import lambda_spec
 
 if TYPE_CHECKING:
     from agentcage.envelopes import ToolRequest
-    from agentcage.ledger import ApprovalRecord, Ledger, Reservation
+    from agentcage.ledger import ApprovalRecord, Claim, Ledger, Reservation
     from agentcage.tools import Tool
     from agentcage.trace import TraceContext
     from functions.aws.executor.checks import ExecutionGate
@@ -90,7 +90,6 @@ __all__ = [
     "CrashRecovery",
     "Recovery",
     "executor_lease_seconds",
-    "recovery_slot",
 ]
 
 LEASE_MARGIN_SECONDS: Final = 15
@@ -129,11 +128,6 @@ def executor_lease_seconds(
             details={"name": EXECUTOR_LEASE_SECONDS_ENV},
         )
     return value
-
-
-def recovery_slot(reservation_id: str) -> str:
-    """The once-only tool-result slot claiming the recovery of reservation ``reservation_id``."""
-    return f"recover-{reservation_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +244,9 @@ class CrashRecovery:
                 "that died most likely acted on it already; nothing was executed again",
                 details={"target": target.to_dict(), "recovery": "target_gone"},
             )
-        decision = self.gate.decide(request, environment=environment, approval=approval, target=target)
+        decision = self.gate.decide(
+            request, environment=environment, approval=approval, target=target, requester=task.requester
+        )
         authorization = Authorization(tool, reservation, decision, environment, approval, target)
         return Recovery(authorization, consumed_at, age, self.lease_seconds, safety, spent)
 
@@ -268,37 +264,31 @@ class CrashRecovery:
                     f"approval {request.approval_id} was spent by another delivery of this call a moment ago",
                     details={"reservation_id": request.reservation_id, "recovery": "approval_racing"},
                 ) from spent
-        claimed = self.ledger.record_tool_result(
+        outcome = self.ledger.claim(
             request.task_id,
-            recovery_slot(request.reservation_id),
-            {
-                "request_id": request.message_id,
-                "reservation_id": request.reservation_id,
-                "claimed_at": now.isoformat(),
-                "consumed_at": recovery.consumed_at.isoformat(),
-            },
+            ClaimScope.RECOVERY,
+            request.reservation_id,
+            claimant=request.message_id,
+            payload={"consumed_at": recovery.consumed_at.isoformat()},
+            ttl_seconds=self.lease_seconds or None,
         )
-        if not claimed:
-            self.check_claim(request, now)
-            raise RetryLaterError(  # the slot exists but cannot be read yet: decide on the next delivery
-                f"the recovery of reservation {request.reservation_id} is claimed; its claim is unreadable",
-                details={"reservation_id": request.reservation_id, "recovery": "claimed"},
-            )
+        if not outcome.won:
+            self._held_by_another(request, outcome.claim, now)
 
     def check_claim(self, request: ToolRequest, now: datetime) -> None:
         """Raise when another delivery claimed the recovery of the request's reservation: while the
         claim is younger than the lease :class:`RetryLaterError` (it may still be running), after it
         :class:`ReplayError` (it died as well). Returns when there is no claim."""
-        slot = recovery_slot(request.reservation_id)
-        holder = next((r for r in self.ledger.tool_results(request.task_id) if r.request_id == slot), None)
-        if holder is None:
-            return
-        claimed_at = _claimed_at(holder.result, holder.recorded_at)
-        age = (now - claimed_at).total_seconds()
+        holder = self.ledger.get_claim(request.task_id, ClaimScope.RECOVERY, request.reservation_id)
+        if holder is not None:
+            self._held_by_another(request, holder, now)
+
+    def _held_by_another(self, request: ToolRequest, holder: Claim, now: datetime) -> None:
+        age = holder.age_seconds(now)
         details = {
             "reservation_id": request.reservation_id,
-            "claimed_by": holder.result.get("request_id"),
-            "claimed_at": claimed_at.isoformat(),
+            "claimed_by": holder.claimant,
+            "claimed_at": holder.claimed_at.isoformat(),
             "age_seconds": round(age, 3),
             "lease_seconds": self.lease_seconds,
             "recovery": "claimed",
@@ -356,16 +346,3 @@ class CrashRecovery:
             "age_seconds": round(age, 3),
             "lease_seconds": self.lease_seconds,
         }
-
-
-def _claimed_at(slot: Mapping[str, Any], recorded_at: datetime) -> datetime:
-    """When a recovery slot was claimed: its ``claimed_at`` (the executor's clock), else when recorded."""
-    raw = slot.get("claimed_at")
-    if isinstance(raw, str):
-        try:
-            claimed = datetime.fromisoformat(raw)
-        except ValueError:
-            return recorded_at
-        if claimed.tzinfo is not None:
-            return claimed
-    return recorded_at

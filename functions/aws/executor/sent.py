@@ -1,15 +1,15 @@
 """Every answer kept in the ledger before it is sent: the coordinator's evidence, and a retry's answer.
 
-The executor appends every outgoing ToolResult to the task's audit log
-(:func:`agentcage.ledger.answers.keep_answer`, event ``tool_result_sent``) BEFORE publishing it. It is
-what the coordinator checks a result against: a result is recorded only when the ledger holds the
-executor's answer for that call's request id and reservation, so a ToolResult sent by anyone else
-(or an answer the executor published but never kept) is never recorded. So an answer that cannot be
-kept is not sent either: the record stays on the queue and its retry finds the reservation consumed
-and no answer, which :mod:`~functions.aws.executor.recovery` handles (a retry within the lease waits,
-a later one executes again where that is safe). Sending it unkept would be worse than useless: the
-coordinator would drop it, and Service Bus duplicate detection would then drop the real answer that
-follows under the same message id.
+The executor keeps every outgoing ToolResult as the ANSWER claim of the request's reservation, with its
+result message in the claim's outbox, in one transaction (:func:`agentcage.ledger.answers.keep_answer`)
+BEFORE publishing it, and marks the outbox entry delivered after the send. The claim is what the
+coordinator checks a result against: a result is recorded only when the ledger holds the executor's
+answer for that call's request id and reservation, so a ToolResult sent by anyone else (or an answer the
+executor published but never kept) is never recorded. So an answer that cannot be kept is not sent
+either: the record stays on the queue and its retry finds the reservation consumed and no answer, which
+:mod:`~functions.aws.executor.recovery` handles (a retry within the lease waits, a later one executes
+again where that is safe). An answer kept but not sent (the process died, or the results queue refused
+it) is sent again: by the retry of its request (below), or by the ledger sweeper from the outbox.
 
 Once the executor consumed a request's reservation, a second delivery of the request is a replay and
 executes nothing. If the results queue refused the first answer after the tool ran, SQS delivers the
@@ -17,12 +17,14 @@ request again; it is answered with the kept envelope: same message id, same cont
 time. The coordinator records a result once per request, so the copy is a harmless duplicate when the
 first send did arrive after all.
 
-Answers are looked up by RESERVATION: a reservation pays for one call, whatever message ids carry it.
+Answers are kept by RESERVATION: a reservation pays for one call, whatever message ids carry it.
 A request whose reservation's answer is kept under ANOTHER request id (a copy resent with a fresh
 message id) executes nothing and is answered ``denied: replay``, naming the request that was answered
-and its status. It is not sent the kept answer under its own id: a ToolResult answers exactly one
-request (its ``request_id``, and the message id derived from it), and re-issuing one call's outcome as
-a second request's would tell the coordinator, and the model, that the call ran twice.
+and its status. That refusal cannot be kept (the reservation has its answer) and is sent as it is,
+under the copy's own message id: the coordinator, which never dispatched that request with that
+reservation, ignores it, and it cannot pre-empt the real answer, whose message id differs. It is never
+sent the kept answer under its own id: a ToolResult answers exactly one request, and re-issuing one
+call's outcome as a second request's would tell the coordinator, and the model, that the call ran twice.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from agentcage.envelopes import ToolRequest, ToolResult, dump_envelope
 from agentcage.errors import AgentcageError, EnvelopeTooLargeError, ReplayError
-from agentcage.ledger.answers import ANSWER_EVENT, keep_answer, kept_answers
+from agentcage.ledger.answers import keep_answer, reservation_answer
 
 if TYPE_CHECKING:
     from agentcage.ledger import Ledger
@@ -40,16 +42,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RESENT_EVENT",
-    "SENT_EVENT",
     "StoredResult",
     "deliverable",
     "find_stored_result",
+    "mark_sent",
     "resend_stored",
     "store_result",
 ]
 
-SENT_EVENT: Final = ANSWER_EVENT
-"""The audit event holding an outgoing ToolResult envelope (written before the send)."""
 RESENT_EVENT: Final = "tool_result_resent"
 """The audit event noting that a stored result was sent again for a retried request."""
 
@@ -83,14 +83,16 @@ def deliverable(result: ToolResult) -> ToolResult:
 
 def store_result(
     ledger: Ledger, request: ToolRequest, trace: TraceContext, result: ToolResult, log: _Log
-) -> None:
-    """Keep ``result`` (the whole envelope) in the task's audit log before it is sent.
+) -> ToolResult:
+    """Keep ``result`` (the whole envelope, and its outbox entry) before it is sent; returns what to send.
 
-    Raises the ledger's error when it cannot (logged): the caller must not send an answer the
-    coordinator could not verify; the record stays queued for a retry.
+    That is the answer the ledger keeps for this request: ``result``, or the one an earlier delivery
+    kept; or ``result`` unkept when the reservation's answer is another request's (the module
+    docstring). Raises the ledger's error when it cannot keep it (logged): the caller must not send an
+    answer the coordinator could not verify; the record stays queued for a retry.
     """
     try:
-        keep_answer(
+        kept = keep_answer(
             ledger,
             result,
             reservation_id=request.reservation_id,
@@ -102,6 +104,16 @@ def store_result(
             "the result of %s was not kept, so it is not sent: %s", request.message_id, error.message
         )
         raise
+    return kept if kept.request_id == request.message_id else result
+
+
+def mark_sent(ledger: Ledger, result: ToolResult, log: _Log) -> None:
+    """Mark the kept answer's outbox entry delivered after the send; a failure only means the sweeper
+    sends it once more (a duplicate the coordinator ignores), so it is logged, not raised."""
+    try:
+        ledger.mark_delivered(result.task_id, result.message_id)
+    except AgentcageError as error:
+        log.warning("the outbox entry of %s was not marked sent: %s", result.message_id, error.message)
 
 
 def resend_stored(
@@ -111,7 +123,7 @@ def resend_stored(
 
     Raises :class:`ReplayError` when the request's reservation was answered under another request id.
     """
-    stored = _reservation_result(ledger, request)
+    stored = reservation_answer(ledger, request.task_id, request.reservation_id)
     if stored is None:
         return None
     if stored.request_id != request.message_id:
@@ -146,20 +158,5 @@ def find_stored_result(ledger: Ledger, request: ToolRequest) -> ToolResult | Non
     A ledger that cannot be read raises (the record stays on the queue for a retry): answering
     ``replay`` then could lose a result that is stored.
     """
-    stored = _reservation_result(ledger, request)
+    stored = reservation_answer(ledger, request.task_id, request.reservation_id)
     return stored if stored is not None and stored.request_id == request.message_id else None
-
-
-def _reservation_result(ledger: Ledger, request: ToolRequest) -> ToolResult | None:
-    """The first answer kept for the request's reservation in its task, under any request id.
-
-    A ledger that cannot be read raises, as for :func:`find_stored_result`.
-    """
-    return next(
-        (
-            a.result
-            for a in kept_answers(ledger, request.task_id)
-            if a.reservation_id == request.reservation_id
-        ),
-        None,
-    )

@@ -2,31 +2,41 @@
 
 A ``ToolResult`` travels back over queues that others may be able to send to (the SQS results
 queue, Service Bus), so the message itself proves nothing. Whatever answers a tool request on AWS
-(the executor, or the dead-letters drain for a request it could not process) first appends the
-whole envelope to the task's audit log as a :data:`ANSWER_EVENT`, with the request id and the
-reservation it answers, and only then sends it. The coordinator records a result only when the
-ledger holds such an answer for the very call it dispatched (its request id AND its reservation),
-and records the kept answer, not the message (:func:`kept_answer`). The executor re-sends a kept
-answer to a retried request instead of executing it again.
+(the executor, or the dead-letters drain for a request it could not process) first claims the
+answer of the request's RESERVATION (:attr:`~agentcage.ledger.claims.ClaimScope.ANSWER`, keyed by the
+reservation id: a reservation pays for one call, so it has one answer), with the whole envelope as the
+claim's payload and the result message in the claim's outbox, in one transaction; only then is it
+sent. The coordinator records a result only when the ledger holds such an answer for the very call it
+dispatched (its request id AND its reservation), and records the kept answer, not the message
+(:func:`kept_answer`). The executor re-sends a kept answer to a retried request instead of executing
+it again.
 
-Only code running as the AWS side's own roles writes this event; the coordinator never does.
+Only code running as the AWS side's own roles writes these claims; the coordinator never does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-from agentcage.envelopes import ToolResult, parse_envelope
+from agentcage.envelopes import ToolResult, dump_envelope, parse_envelope
 from agentcage.errors import AgentcageError
+from agentcage.ledger.claims import Claim, ClaimScope, OutboxMessage
 
 if TYPE_CHECKING:
     from agentcage.ledger.base import Ledger
 
-__all__ = ["ANSWER_EVENT", "KeptAnswer", "keep_answer", "kept_answer", "kept_answers"]
+__all__ = [
+    "RESULTS_DESTINATION",
+    "KeptAnswer",
+    "keep_answer",
+    "kept_answer",
+    "kept_answers",
+    "reservation_answer",
+]
 
-ANSWER_EVENT: Final = "tool_result_sent"
-"""The audit event holding an outgoing ToolResult envelope (written before the send)."""
+RESULTS_DESTINATION: Final = "tool-results"
+"""The outbox destination of a kept answer: the results queue back to the coordinator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,62 +47,69 @@ class KeptAnswer:
     result: ToolResult
 
 
+def _answer_of(claim: Claim) -> KeptAnswer | None:
+    """The answer a claim holds; ``None`` when its payload is not a ToolResult of its task answering
+    the request that claimed it (nothing :func:`keep_answer` wrote)."""
+    envelope = claim.payload.get("envelope")
+    if not isinstance(envelope, dict):
+        return None
+    try:
+        result = parse_envelope(ToolResult, envelope)
+    except AgentcageError:
+        return None
+    if result.request_id != claim.claimant or result.task_id != claim.task_id:
+        return None
+    return KeptAnswer(claim.key, result)
+
+
 def keep_answer(
     ledger: Ledger,
     result: ToolResult,
     *,
     reservation_id: str,
-    trace_id: str | None,
+    trace_id: str | None = None,
     agent_id: str | None = None,
-) -> None:
-    """Append ``result``, the answer to request ``result.request_id`` carrying reservation
-    ``reservation_id``, to its task's audit log; raises the ledger's error when it is not kept."""
-    ledger.append_audit(
+) -> ToolResult:
+    """Keep ``result``, the answer to request ``result.request_id`` carrying ``reservation_id``, with its
+    outbox entry; returns the answer the ledger keeps for that reservation: ``result``, or the one kept
+    before by an earlier delivery, which may answer ANOTHER request id (compare ``request_id``).
+    Raises the ledger's error when nothing could be written."""
+    outcome = ledger.claim(
         result.task_id,
-        ANSWER_EVENT,
-        {
-            "request_id": result.request_id,
-            "reservation_id": reservation_id,
-            "message_id": result.message_id,
-            "status": result.status,
+        ClaimScope.ANSWER,
+        reservation_id,
+        claimant=result.request_id,
+        payload={
             "envelope": result.model_dump(mode="json"),
+            "trace_id": trace_id,
+            "agent_id": agent_id,
         },
-        trace_id=trace_id,
-        step=result.step,
-        agent_id=agent_id,
+        outbox=[
+            OutboxMessage(
+                destination=RESULTS_DESTINATION, message_id=result.message_id, body=dump_envelope(result)
+            )
+        ],
     )
+    if outcome.won:
+        return result
+    kept = _answer_of(outcome.claim)
+    return kept.result if kept is not None else result
+
+
+def reservation_answer(ledger: Ledger, task_id: str, reservation_id: str) -> ToolResult | None:
+    """The answer kept for reservation ``reservation_id``, under whichever request id, or ``None``."""
+    claim = ledger.get_claim(task_id, ClaimScope.ANSWER, reservation_id)
+    kept = _answer_of(claim) if claim is not None else None
+    return kept.result if kept is not None else None
 
 
 def kept_answers(ledger: Ledger, task_id: str) -> list[KeptAnswer]:
-    """Every answer kept for the task's requests, in the order they were kept.
-
-    An event whose envelope is not a valid ToolResult of this task answering the request it names
-    is skipped: it is not an answer anything wrote with :func:`keep_answer`.
-    """
-    answers: list[KeptAnswer] = []
-    for event in ledger.audit(task_id):
-        if event.kind != ANSWER_EVENT:
-            continue
-        data: dict[str, Any] = event.data
-        envelope, reservation_id = data.get("envelope"), data.get("reservation_id")
-        if not isinstance(envelope, dict) or not isinstance(reservation_id, str):
-            continue
-        try:
-            result = parse_envelope(ToolResult, envelope)
-        except AgentcageError:
-            continue
-        if result.request_id == data.get("request_id") and result.task_id == task_id:
-            answers.append(KeptAnswer(reservation_id, result))
-    return answers
+    """Every answer kept for the task's requests, in the order they were kept."""
+    answers = (_answer_of(claim) for claim in ledger.claims(task_id, ClaimScope.ANSWER))
+    return [answer for answer in answers if answer is not None]
 
 
 def kept_answer(ledger: Ledger, task_id: str, *, request_id: str, reservation_id: str) -> ToolResult | None:
-    """The first answer kept for request ``request_id`` under reservation ``reservation_id``, or ``None``."""
-    return next(
-        (
-            answer.result
-            for answer in kept_answers(ledger, task_id)
-            if answer.reservation_id == reservation_id and answer.result.request_id == request_id
-        ),
-        None,
-    )
+    """The answer kept for request ``request_id`` under reservation ``reservation_id``, or ``None``."""
+    kept = reservation_answer(ledger, task_id, reservation_id)
+    return kept if kept is not None and kept.request_id == request_id else None

@@ -152,8 +152,8 @@ class ClaimOperations(LedgerHooks):
     ) -> ClaimOutcome:
         """Claim ``(scope, key)`` of the task once: the new claim (won) or the one that exists.
 
-        ``outbox`` messages are written in the same transaction, only when this call wins. A claim of
-        a task that does not exist is a TaskNotFoundError.
+        ``outbox`` messages are written in the same transaction, only when this call wins. The task
+        names the claim's partition only: it is not read (the caller has verified it).
         """
         if ttl_seconds is not None and ttl_seconds <= 0:
             raise InvalidInputError("ttl_seconds must be positive")

@@ -1,8 +1,9 @@
 """DynamoDB hooks for once-only claims and the outbox (:mod:`agentcage.ledger.claims`).
 
-A claim is one ``TransactWriteItems``: a condition that the task exists, a put-if-absent of the claim
-and the puts of its outbox entries, so the claim and the messages that must follow it are written
-together or not at all; a lost claim costs one more read (the winner's). An outbox entry keeps
+A claim is one conditional ``PutItem``, or, with outbox entries, one ``TransactWriteItems`` of the
+claim's put-if-absent and the entries' puts, so the claim and the messages that must follow it are
+written together or not at all; a lost claim costs one more read (the winner's). A released claim is
+marked, not deleted (its put treats it as absent), so the roles need no ``DeleteItem``. An outbox entry keeps
 ``due_epoch`` while undelivered (what the sweeper's scan looks for); marking it delivered is one
 ``UpdateItem`` that sets ``delivered_at`` (read over the stored document) and removes ``due_epoch``.
 """
@@ -15,7 +16,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from agentcage.errors import TaskNotFoundError
 from agentcage.ledger import keys
 from agentcage.ledger.claims import Claim, ClaimScope, OutboxEntry, claim_not_found
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE, from_item, to_item, values
@@ -23,6 +23,8 @@ from agentcage.ledger.dynamodb_records import DynamoDBRecordHooks
 from agentcage.ledger.dynamodb_store import LostRaceError, cancellation_reasons, error_code
 
 __all__ = ["DynamoDBClaimHooks"]
+
+_ABSENT = "attribute_not_exists(PK) OR attribute_exists(released_at)"
 
 
 class DynamoDBClaimHooks(DynamoDBRecordHooks):
@@ -54,29 +56,25 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
 
     def _claim_versioned(self, task_id: str, scope: ClaimScope, key: str) -> tuple[Claim, int] | None:
         item = self._get(keys.task_pk(task_id), keys.claim_sk(scope, key))
-        return self._doc(item, Claim) if item is not None else None
+        if item is None or "released_at" in item:
+            return None
+        return self._doc(item, Claim)
 
     # --- hooks ------------------------------------------------------------------------------------
     def _insert_claim(self, claim: Claim, outbox: list[OutboxEntry]) -> tuple[bool, Claim]:
-        exists = {
-            "ConditionCheck": {
-                "Key": to_item({"PK": keys.task_pk(claim.task_id), "SK": keys.META}),
-                "ConditionExpression": "attribute_exists(PK)",
-            }
-        }
-        put = {"Put": {"Item": self._claim_item(claim, 1), "ConditionExpression": "attribute_not_exists(PK)"}}
+        put = {"Item": self._claim_item(claim, 1), "ConditionExpression": _ABSENT}
         for _ in self._attempts():
             try:
-                self._transact([exists, put, *self._outbox_puts(outbox)])
+                if outbox:
+                    self._transact([{"Put": put}, *self._outbox_puts(outbox)])
+                else:
+                    self._call("put_item", **put)
             except ClientError as error:
-                if error_code(error) != "TransactionCanceledException":
+                code = error_code(error)
+                if code not in ("TransactionCanceledException", "ConditionalCheckFailedException"):
                     raise
-                reasons = cancellation_reasons(error)
-                if reasons[:1] == ["ConditionalCheckFailed"]:
-                    raise TaskNotFoundError(
-                        f"no task {claim.task_id!r}", details={"task_id": claim.task_id}
-                    ) from None
-                if reasons[1:2] == ["ConditionalCheckFailed"]:
+                taken = cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]
+                if code == "ConditionalCheckFailedException" or taken:
                     found = self._claim_versioned(claim.task_id, claim.scope, claim.key)
                     if found is not None:
                         return False, found[0]
@@ -132,22 +130,28 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
             raise
 
     def _delete_claim(self, task_id: str, scope: ClaimScope, key: str, claimant: str) -> bool:
+        # Marked released rather than deleted: a claim's put treats a released one as absent, and the
+        # roles need no DeleteItem for it.
         try:
             self._call(
-                "delete_item",
+                "update_item",
                 Key=to_item({"PK": keys.task_pk(task_id), "SK": keys.claim_sk(scope, key)}),
-                ConditionExpression="claimant = :claimant AND attribute_not_exists(completed_at)",
-                ExpressionAttributeValues=values(claimant=claimant),
+                UpdateExpression="SET released_at = :at",
+                ConditionExpression=(
+                    "claimant = :claimant AND attribute_not_exists(completed_at) "
+                    "AND attribute_not_exists(released_at)"
+                ),
+                ExpressionAttributeValues=values(claimant=claimant, at=self.now().isoformat()),
             )
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                return False  # none, another's, or completed
+                return False  # none, another's, completed or released
             raise
         return True
 
     def _list_claims(self, task_id: str, scope: ClaimScope) -> list[Claim]:
         items = self._query(keys.task_pk(task_id), keys.claim_prefix(scope))
-        return [self._doc(item, Claim)[0] for item in items]
+        return [self._doc(item, Claim)[0] for item in items if "released_at" not in item]
 
     @staticmethod
     def _entry(item: dict[str, Any]) -> OutboxEntry:

@@ -276,7 +276,6 @@ class SerializableLedger(Ledger):
 
     def _insert_claim(self, claim: Claim, outbox: list[OutboxEntry]) -> tuple[bool, Claim]:
         with self._transaction(write=True) as store:
-            self._task(store, claim.task_id)
             pk, sk = keys.task_pk(claim.task_id), keys.claim_sk(claim.scope, claim.key)
             existing = store.get(pk, sk)
             if existing is not None:

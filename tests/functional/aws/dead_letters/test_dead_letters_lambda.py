@@ -29,7 +29,7 @@ from agentcage.constants import (
 )
 from agentcage.envelopes import ToolRequest, ToolResult, args_digest, dump_envelope, parse_envelope
 from agentcage.federation import role_session_name
-from agentcage.ledger import TaskState
+from agentcage.ledger import ClaimScope, TaskState
 from agentcage.ledger.answers import keep_answer, kept_answer, kept_answers
 from agentcage.ledger.dynamodb import DynamoDBLedger
 from agentcage.ledger.dynamodb_items import create_ledger_table
@@ -41,7 +41,7 @@ from agentcage.monitoring_names import (
 )
 from agentcage.trace import TraceContext
 from functions.aws import dead_letters
-from functions.aws.executor import SENT_EVENT, SqsResultPublisher, recovery_slot, result_message_id
+from functions.aws.executor import SqsResultPublisher, result_message_id
 from functions.aws.executor.transport import LocalLambdaContext
 from infra.iam import DEAD_LETTERS_LEDGER_ACTIONS
 
@@ -223,17 +223,7 @@ def test_a_dead_lettered_request_whose_result_was_stored_sends_that_result(world
     task_id = new_task(world.ledger)
     request = tool_request(world.ledger, task_id)
     stored = tool_result(task_id, request.message_id, request.reservation_id)
-    world.ledger.append_audit(
-        task_id,
-        SENT_EVENT,
-        {
-            "request_id": request.message_id,
-            "reservation_id": request.reservation_id,
-            "message_id": stored.message_id,
-            "status": stored.status,
-            "envelope": stored.model_dump(mode="json"),
-        },
-    )
+    assert keep_answer(world.ledger, stored, reservation_id=request.reservation_id) == stored
 
     # WHEN the request is dead-lettered
     assert run(record(dump_envelope(request), "tool-requests-dlq")) == {"batchItemFailures": []}
@@ -254,8 +244,9 @@ def _consumed_then_swept(ledger: DynamoDBLedger, request: ToolRequest) -> None:
 
 
 def _recovery_claimed(ledger: DynamoDBLedger, request: ToolRequest) -> None:
-    slot = recovery_slot(request.reservation_id)
-    assert ledger.record_tool_result(request.task_id, slot, {"request_id": request.message_id})
+    assert ledger.claim(
+        request.task_id, ClaimScope.RECOVERY, request.reservation_id, claimant=request.message_id
+    ).won
 
 
 @pytest.mark.parametrize(

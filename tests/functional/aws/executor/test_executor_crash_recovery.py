@@ -8,16 +8,16 @@ from agentcage.constants import EXECUTOR_LEASE_SECONDS_ENV
 from agentcage.envelopes import ToolRequest, dump_envelope, parse_envelope
 from agentcage.errors import ConfigurationError, ReplayError, RetryLaterError
 from agentcage.gate import GovernanceGate
+from agentcage.ledger import ClaimScope
 from functions.aws import tool_executor
 from functions.aws.executor import (
     LEASE_MARGIN_SECONDS,
     RECOVERED_EVENT,
     RESENT_EVENT,
     RETRY_SAFE,
-    SENT_EVENT,
     ToolExecutor,
     executor_lease_seconds,
-    recovery_slot,
+    find_stored_result,
 )
 from functions.aws.manifest import lambda_spec
 from tests.functional.aws.executor.executor_support import (
@@ -75,7 +75,8 @@ def test_an_approved_refund_whose_attempt_died_is_issued_exactly_once(
     [executed] = _events(world, record, "tool_executed")
     assert executed["recovered"] is True
     kinds = audit_kinds(world.ledger, body_of(record)["task_id"])
-    assert kinds.index(RECOVERED_EVENT) < kinds.index("tool_executed") < kinds.index(SENT_EVENT)
+    assert kinds.index(RECOVERED_EVENT) < kinds.index("tool_executed")
+    assert find_stored_result(world.ledger, parse_envelope(ToolRequest, record["body"])) == recovered
 
     # WHEN it is delivered yet again
     again = _deliver(world, record)
@@ -103,8 +104,8 @@ def test_a_redelivery_within_the_lease_stays_queued_and_executes_nothing(world: 
     assert world.results() == []
     assert world.transport.count("createRefund") == 0
     assert _events(world, record, RECOVERED_EVENT) == []
-    slots = [r.request_id for r in world.ledger.tool_results(body_of(record)["task_id"])]
-    assert recovery_slot(body_of(record)["reservation_id"]) not in slots
+    task_id, reservation_id = body_of(record)["task_id"], body_of(record)["reservation_id"]
+    assert world.ledger.get_claim(task_id, ClaimScope.RECOVERY, reservation_id) is None
 
     # AND when SQS delivers it again after the lease, the same request is recovered after all
     world.clock.advance(2)
@@ -149,8 +150,8 @@ def test_the_recovery_claim_is_taken_once(world: ExecutorWorld) -> None:
     world.clock.advance(1)
     with pytest.raises(ReplayError, match="already recovered"):
         world.executor.recovery.claim(request, recovery, world.clock())
-    slots = [r for r in world.ledger.tool_results(request.task_id) if r.request_id.startswith("recover-")]
-    assert [slot.request_id for slot in slots] == [recovery_slot(request.reservation_id)]
+    [claim] = world.ledger.claims(request.task_id, ClaimScope.RECOVERY)
+    assert (claim.key, claim.claimant) == (request.reservation_id, request.message_id)
 
 
 def test_a_read_whose_attempt_died_is_executed_once_more(world: ExecutorWorld) -> None:

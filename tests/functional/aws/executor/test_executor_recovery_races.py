@@ -1,7 +1,7 @@
 """Copies of one tool call racing through recovery: one executes, the others stay queued or are replays.
 
 Two deliveries of a crashed request (an SQS duplicate, or two messages carrying one reservation) may
-both find the first attempt dead. Only one takes the ``recover-<reservation>`` slot and executes; the
+both find the first attempt dead. Only one wins the reservation's recovery claim and executes; the
 other must not publish ``denied: replay`` while the winner runs, since the coordinator keeps the first
 answer per request. A reservation pays for one call, so a copy sent under a new message id never runs
 it again.
@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from agentcage.envelopes import ToolResult, dump_envelope
+from agentcage.ledger import ClaimScope
 from functions.aws import tool_executor
 from functions.aws.executor import (
     LEASE_MARGIN_SECONDS,
     RECOVERED_EVENT,
     ServiceRequest,
     ServiceResponse,
-    recovery_slot,
     result_message_id,
 )
 from functions.aws.manifest import lambda_spec
@@ -157,11 +157,9 @@ def test_a_claim_older_than_the_lease_is_a_recovery_that_died_and_is_answered_re
     crash(world, record, "getCustomer", after_call=False)
     world.clock.advance(LEASE)
     task_id, reservation_id = body_of(record)["task_id"], body_of(record)["reservation_id"]
-    world.ledger.record_tool_result(
-        task_id,
-        recovery_slot(reservation_id),
-        {"request_id": body_of(record)["message_id"], "claimed_at": world.clock().isoformat()},
-    )
+    assert world.ledger.claim(
+        task_id, ClaimScope.RECOVERY, reservation_id, claimant=body_of(record)["message_id"]
+    ).won
 
     # WHEN a copy arrives within the lease of that claim, it stays queued ...
     world.clock.advance(LEASE - 1)
@@ -230,5 +228,5 @@ def test_copies_under_two_message_ids_recover_one_reservation_once(world: Execut
     assert_denied(original, "replay")
     assert world.transport.count("getCustomer") == 2
     assert len(events(world, record, RECOVERED_EVENT)) == 1
-    slots = [r.request_id for r in world.ledger.tool_results(body_of(record)["task_id"])]
-    assert slots.count(recovery_slot(body_of(record)["reservation_id"])) == 1
+    [claim] = world.ledger.claims(body_of(record)["task_id"], ClaimScope.RECOVERY)
+    assert claim.key == body_of(record)["reservation_id"]

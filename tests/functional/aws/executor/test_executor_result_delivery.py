@@ -8,8 +8,9 @@ import pytest
 
 from agentcage.envelopes import ToolRequest, ToolResult, dump_envelope, parse_envelope
 from agentcage.errors import LedgerUnavailableError, TransportError
+from agentcage.ledger import ClaimScope
 from functions.aws import tool_executor
-from functions.aws.executor import RESENT_EVENT, SENT_EVENT, find_stored_result, result_message_id
+from functions.aws.executor import RESENT_EVENT, find_stored_result, result_message_id
 from functions.aws.executor.results import ResultPublisher
 from functions.aws.services.repository import DomainRepository
 from tests.functional.aws.executor.executor_support import (
@@ -65,6 +66,9 @@ def test_a_refund_result_the_queue_refused_is_sent_again_by_the_retry(world: Exe
     first = tool_executor.process_batch(batch(record), tool_executor=world.executor)
     assert _failed(first, record)
     assert world.results() == []
+    # ... its kept answer waits in the outbox, undelivered, for the retry or the sweeper to send it
+    task_id = body_of(record)["task_id"]
+    [waiting] = world.ledger.undelivered(task_id=task_id)
     retry = tool_executor.process_batch(batch(record), tool_executor=world.executor)
 
     # THEN the retry sends the identical stored result (not `denied: replay`) ...
@@ -83,10 +87,12 @@ def test_a_refund_result_the_queue_refused_is_sent_again_by_the_retry(world: Exe
     assert order.refunded_cents == refunded_before + 18999
     kinds = audit_kinds(world.ledger, body_of(record)["task_id"])
     assert kinds.count("tool_executed") == 1
-    assert kinds.count(SENT_EVENT) == 1
     assert kinds.count(RESENT_EVENT) == 1
     assert "tool_denied" not in kinds
-    assert kinds.index(SENT_EVENT) > kinds.index("tool_executed")
+    # ... the message in the outbox was the one sent, and the send marked it delivered
+    assert waiting.message_id == delivered.result.message_id
+    assert waiting.body == dump_envelope(delivered.result)
+    assert world.ledger.undelivered(task_id=task_id) == []
 
 
 def test_a_retry_after_the_request_expired_still_gets_the_stored_result(world: ExecutorWorld) -> None:
@@ -131,15 +137,15 @@ def test_a_result_the_ledger_cannot_keep_is_not_sent_and_the_retry_recovers_it(
 ) -> None:
     # GIVEN a lookup whose answer the ledger refuses to keep (DynamoDB throttled the write)
     record = world.prepare(record_for(RETURNS, "getCustomer"))
-    append = world.ledger.append_audit
+    claim = world.ledger.claim
     refuse = [True]
 
-    def refusing(task_id: str, kind: str, data: Any, **kwargs: Any) -> Any:
-        if kind == SENT_EVENT and refuse[0]:
+    def refusing(task_id: str, scope: Any, key: str, **kwargs: Any) -> Any:
+        if scope is ClaimScope.ANSWER and refuse[0]:
             raise LedgerUnavailableError("DynamoDB throttled the write (as told)")
-        return append(task_id, kind, data, **kwargs)
+        return claim(task_id, scope, key, **kwargs)
 
-    monkeypatch.setattr(world.ledger, "append_audit", refusing)
+    monkeypatch.setattr(world.ledger, "claim", refusing)
 
     # WHEN it runs
     first = tool_executor.process_batch(batch(record), tool_executor=world.executor)
