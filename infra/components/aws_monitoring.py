@@ -35,6 +35,8 @@ from agentcage.monitoring_names import (
     METRIC_TOOL_CALLS,
     METRIC_TOOL_DENIALS,
     METRIC_TOOL_LATENCY,
+    METRIC_UNREADABLE_MESSAGES,
+    METRIC_UNVOUCHED_MESSAGES,
     METRICS_NAMESPACE,
 )
 
@@ -121,6 +123,16 @@ def dashboard_body(region: str, functions: Sequence[str], dlqs: Sequence[str]) -
             ],
         ),
         metric_widget(
+            # Dead letters the drain removed without an outcome: forgeries (or bugs), by DLQ.
+            "Dead letters nothing vouches for, by DLQ",
+            [
+                _insights(
+                    _by(METRIC_UNREADABLE_MESSAGES, group=METRIC_DIMENSION_REASON), "unreadable", "unr"
+                ),
+                _insights(_by(METRIC_UNVOUCHED_MESSAGES, group=METRIC_DIMENSION_REASON), "unvouched", "unv"),
+            ],
+        ),
+        metric_widget(
             "Abandoned reservations returned by the ledger sweeper",
             [_insights(_total(METRIC_RESERVATIONS_EXPIRED), "expired", "expired")],
         ),
@@ -151,6 +163,16 @@ def dashboard_body(region: str, functions: Sequence[str], dlqs: Sequence[str]) -
     return json.dumps({"widgets": widgets}, sort_keys=True)
 
 
+_UNREADABLE_ALARM = (
+    "A dead letter that is no envelope and names nothing the ledger vouches for was logged and removed: "
+    "search the dead-letters log group for 'does not verify'"
+)
+_UNVOUCHED_ALARM = (
+    "A dead letter the ledger does not vouch for (its sender or its claims) was logged and removed: "
+    "search the dead-letters log group for 'does not verify'"
+)
+
+
 def total_alarms() -> dict[str, tuple[str, str]]:
     """Alarm name suffix -> (description, metric): alarms on an agentcage metric summed over everything."""
     return {
@@ -159,6 +181,10 @@ def total_alarms() -> dict[str, tuple[str, str]]:
         "dead-letters": ("A message failed every retry and was dead-lettered", METRIC_DEAD_LETTERS_RECEIVED),
         # The executor's trips (a tool's circuit opened); the coordinator's alert in Azure.
         "breaker-trips": ("A breaker tripped: a tool's circuit opened in the executor", METRIC_BREAKER_TRIPS),
+        # Dead letters the drain could not attribute (a sender or claims the ledger does not confirm),
+        # logged with their body and removed: each is a forgery or a bug a person must look at.
+        "unreadable-messages": (_UNREADABLE_ALARM, METRIC_UNREADABLE_MESSAGES),
+        "unvouched-messages": (_UNVOUCHED_ALARM, METRIC_UNVOUCHED_MESSAGES),
     }
 
 

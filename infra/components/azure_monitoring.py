@@ -42,7 +42,10 @@ from agentcage.monitoring_names import (
     LOG_TOOL,
     LOG_TRACE_ID,
     METRIC_COST_MICRO_USD,
+    METRIC_DIMENSION_REASON,
     METRIC_TOKENS_USED,
+    METRIC_UNREADABLE_MESSAGES,
+    METRIC_UNVOUCHED_MESSAGES,
     SPAN_TASK_ID,
 )
 
@@ -120,7 +123,19 @@ def alert_queries() -> dict[str, str]:
         "function_failures": (
             f"{KQL_REQUESTS}\n| where Success == false\n| summarize failures = count() by OperationName"
         ),
+        # Messages the coordinator dead-lettered without an outcome, or refused to forward to AWS: a
+        # body that is no envelope, or one the ledger does not vouch for. A forgery or a bug, each.
+        "unreadable_messages": _counted_by_queue(METRIC_UNREADABLE_MESSAGES),
+        "unvouched_messages": _counted_by_queue(METRIC_UNVOUCHED_MESSAGES),
     }
+
+
+def _counted_by_queue(metric: str) -> str:
+    """``metric``'s count per queue (its ``reason``); in~: AppMetrics holds the name lower-cased."""
+    return (
+        f"{KQL_METRICS}\n| where {KQL_METRIC_NAME} in~ ({_metric(metric)})\n"
+        f"| summarize messages = sum({KQL_METRIC_SUM}) by queue = {_property(METRIC_DIMENSION_REASON)}"
+    )
 
 
 @dataclass

@@ -75,8 +75,11 @@ METRIC_COST_MICRO_USD: Final = "CostMicroUsd"  # Count: micro-dollars of model c
 METRIC_DEAD_LETTERS_RECEIVED: Final = "DeadLettersReceived"  # Count: messages that failed every retry
 METRIC_DEAD_LETTERS_LEFT: Final = "DeadLettersLeft"  # Count: of those, the ones that stay in the DLQ
 METRIC_RESERVATIONS_EXPIRED: Final = "ReservationsExpired"  # Count: abandoned reservations swept
-# Count, per queue (``reason``), in the Function App: last deliveries dead-lettered without ending a task,
-# because the body is no envelope, or because the ledger does not vouch for it (functions/azure/adapters)
+# Count, per queue (``reason``): messages removed without an outcome because the body is no envelope, or
+# because the ledger does not vouch for it; a forgery, or a bug, each one. In the Function App, last
+# deliveries dead-lettered without ending a task, and requests the bridge to AWS refused to forward
+# (functions/azure/adapters.py, reason = the Service Bus queue); in AWS, dead letters the dead-letters
+# drain logged and removed (functions/aws/dead_letters.py, reason = the DLQ). Both clouds alarm on each.
 METRIC_UNREADABLE_MESSAGES: Final = "UnreadableMessages"
 METRIC_UNVOUCHED_MESSAGES: Final = "UnvouchedMessages"
 
@@ -88,11 +91,20 @@ AWS_METRICS: Final = (
     METRIC_DEAD_LETTERS_RECEIVED,
     METRIC_DEAD_LETTERS_LEFT,
     METRIC_RESERVATIONS_EXPIRED,
+    METRIC_UNREADABLE_MESSAGES,
+    METRIC_UNVOUCHED_MESSAGES,
 )
 """What the Lambdas emit (executor, dead-letters drain, ledger sweeper): CloudWatch may chart these."""
 
-AZURE_METRICS: Final = (METRIC_TOKENS_USED, METRIC_COST_MICRO_USD, METRIC_BREAKER_TRIPS)
-"""What the coordinator's budget guard emits in the Function App: ``AppMetrics`` may hold these."""
+AZURE_METRICS: Final = (
+    METRIC_TOKENS_USED,
+    METRIC_COST_MICRO_USD,
+    METRIC_BREAKER_TRIPS,
+    METRIC_UNREADABLE_MESSAGES,
+    METRIC_UNVOUCHED_MESSAGES,
+)
+"""What the coordinator emits in the Function App (its budget guard, its queue adapters): ``AppMetrics``
+may hold these."""
 
 # --- log keys: Powertools JSON keys on AWS, log record attributes (-> Properties) on Azure -------------
 # The task fields are the names of agentcage.trace.TaskContext, bound once and put on every line.

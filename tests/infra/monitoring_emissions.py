@@ -180,7 +180,7 @@ def _run_executor(tool_executor: Any) -> None:
 
 
 def _run_dead_letters(dead_letters: Any) -> None:
-    from agentcage.constants import TOOL_REQUESTS_QUEUE
+    from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
     from agentcage.ledger import MemoryLedger
     from agentcage.topology import dead_letter_queue
 
@@ -196,10 +196,41 @@ def _run_dead_letters(dead_letters: Any) -> None:
         "eventSourceARN": f"arn:aws:sqs:eu-west-1:123456789012:agentcage-dev-{dlq}",
         "awsRegion": "eu-west-1",
     }
-    # an unverifiable body (logged and completed), and a record whose outcome cannot be recorded (it
-    # came from a queue this Lambda does not drain): a batch item failure, counted as DeadLettersLeft
+    # an unreadable body and a result nobody kept (logged and completed: UnreadableMessages and
+    # UnvouchedMessages), and a record whose outcome cannot be recorded (it came from a queue this
+    # Lambda does not drain): a batch item failure, counted as DeadLettersLeft
+    unkept = {
+        **record,
+        "messageId": "dlq-3",
+        "body": _unkept_result(),
+        "eventSourceARN": record["eventSourceARN"].replace(dlq, dead_letter_queue(TOOL_RESULTS_QUEUE).name),
+    }
     stray = {**record, "messageId": "dlq-2", "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:other"}
-    dead_letters.process_batch({"Records": [record, stray]}, store=MemoryLedger(), results=_Published())
+    dead_letters.process_batch(
+        {"Records": [record, unkept, stray]}, store=MemoryLedger(), results=_Published()
+    )
+
+
+def _unkept_result() -> str:
+    """A well-formed tool result the ledger holds no answer for."""
+    from datetime import UTC, datetime
+
+    from agentcage.envelopes import ToolResult, dump_envelope
+    from agentcage.trace import TraceContext
+
+    return dump_envelope(
+        ToolResult(
+            message_id="result-0",
+            request_id="req-0",
+            task_id="task-unknown",
+            step=1,
+            tool="getCustomer",
+            status="ok",
+            result={},
+            traceparent=TraceContext.new().traceparent,
+            completed_at=datetime.now(UTC),
+        )
+    )
 
 
 # --- Azure ------------------------------------------------------------------------------------------------
@@ -267,6 +298,7 @@ def run_coordinator() -> AzureEmissions:
         emissions.trace_ids = _play_tasks(OpenTelemetryMetricsSink(meters))
         envelopes = [_convert_log_to_envelope(record) for record in logs.get_finished_logs()]
         envelopes += [_convert_span_to_envelope(span) for span in spans.get_finished_spans()]
+    _play_dead_ends(meters)  # its counters only: the log lines of a message naming no task are no task's
     data = reader.get_metrics_data()
     for resource_metrics in data.resource_metrics if data else ():
         for scope in resource_metrics.scope_metrics:
@@ -287,6 +319,94 @@ def run_coordinator() -> AzureEmissions:
             )
         )
     return emissions
+
+
+def _function_app_module(name: str) -> Any:
+    """``functions/azure/<name>.py`` imported on its own under a private name (the host imports it
+    top-level from the app folder; a private name keeps this run's module out of everyone else's way)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "functions" / "azure" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_monitoring_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _play_dead_ends(meters: Any) -> None:
+    """The Function App's queue adapter on the last delivery of a body that is no envelope and of a
+    request the ledger does not vouch for (as the bridge to AWS refuses one): both dead-lettered,
+    counted by the adapter's own code, on ``meters`` (its counters are made there instead of on the
+    process's global meter provider)."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.functions.servicebus import ServiceBusMessage
+
+    from agentcage.constants import AGENT_STEPS_QUEUE, TOOL_REQUESTS_QUEUE
+    from agentcage.coordinator import Outbox
+    from agentcage.envelopes import AgentStep, ToolRequest, args_digest, dump_envelope
+    from agentcage.errors import AgentcageError, NotFoundError
+    from agentcage.monitoring_names import (
+        METRIC_UNREADABLE_MESSAGES,
+        METRIC_UNVOUCHED_MESSAGES,
+        METRICS_NAMESPACE,
+    )
+    from agentcage.topology import queue_spec
+    from agentcage.trace import TraceContext
+
+    adapters = _function_app_module("adapters")
+    meter = meters.get_meter(METRICS_NAMESPACE)
+    for name in (METRIC_UNREADABLE_MESSAGES, METRIC_UNVOUCHED_MESSAGES):
+        adapters._counters[name] = meter.create_counter(name, unit="1")
+
+    def last_delivery(queue: str, body: str) -> Any:
+        count = queue_spec(queue, "azure").max_deliveries
+        return ServiceBusMessage(
+            body=body.encode(),
+            message_id="m-dead",
+            delivery_count=count,
+            application_properties={},
+            user_properties={},
+        )
+
+    def unvouched(request: ToolRequest) -> None:
+        raise NotFoundError(f"no dispatched call was sent as request {request.message_id}")
+
+    now = datetime.now(UTC)
+    request = ToolRequest(
+        message_id="req-forged",
+        task_id="task-forged",
+        step=1,
+        agent_id="returns-agent",
+        tool="getCustomer",
+        args={},
+        args_digest=args_digest({}),
+        reservation_id="res-forged",
+        traceparent=TraceContext.new().traceparent,
+        issued_at=now,
+        expires_at=now + timedelta(minutes=5),
+    )
+    cases: list[tuple[str, str, type[Any], Any]] = [
+        (AGENT_STEPS_QUEUE, "not an envelope", AgentStep, lambda step: None),
+        (TOOL_REQUESTS_QUEUE, dump_envelope(request), ToolRequest, unvouched),
+    ]
+    for queue, body, model, work in cases:
+        try:
+            adapters.consume(
+                last_delivery(queue, body),
+                model,
+                work,
+                lambda outbox: None,
+                queue=queue,
+                on_last_attempt=lambda envelope, error: Outbox(),
+                vouch=lambda envelope: False,
+            )
+        except AgentcageError:  # raised after counting it, so that Service Bus dead-letters it
+            continue
+        raise AssertionError(f"the {queue} adapter took a message it must dead-letter")
 
 
 def _play_tasks(metrics: Any) -> dict[str, str]:

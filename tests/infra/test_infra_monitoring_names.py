@@ -36,7 +36,10 @@ from agentcage.monitoring_names import (
     LOG_TRACE_ID,
     METRIC_BREAKER_TRIPS,
     METRIC_COST_MICRO_USD,
+    METRIC_DIMENSION_REASON,
     METRIC_TOKENS_USED,
+    METRIC_UNREADABLE_MESSAGES,
+    METRIC_UNVOUCHED_MESSAGES,
     METRICS_NAMESPACE,
 )
 from infra.components.aws_monitoring import dashboard_body, insights_queries, total_alarms
@@ -358,3 +361,40 @@ def test_the_program_deploys_exactly_the_checked_queries_and_expressions(run: St
     else:
         assert not alarm_expressions
         assert not alert_rule_queries
+
+
+# --- messages nothing vouches for: counted in both clouds, alarmed in both ----------------------------
+@pytest.mark.parametrize("metric", [METRIC_UNREADABLE_MESSAGES, METRIC_UNVOUCHED_MESSAGES])
+def test_messages_nothing_vouches_for_are_alarmed_in_each_cloud_that_counts_them(
+    metric: str, aws: AwsEmissions, azure: AzureEmissions, run: StackRun
+) -> None:
+    # GIVEN the counts each cloud's code emits: the dead-letters drain's (EMF) and the Function App
+    # adapter's (AppMetrics, name lower-cased by the SDK), both by queue (``reason``)
+    assert METRIC_DIMENSION_REASON in aws.metrics[METRICS_NAMESPACE].get(metric, set())
+    rows = [r for r in azure.in_tables({KQL_METRICS}) if (r.name or "").lower() == metric.lower()]
+    assert rows
+    assert all(row.properties.get(METRIC_DIMENSION_REASON) for row in rows)
+
+    # THEN a CloudWatch alarm sums the metric over every dimension, and an Azure alert counts it
+    from infra.components.aws_monitoring import _total
+
+    assert metric in [alarmed for _, alarmed in total_alarms().values()]
+    [query] = [q for q in alert_queries().values() if f'"{metric}"' in q]
+    assert _kql_find(query, azure) == rows
+
+    # AND where the stack turns alarms on, both are deployed with somewhere to go
+    alarms = run.config["agentcage:alarms"]
+    if not (json.loads(alarms) if isinstance(alarms, str) else alarms).get("enabled"):
+        return
+    [alarm] = [
+        a
+        for a in _inputs(run, "aws:cloudwatch/metricAlarm:MetricAlarm")
+        if any(q.get("expression") == _total(metric) for q in a.get("metricQueries", []))
+    ]
+    assert alarm["alarmActions"]
+    [rule] = [
+        r
+        for r in _inputs(run, "azure-native:monitor:ScheduledQueryRule")
+        if any(c["query"] == query for c in r["criteria"]["allOf"])
+    ]
+    assert rule["actions"]["actionGroups"]

@@ -269,9 +269,12 @@ def test_prod_differs_from_dev_where_it_should(program_runs: dict[str, StackRun]
         "agentcage-prod-tool-results-dlq-not-empty",
         "agentcage-prod-breaker-trips",
         "agentcage-prod-dead-letters",
+        "agentcage-prod-unreadable-messages",
+        "agentcage-prod-unvouched-messages",
     }
     assert all(a["alarmActions"] == [topic.outputs["arn"]] for a in alarms.values())
-    assert len(prod.of_type("azure-native:monitor:ScheduledQueryRule")) == 2
+    # breaker trips, function failures, unreadable and unvouched messages
+    assert len(prod.of_type("azure-native:monitor:ScheduledQueryRule")) == 4
     assert dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") == []
     retention = [r.config["agentcage:retention"]["logDays"] for r in (dev, prod)]
     assert retention[0] < retention[1]
