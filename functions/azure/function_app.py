@@ -9,6 +9,7 @@ from blueprints import (
     agent_steps,
     approval_expiry,
     http_approvals,
+    http_console,
     http_mcp,
     http_tasks,
     tool_requests,
@@ -24,5 +25,6 @@ for blueprint in (
     tool_requests.bp,
     tool_results.bp,
     approval_expiry.bp,
+    http_console.bp,
 ):
     app.register_functions(blueprint)

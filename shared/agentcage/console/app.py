@@ -13,7 +13,7 @@ Routes under the base path (``/api/console``: the Function App's HTTP routes all
     GET  /tasks[?after=id]           the tasks the person may see
     GET  /tasks/{id}                 a task's page
     GET  /circuits                   each tool's circuit
-    GET  /static/console.{css,js}    the page's only assets, shipped in this package
+    GET  /static/{console.css, console.js, favicon.svg}   the only assets, shipped in this package
 
 Who is signed in comes from the host's principal function (the platform's authenticated principal);
 what they may read, from the coordinator's need-to-know check; and a decision goes to the very route
@@ -65,7 +65,11 @@ _log = logging.getLogger("agentcage.console")
 
 TASKS_PER_PAGE = 50
 _MAX_DECISION_BYTES = 8 * 1024
-_STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
+_STATIC = {
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 _HTML = "text/html; charset=utf-8"
 _JSON = "application/json"
 
@@ -195,6 +199,7 @@ class Console:
         check_same_origin(request.headers, self.coordinator.settings.public_base_url)
         decision, comment, digest = _decision_body(request.body)
         card = self.views.approval(approval_id, principal)  # 404 unless the person may read its task
+        self.views.access.check_may_decide(card.task, principal)  # 403 for a reader who only reads
         if card.approval.args_digest != digest:
             raise ConflictError(
                 "the approval's arguments are not the ones this page showed; reload it and decide again",

@@ -17,6 +17,7 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>{title} · agentcage console</title>
+<link rel="icon" href="{base}/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="{base}/static/console.css">
 <script src="{base}/static/console.js" defer></script>
 </head>

@@ -105,8 +105,8 @@ def requester_label(task: TaskRecord) -> str:
     requester = task.requester
     if requester is None:
         return "(not recorded)"
-    roles = f" [{', '.join(requester.roles)}]" if requester.roles else ""
-    return f"{requester.name or requester.id} ({requester.kind}){roles}"
+    roles = f" · {', '.join(requester.roles)}" if requester.roles else ""
+    return f"{requester.name or requester.id} · {requester.kind}{roles}"
 
 
 class ConsoleViews:

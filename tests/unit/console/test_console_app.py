@@ -279,3 +279,20 @@ def test_unknown_pages_wrong_methods_and_assets(console: Console) -> None:
     assert script.headers["Content-Type"].startswith("text/javascript")
     assert b"X-Agentcage-Console" in script.body
     assert escape_attempt.status == 404
+
+
+def test_a_reader_who_may_not_decide_is_refused_even_when_the_request_is_well_formed(
+    console: Console, coordinator: Coordinator, task_id: str, decide: RecordingDecide
+) -> None:
+    approval = pending(coordinator, task_id)
+
+    answer = post_decision(
+        console,
+        approval.approval_id,
+        {"decision": "approve", "args_digest": approval.args_digest},
+        person="auditor",
+    )
+
+    assert answer.status == 403
+    assert "may read this task but not decide" in json.loads(answer.body)["message"]
+    assert decide.calls == []
