@@ -226,7 +226,12 @@ def targets(
         entry_points=("function_app.py",),
         entry_modules=("function_app",),
         code_roots=_function_app_roots(repo_root),
-        data=(ArchiveSource(repo_root / "functions" / "azure" / "host.json", ""), *_library_data(repo_root)),
+        data=(
+            ArchiveSource(repo_root / "functions" / "azure" / "host.json", ""),
+            *_library_data(repo_root),
+            # The console's stylesheet, script and icon: package data the import closure cannot see.
+            ArchiveSource(repo_root / "shared/agentcage/console/static", "agentcage/console/static"),
+        ),
         dependencies=dependencies("function-app", function_app_platform),
         dependencies_target=_FUNCTION_APP_DEPENDENCIES,
         takes_stack_config=True,
