@@ -48,7 +48,6 @@ from functions.aws.executor.sent import (
     StoredResult,
     deliverable,
     find_stored_result,
-    mark_sent,
     resend_stored,
     store_result,
 )
@@ -120,7 +119,6 @@ __all__ = [
     "StoredResult",
     "deliverable",
     "find_stored_result",
-    "mark_sent",
     "resend_stored",
     "store_result",
     "ToolMetrics",

@@ -12,8 +12,8 @@ claim of the message with the ledger, the only authority:
    session (an IAM user) is never a task's bridge. Infra always sets the variable (and the queue policy
    lets only the bridge role send); where it is unset (in-process tests) any role's session named
    after the task passes this check;
-2. the reservation exists and was made for this task, tool and argument digest
-   (``reservation_not_found``, ``reservation_state``);
+2. the reservation exists and was made for this task, tool and argument digest, and for the task's
+   agent when it records one (``reservation_not_found``, ``reservation_state``);
 3. the task's agent in the ledger is the envelope's ``agent_id`` (``sender_mismatch``): the task's agent
    is the principal Cedar judges and the agent an approval must name, never the message's claim.
 
@@ -229,6 +229,12 @@ def verify_claims(ledger: Ledger, claims: Claims, sender_id: str | None) -> Veri
 
 def verify_request(ledger: Ledger, request: ToolRequest, sender_id: str | None) -> Verified:
     """That ``request`` is the coordinator's (:func:`verify_claims` on its claims); raises when not."""
+    if reservation.agent_id is not None and reservation.agent_id != task.agent_id:
+        raise ReservationStateError(  # None: made before reservations recorded their agent
+            f"reservation {reservation.reservation_id} was made for agent {reservation.agent_id!r}, "
+            f"not task {task.task_id}'s {task.agent_id!r}",
+            details={"reservation_id": reservation.reservation_id, "mismatched": ["agent_id"]},
+        )
     return verify_claims(ledger, Claims.of_request(request), sender_id)
 
 
@@ -354,7 +360,7 @@ class ExecutionGate:
         environment = self.environment or task.environment
         if is_production_environment(task.environment):
             environment = task.environment
-        reservation = self.ledger.consume(request.reservation_id)
+        reservation = self.ledger.consume(request.reservation_id, seen=verified.reservation)
         tool = self.gate.catalog.get(request.tool)
         if tool is None:
             raise UnknownToolError(f"no tool named {request.tool!r}", details={"tool": request.tool})

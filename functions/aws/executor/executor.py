@@ -62,7 +62,7 @@ from functions.aws.executor.logger import ExecutorLogger
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
 from functions.aws.executor.recovery import RECOVERED_EVENT, CrashRecovery, Recovery
 from functions.aws.executor.results import ResultPublisher, result_message_id
-from functions.aws.executor.sent import StoredResult, deliverable, mark_sent, store_result
+from functions.aws.executor.sent import StoredResult, deliverable, store_result
 
 if TYPE_CHECKING:
     from agentcage.budget import Admission
@@ -161,7 +161,6 @@ class ToolExecutor:
             else:
                 result = store_result(self.ledger, request, trace, deliverable(answer), self.log)
             self.publisher.publish(result)
-            mark_sent(self.ledger, result, self.log)
             self.log.info("tool request answered", extra={"result": result.summary()})
             return result
 
@@ -366,7 +365,6 @@ class ToolExecutor:
             result = kept if kept.request_id == result.request_id else result
             self.log.warning("malformed tool request answered: %s", error.message, extra={"code": error.code})
             self.publisher.publish(result)
-            mark_sent(self.ledger, result, self.log)
         return result
 
     # --- plumbing ----------------------------------------------------------------------------------

@@ -1,15 +1,15 @@
 """Every answer kept in the ledger before it is sent: the coordinator's evidence, and a retry's answer.
 
-The executor keeps every outgoing ToolResult as the ANSWER claim of the request's reservation, with its
-result message in the claim's outbox, in one transaction (:func:`agentcage.ledger.answers.keep_answer`)
-BEFORE publishing it, and marks the outbox entry delivered after the send. The claim is what the
+The executor keeps every outgoing ToolResult as the ANSWER claim of the request's reservation (one
+conditional write, :func:`agentcage.ledger.answers.keep_answer`) BEFORE publishing it. The claim is what the
 coordinator checks a result against: a result is recorded only when the ledger holds the executor's
 answer for that call's request id and reservation, so a ToolResult sent by anyone else (or an answer the
 executor published but never kept) is never recorded. So an answer that cannot be kept is not sent
 either: the record stays on the queue and its retry finds the reservation consumed and no answer, which
 :mod:`~functions.aws.executor.recovery` handles (a retry within the lease waits, a later one executes
 again where that is safe). An answer kept but not sent (the process died, or the results queue refused
-it) is sent again: by the retry of its request (below), or by the ledger sweeper from the outbox.
+it) is sent again by the retry of its request (below), or by the dead-letters drain: the request on its
+queue is the answer's outbox.
 
 Once the executor consumed a request's reservation, a second delivery of the request is a replay and
 executes nothing. If the results queue refused the first answer after the tool ran, SQS delivers the
@@ -45,7 +45,6 @@ __all__ = [
     "StoredResult",
     "deliverable",
     "find_stored_result",
-    "mark_sent",
     "resend_stored",
     "store_result",
 ]
@@ -84,7 +83,7 @@ def deliverable(result: ToolResult) -> ToolResult:
 def store_result(
     ledger: Ledger, request: ToolRequest, trace: TraceContext, result: ToolResult, log: _Log
 ) -> ToolResult:
-    """Keep ``result`` (the whole envelope, and its outbox entry) before it is sent; returns what to send.
+    """Keep ``result`` (the whole envelope) before it is sent; returns what to send.
 
     That is the answer the ledger keeps for this request: ``result``, or the one an earlier delivery
     kept; or ``result`` unkept when the reservation's answer is another request's (the module
@@ -105,15 +104,6 @@ def store_result(
         )
         raise
     return kept if kept.request_id == request.message_id else result
-
-
-def mark_sent(ledger: Ledger, result: ToolResult, log: _Log) -> None:
-    """Mark the kept answer's outbox entry delivered after the send; a failure only means the sweeper
-    sends it once more (a duplicate the coordinator ignores), so it is logged, not raised."""
-    try:
-        ledger.mark_delivered(result.task_id, result.message_id)
-    except AgentcageError as error:
-        log.warning("the outbox entry of %s was not marked sent: %s", result.message_id, error.message)
 
 
 def resend_stored(

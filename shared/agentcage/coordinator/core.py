@@ -147,6 +147,7 @@ class CoordinatorCore:
             tool=call.tool if call.tool.isidentifier() else "invalid",
             args_digest=call.args_digest,
             ttl_seconds=self.settings.budget.reservation_ttl_seconds,
+            agent_id=task.agent_id,
         )
         self.ledger.settle(reservation.reservation_id, Usage(tool_calls=1))
 
@@ -290,6 +291,7 @@ class CoordinatorCore:
                 tool=tool.name,
                 args_digest=planned.args_digest,
                 ttl_seconds=self.settings.budget.reservation_ttl_seconds,
+                agent_id=task.agent_id,
             )
         except BudgetExceededError as error:
             self.guard.trip(task.task_id, error)

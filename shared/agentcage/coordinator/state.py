@@ -118,8 +118,8 @@ def is_advance_slot(request_id: str) -> bool:
     return request_id.startswith(_ADVANCE_PREFIX)
 
 
-# The executor's once-only claim to re-run a crashed call (functions.aws.executor.recovery): it shares
-# the task's result slots, so results read here must skip it like the coordinator's own claims.
+# Rows left by executors of before the recovery claim became a ledger claim (ClaimScope.RECOVERY, no
+# longer among the results): skipped while such rows live (their TTL), then this can go.
 _RECOVER_PREFIX = "recover-"
 
 

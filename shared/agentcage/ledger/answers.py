@@ -5,11 +5,15 @@ queue, Service Bus), so the message itself proves nothing. Whatever answers a to
 (the executor, or the dead-letters drain for a request it could not process) first claims the
 answer of the request's RESERVATION (:attr:`~agentcage.ledger.claims.ClaimScope.ANSWER`, keyed by the
 reservation id: a reservation pays for one call, so it has one answer), with the whole envelope as the
-claim's payload and the result message in the claim's outbox, in one transaction; only then is it
-sent. The coordinator records a result only when the ledger holds such an answer for the very call it
-dispatched (its request id AND its reservation), and records the kept answer, not the message
-(:func:`kept_answer`). The executor re-sends a kept answer to a retried request instead of executing
-it again.
+claim's payload; only then is it sent. The coordinator records a result only when the ledger holds
+such an answer for the very call it dispatched (its request id AND its reservation), and records the
+kept answer, not the message (:func:`kept_answer`). The executor re-sends a kept answer to a retried
+request instead of executing it again.
+
+No outbox entry goes with the answer: the tool request itself is its outbox. It stays on its queue
+until the answer is sent (the handler fails otherwise), every redelivery re-sends the kept answer, and
+the dead-letters drain re-sends it last; an entry would cost a request per call to mark sent and
+nothing would ever need to read it.
 
 Only code running as the AWS side's own roles writes these claims; the coordinator never does.
 """
@@ -17,26 +21,22 @@ Only code running as the AWS side's own roles writes these claims; the coordinat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from agentcage.envelopes import ToolResult, dump_envelope, parse_envelope
+from agentcage.envelopes import ToolResult, parse_envelope
 from agentcage.errors import AgentcageError
-from agentcage.ledger.claims import Claim, ClaimScope, OutboxMessage
+from agentcage.ledger.claims import Claim, ClaimScope
 
 if TYPE_CHECKING:
     from agentcage.ledger.base import Ledger
 
 __all__ = [
-    "RESULTS_DESTINATION",
     "KeptAnswer",
     "keep_answer",
     "kept_answer",
     "kept_answers",
     "reservation_answer",
 ]
-
-RESULTS_DESTINATION: Final = "tool-results"
-"""The outbox destination of a kept answer: the results queue back to the coordinator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +70,12 @@ def keep_answer(
     trace_id: str | None = None,
     agent_id: str | None = None,
 ) -> ToolResult:
-    """Keep ``result``, the answer to request ``result.request_id`` carrying ``reservation_id``, with its
-    outbox entry; returns the answer the ledger keeps for that reservation: ``result``, or the one kept
-    before by an earlier delivery, which may answer ANOTHER request id (compare ``request_id``).
-    Raises the ledger's error when nothing could be written."""
+    """Keep ``result``, the answer to request ``result.request_id`` carrying ``reservation_id``.
+
+    Returns the answer the ledger keeps for that reservation: ``result``, or the one kept before by an
+    earlier delivery, which may answer ANOTHER request id (compare ``request_id``). Raises the ledger's
+    error when nothing could be written.
+    """
     outcome = ledger.claim(
         result.task_id,
         ClaimScope.ANSWER,
@@ -84,11 +86,6 @@ def keep_answer(
             "trace_id": trace_id,
             "agent_id": agent_id,
         },
-        outbox=[
-            OutboxMessage(
-                destination=RESULTS_DESTINATION, message_id=result.message_id, body=dump_envelope(result)
-            )
-        ],
     )
     if outcome.won:
         return result

@@ -238,15 +238,22 @@ class Ledger(ClaimOperations, ApprovalOperations):
 
         return self._finish_reservation(rules.task_of(reservation_id, "r"), reservation_id, apply, now)
 
-    def consume(self, reservation_id: str) -> Reservation:
-        """Claim a tool reservation once (the executor's proof); a second claim is a ReplayError."""
+    def consume(self, reservation_id: str, *, seen: Reservation | None = None) -> Reservation:
+        """Claim a tool reservation once (the executor's proof); a second claim is a ReplayError.
+
+        ``seen`` is the reservation as the caller just read it: a backend may then write the change
+        conditional on the record being still that, without reading it again (if it is not, the
+        reservation is read and judged afresh).
+        """
         now = self.now()
 
         def apply(reservation: Reservation) -> Reservation:
             rules.check_consumable(reservation, now)
             return reservation.model_copy(update={"status": ReservationStatus.CONSUMED, "consumed_at": now})
 
-        return self._update_reservation(rules.task_of(reservation_id, "r"), reservation_id, apply)
+        if seen is not None and seen.reservation_id != reservation_id:
+            raise InvalidInputError("the reservation seen is not the one consumed")
+        return self._update_reservation(rules.task_of(reservation_id, "r"), reservation_id, apply, seen=seen)
 
     def expire_stale(self, now: datetime | None = None, *, task_id: str | None = None) -> int:
         """Return reservations abandoned past their expiry (a process died between reserve and settle).

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from agentcage.budget.limits import AMOUNT_FIELDS, exceeded_limit
-from agentcage.errors import ConflictError, ReservationNotFoundError, TaskNotFoundError
+from agentcage.errors import AgentcageError, ConflictError, ReservationNotFoundError, TaskNotFoundError
 from agentcage.ledger import keys, rules
 from agentcage.ledger.dynamodb_claims import DynamoDBClaimHooks
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE, task_from_item, task_to_item, to_item, values
@@ -212,8 +212,17 @@ class DynamoDBLedger(DynamoDBClaimHooks):
         return self._load_reservation_versioned(task_id, reservation_id)[0]
 
     def _update_reservation(
-        self, task_id: str, reservation_id: str, apply: Callable[[Reservation], Reservation]
+        self,
+        task_id: str,
+        reservation_id: str,
+        apply: Callable[[Reservation], Reservation],
+        *,
+        seen: Reservation | None = None,
     ) -> Reservation:
+        if seen is not None:
+            changed = self._update_seen(seen, apply)
+            if changed is not None:
+                return changed
         return self._cas(
             lambda: self._load_reservation_versioned(task_id, reservation_id),
             apply,
@@ -221,6 +230,39 @@ class DynamoDBLedger(DynamoDBClaimHooks):
                 self._reservation_item(reservation, version + 1), version
             ),
         )
+
+    def _update_seen(
+        self, seen: Reservation, apply: Callable[[Reservation], Reservation]
+    ) -> Reservation | None:
+        """Change a reservation from ``seen`` without reading it: one UpdateItem conditional on the stored
+        document being ``seen``'s. ``None`` when it is not (or ``seen`` refuses the change): read afresh."""
+        try:
+            changed = apply(seen)
+        except AgentcageError:
+            return None  # let the fresh record say why
+        if changed.status.holds_budget != seen.status.holds_budget:
+            return None  # the sweep attributes move too: the versioned write handles them
+        try:
+            self._call(
+                "update_item",
+                Key=to_item(
+                    {"PK": keys.task_pk(seen.task_id), "SK": keys.reservation_sk(seen.reservation_id)}
+                ),
+                UpdateExpression="SET doc = :doc, #status = :status, version = version + :one",
+                ConditionExpression="doc = :seen",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values(
+                    doc=changed.model_dump_json(),
+                    status=changed.status.value,
+                    one=1,
+                    seen=seen.model_dump_json(),
+                ),
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return changed
 
     def _finish_reservation(
         self, task_id: str, reservation_id: str, apply: Callable[[Reservation], Reservation], now: datetime

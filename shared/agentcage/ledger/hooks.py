@@ -67,7 +67,12 @@ class LedgerHooks(ABC):
     def _load_reservation(self, task_id: str, reservation_id: str) -> Reservation: ...
     @abstractmethod
     def _update_reservation(
-        self, task_id: str, reservation_id: str, apply: Callable[[Reservation], Reservation]
+        self,
+        task_id: str,
+        reservation_id: str,
+        apply: Callable[[Reservation], Reservation],
+        *,
+        seen: Reservation | None = None,
     ) -> Reservation: ...
     @abstractmethod
     def _finish_reservation(

@@ -166,7 +166,12 @@ class SerializableLedger(Ledger):
             return self._reservation(store, task_id, reservation_id)
 
     def _update_reservation(
-        self, task_id: str, reservation_id: str, apply: Callable[[Reservation], Reservation]
+        self,
+        task_id: str,
+        reservation_id: str,
+        apply: Callable[[Reservation], Reservation],
+        *,
+        seen: Reservation | None = None,  # noqa: ARG002 - reading inside the transaction costs nothing
     ) -> Reservation:
         with self._transaction(write=True) as store:
             reservation = apply(self._reservation(store, task_id, reservation_id))

@@ -20,6 +20,7 @@ from agentcage.errors import (
     InvalidInputError,
     NotFoundError,
     ReplayError,
+    ReservationStateError,
 )
 from agentcage.ledger import (
     ClaimScope,
@@ -313,3 +314,37 @@ def test_every_backend_gives_the_same_answers(tmp_path: Path) -> None:
             answers[backend] = _scripted(ledger, clock)
     assert answers["sqlite"] == answers["memory"]
     assert answers["dynamodb"] == answers["memory"]
+
+
+def test_consuming_a_reservation_as_seen_is_refused_once_it_changed(ledger: Ledger, clock: FakeClock) -> None:
+    # GIVEN a reservation read by two deliveries
+    task = new_task(ledger, clock)
+    made = ledger.reserve(task.task_id, Usage(tool_calls=1), kind="tool", tool="getCustomer")
+    seen = ledger.get_reservation(made.reservation_id)
+    # WHEN both consume it as they saw it
+    consumed = ledger.consume(made.reservation_id, seen=seen)
+    # THEN the second is a replay: the record is no longer what it saw
+    assert consumed.status is ReservationStatus.CONSUMED
+    assert ledger.get_reservation(made.reservation_id) == consumed
+    with pytest.raises(ReplayError):
+        ledger.consume(made.reservation_id, seen=seen)
+    # AND a released one, seen active, is refused for what it is now
+    other = ledger.reserve(task.task_id, Usage(tool_calls=1), kind="tool", tool="getCustomer")
+    ledger.release(other.reservation_id)
+    with pytest.raises(ReservationStateError):
+        ledger.consume(other.reservation_id, seen=other)
+    with pytest.raises(InvalidInputError):
+        ledger.consume(made.reservation_id, seen=other)
+
+
+def test_dynamodb_consumes_a_reservation_as_seen_in_one_request(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    with in_process_ledger("dynamodb", clock, tmp_path) as ledger:
+        task = new_task(ledger, clock)
+        made = ledger.reserve(task.task_id, Usage(tool_calls=1), kind="tool", tool="getCustomer")
+        calls: list[str] = []
+        client = ledger.client  # type: ignore[attr-defined]
+        client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+        ledger.consume(made.reservation_id, seen=made)
+        assert calls == ["UpdateItem"]

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from agentcage.budget.limits import Usage
 from agentcage.constants import BRIDGE_ROLE_ID_ENV
 from agentcage.envelopes import dump_envelope
 from agentcage.ledger import ReservationStatus
@@ -238,6 +239,47 @@ def test_changing_only_the_agent_id_to_the_janitor_runs_no_janitor_tool(
     assert world.transport.count("deleteVolume") == 0
     assert world.ledger.get_reservation(body_of(record)["reservation_id"]).status is ReservationStatus.ACTIVE
     assert world.ledger.get_approval(body_of(record)["approval_id"]).used_at is None
+
+
+def test_a_reservation_made_for_another_agent_is_not_this_tasks_call(
+    world: ExecutorWorld, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a returns task's read whose reservation records another agent (the ledger's own record)
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    body = body_of(record)
+    made = world.ledger.reserve(
+        body["task_id"],
+        Usage(tool_calls=1),
+        kind="tool",
+        tool=body["tool"],
+        args_digest=body["args_digest"],
+        agent_id="janitor-agent",
+    )
+    forged = with_body(record, body | {"reservation_id": made.reservation_id})
+
+    # WHEN it arrives
+    # THEN reservation, task and envelope must name one agent: unanswered, nothing executed or consumed
+    _left_unanswered(world, forged, "reservation_state", capsys, caplog)
+    assert world.transport.count("getCustomer") == 0
+    assert world.ledger.get_reservation(made.reservation_id).status is ReservationStatus.ACTIVE
+
+
+def test_a_reservation_recording_the_tasks_agent_is_executed(world: ExecutorWorld) -> None:
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    body = body_of(record)
+    made = world.ledger.reserve(
+        body["task_id"],
+        Usage(tool_calls=1),
+        kind="tool",
+        tool=body["tool"],
+        args_digest=body["args_digest"],
+        agent_id=body["agent_id"],
+    )
+    tool_executor.process_batch(
+        batch(with_body(record, body | {"reservation_id": made.reservation_id})), tool_executor=world.executor
+    )
+    [delivered] = world.results()
+    assert delivered.result.status == "ok"
 
 
 def test_an_approval_asked_for_by_another_agent_does_not_authorise_the_tasks_call(
