@@ -435,7 +435,7 @@ def test_function_app_starts_a_task_refuses_a_malformed_one_and_runs_its_first_s
             },
         )
         # WHEN the app is indexed and POST /api/tasks is called with a valid and a malformed body,
-        # and the step it enqueued is delivered to the agent-steps trigger
+        # and the step it enqueued is delivered to the agent-steps trigger, and the MCP route is listed
         report = run_worker(
             "function-app",
             artifact.sys_path,
@@ -463,3 +463,7 @@ def test_function_app_starts_a_task_refuses_a_malformed_one_and_runs_its_first_s
     assert {m["queue"] for m in answer["sent_by_step"]} <= {"tool-requests", "agent-steps"}
     assert identity.requests, "the managed identity endpoint was never asked for a token"
     assert aws.ledger().get_task(task_id).agent_id
+    # AND the MCP route answers its first tools/list from the artifact alone
+    assert answer["mcp"]["status"] == 200, f"{answer['mcp']}\n{report.details()}"
+    listed = {tool["name"] for tool in json.loads(answer["mcp"]["body"])["result"]["tools"]}
+    assert "getCustomer" in listed

@@ -109,6 +109,8 @@ class McpGateway:
             instructions="Governed tools: every call passes the cage's policy, budget, circuits, approvals.",
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
+            # Validating a call's Mcp-Param-* headers reads the catalog, not a whole tools/list.
+            get_tool_input_schema=self._input_schema,
         )
 
     @property
@@ -194,6 +196,10 @@ class McpGateway:
             document["scopes_supported"] = list(self.settings.scopes)
         return document
 
+    def _input_schema(self, name: str) -> Mapping[str, Any] | None:
+        tool = self._backend().coordinator.gate.catalog.get(name)
+        return tool.args_schema if tool is not None else None
+
     # --- MCP handlers -----------------------------------------------------------------------------
     async def _list_tools(
         self,
@@ -269,8 +275,10 @@ def _propose(  # noqa: PLR0917 - the request's parts, bound once by its caller
         traceparent=trace.traceparent,
     )
     outcome, outbox = external.propose(task, params.name, params.arguments or {}, trace=trace, client=client)
-    if outbox:
+    if outbox and outcome.call is not None:
         backend.dispatch(outbox)
+        # An executor that answers at once (in-process) has recorded the result already.
+        return external.where(task_id, outcome.call.request_id)
     return outcome
 
 

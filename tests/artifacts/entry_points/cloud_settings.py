@@ -160,6 +160,11 @@ def function_app_settings(
         "IDENTITY_ENDPOINT": values["identity_endpoint"],
         "IDENTITY_HEADER": values["identity_header"],
         "WEBSITE_SITE_NAME": f"agentcage-{STAGE}-coordinator",
+        # What App Service sets when its Authentication is on (infra turns it on): the principal header
+        # is then the platform's.
+        "WEBSITE_AUTH_ENABLED": "True",
+        # Which callers may use which agent through the MCP gateway (infra's mcp_callers setting).
+        env.MCP_CALLERS_ENV: '{"*": "*"}',
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "TZ": "UTC",
         "LANG": "C.UTF-8",

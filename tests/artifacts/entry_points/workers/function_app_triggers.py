@@ -1,4 +1,5 @@
-"""Inside the function-app artifact: index the app, then call ``POST /api/tasks`` and one step trigger.
+"""Inside the function-app artifact: index the app, then call ``POST /api/tasks``, one step trigger and
+the MCP gateway's ``tools/list`` (``/api/mcp/{agent}``: the MCP SDK and its ASGI stack ship too).
 
 ``function_app`` is imported as the Python worker imports it (from the app root, dependencies from
 ``.python_packages/lib/site-packages``); its functions come from ``app.get_functions()``, each called
@@ -9,6 +10,7 @@ only the AMQP client is a stand-in (``servicebus_stand_in.py``). Stdlib only.
 
 from __future__ import annotations
 
+import json
 import runpy
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,30 @@ def _http(func: Any, body: bytes, headers: dict[str, str]) -> Any:
 
 def _answer(response: Any) -> dict[str, Any]:
     return {"status": response.status_code, "body": response.get_body().decode("utf-8")}
+
+
+def _mcp_tools_list(func: Any, mcp: Any, headers: dict[str, str]) -> dict[str, Any]:
+    """A 2026-07-28 ``tools/list`` through the Function, as the host would call it."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}
+    request = func.HttpRequest(
+        method="POST",
+        url="https://agentcage-dev-coordinator.azurewebsites.net/api/mcp/returns-coordinator",
+        headers={
+            **headers,
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "Mcp-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/list",
+        },
+        params={},
+        route_params={"path": "returns-coordinator"},
+        body=json.dumps(body).encode("utf-8"),
+    )
+    return _answer(mcp(request))
 
 
 def main(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +84,9 @@ def main(inputs: dict[str, Any]) -> dict[str, Any]:
         )
         functions["run_agent_step"].get_user_function()(message)
         step_outcome = [m for m in _stand_in["sent"] if m not in sent_by_http]
+    mcp = _mcp_tools_list(func, functions["mcp"].get_user_function(), inputs["headers"])
     return {
+        "mcp": mcp,
         "functions": sorted(functions),
         "valid": valid,
         "malformed": malformed,
