@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from agentcage.approvals import Principal
@@ -96,7 +97,7 @@ def money(micro_usd: int) -> str:
     return f"${micro_usd / 1_000_000:,.2f}"
 
 
-_GAUGES = (
+_GAUGES: tuple[tuple[str, str, Callable[[int], str]], ...] = (
     ("cost_micro_usd", "cost", money),
     ("tokens", "tokens", lambda v: f"{v:,}"),
     ("model_steps", "model steps", str),
@@ -105,10 +106,13 @@ _GAUGES = (
 
 
 def budget_gauges(budget: BudgetState, *, compact: bool = False) -> Html:
-    """A ``<meter>`` per budget dimension (cost alone when ``compact``): used, and what is left."""
+    """A ``<meter>`` per budget dimension, used and left; ``compact``: only the one nearest its limit."""
     rows = []
     limits = budget.limits.amounts()
-    for field, label, shown in _GAUGES[:1] if compact else _GAUGES:
+    gauges = _GAUGES
+    if compact:
+        gauges = (max(_GAUGES, key=lambda g: getattr(budget.used, g[0]) / max(getattr(limits, g[0]), 1)),)
+    for field, label, shown in gauges:
         used, limit, left = (
             getattr(budget.used, field),
             getattr(limits, field),
