@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import authorization, keyvault, storage, web
 
-from agentcage.constants import MANAGED_IDENTITY_CLIENT_ID_ENV
+from agentcage.constants import (
+    MANAGED_IDENTITY_CLIENT_ID_ENV,
+    MCP_AUTHORIZATION_SERVER_ENV,
+    MCP_CALLERS_ENV,
+)
 from infra.azure_roles import (
     COGNITIVE_SERVICES_OPENAI_USER,
     KEY_VAULT_SECRETS_USER,
@@ -71,6 +76,9 @@ class CoordinatorArgs:
     # The Azure OpenAI account the coordinator calls (created by the stack, or an existing one): its
     # identity gets "Cognitive Services OpenAI User" on exactly that account.
     model_resource_id: pulumi.Input[str] | None = None
+    # Which callers may use which agent through the MCP gateway (/api/mcp/{agent}): a JSON object of
+    # Entra object id (or "*") -> agent ids (or "*"); "{}" lets nobody in until it is configured.
+    mcp_callers: str = "{}"
 
     def __post_init__(self) -> None:
         if self.instance_memory_mb not in FLEX_INSTANCE_MEMORY_MB:
@@ -80,6 +88,12 @@ class CoordinatorArgs:
             )
         if not 1 <= self.maximum_instance_count <= 1000:
             raise ValueError(f"maximum_instance_count {self.maximum_instance_count}: Flex allows 1-1000")
+        try:
+            callers = json.loads(self.mcp_callers)
+        except ValueError as error:
+            raise ValueError(f"mcp_callers is not JSON: {error}") from None
+        if not isinstance(callers, dict):
+            raise TypeError("mcp_callers must be a JSON object: caller -> agents")
 
 
 class Coordinator(pulumi.ComponentResource):
@@ -152,6 +166,10 @@ class Coordinator(pulumi.ComponentResource):
             ),
             # DefaultAzureCredential / ManagedIdentityCredential pick the user-assigned identity by this.
             MANAGED_IDENTITY_CLIENT_ID_ENV: args.identity.client_id,
+            # The MCP gateway's protected-resource metadata names the tenant's Entra issuer (whose
+            # tokens App Service Authentication validates in front of the route).
+            MCP_AUTHORIZATION_SERVER_ENV: f"https://login.microsoftonline.com/{args.tenant_id}/v2.0",
+            MCP_CALLERS_ENV: args.mcp_callers,
             **args.settings,
         }
         if args.approval_webhook_url is not None:

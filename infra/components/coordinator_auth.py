@@ -1,9 +1,10 @@
 """Entra authentication in front of the coordinator's HTTP routes (App Service Authentication).
 
 The functions are anonymous by design (``function_app.py``): the platform validates an Entra access
-token for this API before a request reaches them, and hands the caller's identity to the approval
-route in ``X-MS-CLIENT-PRINCIPAL``. No client secret is involved: the platform only validates bearer
-tokens (issuer, audience); it never signs anyone in itself.
+token for this API before a request reaches them, and hands the caller's identity to the routes
+(approvals, the MCP gateway at ``/api/mcp/{agent}``) in ``X-MS-CLIENT-PRINCIPAL``. No client secret
+is involved: the platform only validates bearer tokens (issuer, audience); it never signs anyone in
+itself. The MCP gateway's protected-resource metadata is the one path served without a token.
 
 The API's identifier URI is ``api://<its client id>``, set once the application exists: the one form
 Entra's default identifier-URI policy accepts in every tenant (a name like ``api://agentcage-dev`` is
@@ -20,10 +21,12 @@ import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import web
 
-__all__ = ["AZURE_CLI_CLIENT_ID", "CoordinatorAuthArgs", "CoordinatorAuth"]
+__all__ = ["AZURE_CLI_CLIENT_ID", "MCP_METADATA_PATH", "CoordinatorAuthArgs", "CoordinatorAuth"]
 
 # Pre-authorised so `az account get-access-token --scope <api>/tasks` works without a consent prompt.
 AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+MCP_METADATA_PATH = "/api/mcp/.well-known/oauth-protected-resource"
+"""Served unauthenticated (with every agent's document under it): ``agentcage.mcp.gateway``."""
 _SCOPE_NAMESPACE = uuid.UUID("0b8f3c55-2d1e-4f7a-9c61-7e3b5d2a4f10")
 
 
@@ -97,6 +100,9 @@ class CoordinatorAuth(pulumi.ComponentResource):
             global_validation=web.GlobalValidationArgs(
                 require_authentication=True,
                 unauthenticated_client_action=web.UnauthenticatedClientActionV2.RETURN401,
+                # The MCP authorization spec: a client learns where to get a token from the protected-
+                # resource metadata, so that document is served without one.
+                excluded_paths=[MCP_METADATA_PATH],
             ),
             identity_providers=web.IdentityProvidersArgs(
                 azure_active_directory=web.AzureActiveDirectoryArgs(

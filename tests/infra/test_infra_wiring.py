@@ -295,6 +295,8 @@ def test_the_http_routes_require_an_entra_token_for_the_coordinator_api(run: Sta
     assert auth.inputs["globalValidation"] == {
         "requireAuthentication": True,
         "unauthenticatedClientAction": "Return401",
+        # the one document a client reads before it has a token (the MCP authorization spec)
+        "excludedPaths": ["/api/mcp/.well-known/oauth-protected-resource"],
     }
     entra = auth.inputs["identityProviders"]["azureActiveDirectory"]
     tenant = run.config["agentcage:entraTenantId"]
