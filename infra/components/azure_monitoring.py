@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import monitor, operationalinsights
 
+from agentcage.constants import AGENT_STEPS_QUEUE
 from agentcage.monitoring_names import (
     AZURE_METRICS,
     EVENT_BREAKER_TRIPPED,
@@ -248,4 +249,52 @@ class AzureMonitoring(pulumi.ComponentResource):
             ),
             actions=[monitor.MetricAlertActionArgs(action_group_id=group.id)],
             opts=child,
+        )
+        self._stalled_steps_alert(name, args, group.id)
+
+    def _stalled_steps_alert(self, name: str, args: AzureMonitoringArgs, group_id: pulumi.Input[str]) -> None:
+        """A step in the agent-steps dead-letter queue may be a task that stopped: its own alert.
+
+        Nothing drains that DLQ, on purpose: a step dead-letters when its function failed (or was
+        killed) on every delivery, almost always for a reason outside the message (the model
+        endpoint, a timeout), and resending it once the cause is fixed resumes the task from its
+        checkpoint (a step of a finished task, or one the ledger does not vouch for, is ignored).
+        Failing those tasks automatically would throw that away. A person resends or discards the
+        steps (infra/DEPLOY.md, "Dead-lettered agent steps").
+        """
+        monitor.MetricAlert(
+            f"{name}-alert-stalled-steps",
+            resource_group_name=args.resource_group_name,
+            location="global",
+            description=(
+                f"Agent steps in the {AGENT_STEPS_QUEUE} dead-letter queue: their tasks may have stopped. "
+                "Fix the cause, then resend or discard them (infra/DEPLOY.md, Dead-lettered agent steps)"
+            ),
+            scopes=[args.servicebus_namespace_id],
+            severity=1,
+            enabled=True,
+            evaluation_frequency="PT5M",
+            window_size="PT15M",
+            criteria=monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+                odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                all_of=[
+                    monitor.MetricCriteriaArgs(
+                        criterion_type="StaticThresholdCriterion",
+                        name="agent-steps-dead-lettered",
+                        metric_namespace="Microsoft.ServiceBus/namespaces",
+                        metric_name="DeadletteredMessages",
+                        # the queue's own count, not the namespace's
+                        dimensions=[
+                            monitor.MetricDimensionArgs(
+                                name="EntityName", operator="Include", values=[AGENT_STEPS_QUEUE]
+                            )
+                        ],
+                        operator="GreaterThan",
+                        threshold=0,
+                        time_aggregation="Maximum",
+                    )
+                ],
+            ),
+            actions=[monitor.MetricAlertActionArgs(action_group_id=group_id)],
+            opts=pulumi.ResourceOptions(parent=self),
         )

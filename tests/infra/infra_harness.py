@@ -46,6 +46,7 @@ class Resource:
     outputs: dict[str, Any]
     retain_on_delete: bool = False
     protect: bool = False
+    delete_before_replace: bool = False
 
 
 @dataclass(frozen=True)

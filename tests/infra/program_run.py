@@ -219,6 +219,7 @@ def main(argv: list[str]) -> None:
                         "outputs": self.resources[urn].state,
                         "retain_on_delete": bool(request.retainOnDelete),
                         "protect": bool(request.protect),
+                        "delete_before_replace": bool(request.deleteBeforeReplace),
                     }
                 )
             return response

@@ -98,3 +98,30 @@ def test_the_dead_letters_lambda_reaches_the_ledger_and_the_results_queue(run: S
     assert variables[constants.LEDGER_TABLE_ENV] == ledger.outputs["name"]
     assert variables[constants.TOOL_RESULTS_QUEUE_URL_ENV] == results.outputs["url"]
     assert function.inputs.get("reservedConcurrentExecutions") is None  # reservations are off by default
+
+
+def test_a_dead_lettered_agent_step_alerts_a_person_where_alarms_are_on(run: StackRun) -> None:
+    # GIVEN the stack's metric alerts (nothing drains the agent-steps DLQ: a person resends or discards)
+    from agentcage.constants import AGENT_STEPS_QUEUE
+
+    alerts = {a.name: a.inputs for a in run.of_type("azure-native:monitor:MetricAlert")}
+    alarms = run.config["agentcage:alarms"]
+    if not (json.loads(alarms) if isinstance(alarms, str) else alarms).get("enabled"):
+        assert not alerts
+        return
+    namespace = run.one("azure-native:servicebus:Namespace", "azure-servicebus")
+
+    # THEN one alert watches that queue's own dead-letter count, on the namespace, with an action group
+    alert = alerts["azure-monitoring-alert-stalled-steps"]
+    assert alert["scopes"] == [namespace.outputs["id"]]
+    [criterion] = alert["criteria"]["allOf"]
+    assert (criterion["metricName"], criterion["operator"], criterion["threshold"]) == (
+        "DeadletteredMessages",
+        "GreaterThan",
+        0,
+    )
+    assert criterion["dimensions"] == [
+        {"name": "EntityName", "operator": "Include", "values": [AGENT_STEPS_QUEUE]}
+    ]
+    assert alert["actions"][0]["actionGroupId"]
+    assert "DEPLOY.md" in alert["description"]

@@ -143,3 +143,32 @@ def test_the_drain_knows_the_result_senders_ids_from_their_role_resources(run: S
     ids = variables[constants.RESULT_SENDER_ROLE_IDS_ENV].split(",")
     assert sorted(ids) == sorted([executor.outputs["uniqueId"], drain.outputs["uniqueId"]])
     assert all(role_id.startswith("AROA") for role_id in ids)
+
+
+def test_a_replaced_sending_role_moves_every_reader_of_its_identity_in_the_same_update(run: StackRun) -> None:
+    # GIVEN the roles whose identity a queue policy or a sender check names
+    bridge, executor, drain = (
+        _role(run, part) for part in ("azure-to-aws-bridge", "tool-executor", "dead-letters")
+    )
+    functions = {
+        f.name: f.inputs["environment"]["variables"] for f in run.of_type("aws:lambda/function:Function")
+    }
+    [app] = run.of_type("azure-native:web:WebApp")
+    settings = {s["name"]: s["value"] for s in app.inputs["siteConfig"]["appSettings"]}
+
+    for role in (bridge, executor, drain):
+        # THEN each is auto-named and replaced create-before-delete: a replacement is a new role with a
+        # new ARN and unique id, so every input below changes in the same `pulumi up`, and the old role
+        # (whose sessions may have messages in flight) is deleted only after all of them moved
+        assert "name" not in role.inputs
+        assert "namePrefix" not in role.inputs
+        assert not role.delete_before_replace
+    # AND every reader takes the identity from the role resource's output, none from a copy
+    assert settings[constants.BRIDGE_ROLE_ARN_ENV] == bridge.outputs["arn"]
+    for function in ("tool-executor-function", "dead-letters-function"):
+        assert functions[function][constants.BRIDGE_ROLE_ID_ENV] == bridge.outputs["uniqueId"]
+    assert _senders(_policy_of(run, constants.TOOL_REQUESTS_QUEUE))[0] == [bridge.outputs["arn"]]
+    assert set(functions["dead-letters-function"][constants.RESULT_SENDER_ROLE_IDS_ENV].split(",")) == {
+        executor.outputs["uniqueId"],
+        drain.outputs["uniqueId"],
+    }
