@@ -45,12 +45,49 @@ def _as_doubles(value: Any) -> Any:
     return [_as_doubles(item) for item in value]
 
 
+def _writes_like_rfc8785(value: Any) -> bool:
+    """Whether the standard library's sorted, compact JSON of ``value`` is byte for byte RFC 8785's.
+
+    It is when the value holds no float (ECMAScript number formatting differs from Python's), only
+    integers a double holds exactly, and only ASCII keys (for them code-point order, Python's
+    ``sort_keys``, is UTF-16 order); strings escape alike (the package took Python's escape table).
+    The gate digests every proposed call's arguments, and ``json``'s C encoder is ~3x faster than
+    the package's pure-Python one on such arguments, the common case (ids, text, integer cents).
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if -MAX_EXACT_INTEGER <= item <= MAX_EXACT_INTEGER:
+                continue
+            return False
+        if kind is dict:
+            for key, child in item.items():
+                if type(key) is not str or not key.isascii():
+                    return False
+                stack.append(child)
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(item)
+            continue
+        return False
+    return True
+
+
 def canonical_json(value: Any, *, exact: bool = False) -> bytes:
     """The RFC 8785 canonical UTF-8 encoding of ``value``; :class:`InvalidInputError` when it has none.
 
     Integers beyond :data:`MAX_EXACT_INTEGER` are written as the doubles they round to, unless
     ``exact``, which refuses them (a digest that authorises a call must tell every amount apart).
     """
+    if _writes_like_rfc8785(value):
+        try:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        except (UnicodeEncodeError, RecursionError):
+            pass  # a lone surrogate, or too deep: the package's refusal below says which
     if isinstance(value, Mapping) and not isinstance(value, dict):
         value = dict(value)  # rfc8785 serialises dicts; a read-only mapping means the same object
     try:

@@ -167,6 +167,38 @@ def test_digest_is_sha256_of_the_rfc8785_package_serialisation(value: dict[str, 
     assert args_digest(value) == hashlib.sha256(rfc8785.dumps(value)).hexdigest()
 
 
+# Values the standard library's encoder may write (no floats, ASCII keys): canonical_json's fast path.
+plain_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | json_text
+    | st.sampled_from(["\u2028", "\x7f", "\x00\x1f", '"\\/', "\U0001f600", "\ud800"]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(max_codepoint=127), max_size=8), children, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(value=plain_values)
+def test_the_fast_path_writes_what_the_rfc8785_package_writes(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)  # type: ignore[arg-type]
+    except rfc8785.IntegerDomainError:
+        with pytest.raises(InvalidInputError):
+            canonical_json(value, exact=True)
+        return
+    except rfc8785.CanonicalizationError:  # a lone surrogate
+        with pytest.raises(InvalidInputError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
 @given(value=st.dictionaries(json_text, json_values, max_size=6), seed=st.integers())
 def test_digest_is_invariant_under_key_reordering(value: dict[str, object], seed: int) -> None:
     reordered = _shuffled(value, random.Random(seed))
