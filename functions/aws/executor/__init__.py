@@ -20,6 +20,7 @@ from functions.aws.executor.checks import (
     verify_claimed_body,
     verify_claims,
     verify_request,
+    verify_requester,
     verify_reservation,
     verify_sender,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "UNVERIFIED",
     "verify_sender",
     "verify_reservation",
+    "verify_requester",
     "check_times",
     "check_approval_agent",
     "CLOCK_SKEW_SECONDS",

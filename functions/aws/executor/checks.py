@@ -15,7 +15,10 @@ claim of the message with the ledger, the only authority:
 2. the reservation exists and was made for this task, tool and argument digest, and for the task's
    agent when it records one (``reservation_not_found``, ``reservation_state``);
 3. the task's agent in the ledger is the envelope's ``agent_id`` (``sender_mismatch``): the task's agent
-   is the principal Cedar judges and the agent an approval must name, never the message's claim.
+   is the principal Cedar judges and the agent an approval must name, never the message's claim;
+4. the requester the envelope carries is the task's in the ledger (:func:`verify_requester`,
+   ``sender_mismatch``): Cedar caps the call by the ledger's requester, and a message that speaks for
+   someone else is not the coordinator's.
 
 One function verifies (:func:`verify_claims`), whatever holds the claims: a valid envelope
 (:func:`verify_request`), or the fields a body that is no valid envelope claims
@@ -62,6 +65,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from agentcage.approvals import check_approval
 from agentcage.constants import BRIDGE_ROLE_ID_ENV, COORDINATOR_PRINCIPAL_ID_ENV, ENVIRONMENT_ENV
+from agentcage.envelopes import RequesterClaim
 from agentcage.errors import (
     AgentcageError,
     ApprovalMismatchError,
@@ -85,7 +89,7 @@ from agentcage.transport import ServiceRequest, ServiceTransport
 if TYPE_CHECKING:
     from agentcage.envelopes import ToolRequest
     from agentcage.gate import GateDecision, GovernanceGate
-    from agentcage.ledger import ApprovalRecord, Ledger, Reservation, TaskRecord
+    from agentcage.ledger import ApprovalRecord, Ledger, Requester, Reservation, TaskRecord
     from agentcage.tools import Tool
 
 __all__ = [
@@ -101,6 +105,7 @@ __all__ = [
     "verify_claimed_body",
     "verify_claims",
     "verify_request",
+    "verify_requester",
     "verify_reservation",
     "verify_sender",
 ]
@@ -225,6 +230,21 @@ def verify_claims(ledger: Ledger, claims: Claims, sender_id: str | None) -> Veri
             details={"claimed_agent": claims.agent_id[:64], "task_agent": task.agent_id},
         )
     return Verified(task, reservation)
+
+
+def verify_requester(claimed: RequesterClaim | None, task: TaskRecord) -> None:
+    """The envelope's requester must be the ledger's for its task (both absent for a task made before
+    requesters were recorded); :class:`SenderMismatchError` otherwise, like any claim that does not verify."""
+    recorded = RequesterClaim.of(task.requester)
+    if claimed != recorded:
+        raise SenderMismatchError(
+            f"the message speaks for requester {claimed.id if claimed else None!r}; task {task.task_id} "
+            f"runs for {recorded.id if recorded else None!r}",
+            details={
+                "claimed_requester": claimed.id[:64] if claimed else None,
+                "task_requester": recorded.id if recorded else None,
+            },
+        )
 
 
 def verify_request(ledger: Ledger, request: ToolRequest, sender_id: str | None) -> Verified:
@@ -366,7 +386,9 @@ class ExecutionGate:
             raise UnknownToolError(f"no tool named {request.tool!r}", details={"tool": request.tool})
         approval = self._approval(request, tool, now) if tool.effect != "read" else None
         target = self.resolve_target(tool, request.args, headers or {})
-        decision = self.decide(request, environment=environment, approval=approval, target=target)
+        decision = self.decide(
+            request, environment=environment, approval=approval, target=target, requester=task.requester
+        )
         return Authorization(tool, reservation, decision, environment, approval, target)
 
     def decide(
@@ -376,8 +398,10 @@ class ExecutionGate:
         environment: str,
         approval: ApprovalRecord | None,
         target: TargetResolution | None,
+        requester: Requester | None = None,
     ) -> GateDecision:
-        """Cedar's decision on the request with what was verified here; raises the refusal if denied."""
+        """Cedar's decision on the request with what was verified here (``requester``: the ledger's
+        task's, never the message's); raises the refusal if denied."""
         decision = self.gate.evaluate(
             request.agent_id,
             request.tool,
@@ -386,6 +410,7 @@ class ExecutionGate:
             target_tags=target.tags if target is not None else None,
             approved=approval is not None,
             approver_roles=tuple(approval.approver_roles) if approval is not None else (),
+            requester=requester,
         )
         refusal = decision.to_exception()
         if refusal is not None:

@@ -1,4 +1,5 @@
-"""``GET /api/approvals/{approval_id}`` shows what is being approved; ``POST`` decides it."""
+"""``GET /api/approvals/{approval_id}`` shows what is being approved; ``POST`` decides it (the task's
+requester, its approvers and auditors only see it; the others get 404)."""
 
 import azure.functions as func
 from adapters import headers_of, http_response

@@ -1,4 +1,9 @@
-"""``agentcage dev``: serve the coordinator's HTTP routes on 127.0.0.1 with the local host behind them."""
+"""``agentcage dev``: serve the coordinator's HTTP routes on 127.0.0.1 with the local host behind them.
+
+The development principals (a requester, an approver with the finance role, and a few more for tests)
+answer for callers on a loopback address only: a non-loopback ``--host`` is refused (exit code 2)
+unless ``--principal-source platform`` says an authenticating proxy in front writes the principal.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,14 @@ def add_host_options(
         "--retry-delay", type=float, default=0.2, help="seconds before a failed message is delivered again"
     )
     parser.add_argument("--reset-seed", action="store_true", help="restore the seed data over any changes")
+    parser.add_argument(
+        "--principal-source",
+        choices=("development", "platform"),
+        default="development",
+        help="who callers are: 'development' (default) serves the development principals -- a requester "
+        "and an approver, chosen per request with X-Agentcage-Dev-Principal -- on a loopback --host only; "
+        "'platform' trusts X-MS-CLIENT-PRINCIPAL from an authenticating proxy in front (any --host)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, *, port: int, state_dir: str) -> Any:
@@ -59,6 +72,7 @@ def config_from_args(args: argparse.Namespace, *, port: int, state_dir: str) -> 
         threads_per_queue=args.workers,
         retry_delay_s=args.retry_delay,
         reset_seed=args.reset_seed,
+        principal_source=getattr(args, "principal_source", "development"),
     )
 
 
@@ -135,6 +149,15 @@ def _dev(args: argparse.Namespace) -> int:
             console.print(
                 f"  try:       {curl_example(host.url)}", markup=False, highlight=False, soft_wrap=True
             )
+            if getattr(args, "principal_source", "development") == "development":
+                console.print(
+                    "  as:        the development requester (dev-requester) creates and reads, the "
+                    "development approver (dev-approver) decides; choose another per request with "
+                    "-H 'X-Agentcage-Dev-Principal: <id>' (loopback only)",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
             where = "" if args.state_dir == ".agentcage" else f" --state-dir {args.state_dir}"
             console.print(
                 f"  then:      agentcage tasks list{where}; agentcage approve <approval id>{where}",

@@ -51,6 +51,13 @@ def _where_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_STATE_DIR,
         help=f"the local state directory, used when --url is not given (default {DEFAULT_STATE_DIR})",
     )
+    parser.add_argument(
+        "--as",
+        dest="principal",
+        metavar="PRINCIPAL",
+        help="with agentcage dev: act as this development principal (e.g. dev-reviewer); by default the "
+        "development requester reads and the development approver decides",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -83,10 +90,10 @@ def register(subparsers: Any) -> None:
         parser.set_defaults(handler=_decide, decision=decision)
 
 
-def _client(url: str) -> Any:
+def _client(url: str, principal: str | None = None) -> Any:
     from agentcage.local.client import AgentcageClient
 
-    return AgentcageClient(url)
+    return AgentcageClient(url, principal=principal)
 
 
 def _print_json(value: Any) -> None:
@@ -97,7 +104,7 @@ def _list(args: argparse.Namespace) -> int:
     from agentcage.local.state_views import task_list
 
     if args.url:
-        tasks = _client(args.url).local_tasks(limit=args.limit, state=args.task_state)
+        tasks = _client(args.url, args.principal).local_tasks(limit=args.limit, state=args.task_state)
     else:
         tasks = task_list(open_state_ledger(args.state_dir), limit=args.limit, state=args.task_state)
     if args.json:
@@ -107,7 +114,7 @@ def _list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title=f"tasks at {args.url or args.state_dir}")
-    for column in ("task", "agent", "state", "step", "tokens", "tool calls", "created", "why"):
+    for column in ("task", "agent", "requester", "state", "step", "tokens", "tool calls", "created", "why"):
         table.add_column(column)
     for task in tasks:
         used = task.get("used") or {}
@@ -115,6 +122,7 @@ def _list(args: argparse.Namespace) -> int:
         table.add_row(
             str(task.get("task_id")),
             str(task.get("agent_id")),
+            str((task.get("requester") or {}).get("id", "")),
             str(task.get("state")),
             str(task.get("step")),
             str(used.get("tokens", "")),
@@ -130,7 +138,7 @@ def _show(args: argparse.Namespace) -> int:
     from agentcage.local.state_views import task_record
 
     if args.url:
-        task = _client(args.url).get_task(args.task_id)
+        task = _client(args.url, args.principal).get_task(args.task_id)
     else:
         task = task_record(open_state_ledger(args.state_dir), args.task_id)
     if args.json:
@@ -150,7 +158,7 @@ def _trace(args: argparse.Namespace) -> int:
     from agentcage.local.timeline import TimelineEntry, render_timeline
 
     if args.url:
-        trace = _client(args.url).local_trace(args.task_id)
+        trace = _client(args.url, args.principal).local_trace(args.task_id)
     else:
         trace = task_trace(open_state_ledger(args.state_dir), args.task_id)
     if args.json:
@@ -173,7 +181,7 @@ def _decide(args: argparse.Namespace) -> int:
             "which needs the running host; start `agentcage dev` there or pass --url"
         )
     try:
-        answer = _client(url).decide(args.approval_id, args.decision, args.comment)
+        answer = _client(url, args.principal).decide(args.approval_id, args.decision, args.comment)
     except TransportError as error:
         if args.url:
             raise

@@ -27,7 +27,7 @@ from agentcage.coordinator.state import (
     results_by_request,
 )
 from agentcage.coordinator.targets import NoTargetResolver, TargetResolver
-from agentcage.envelopes import AgentStep, ToolRequest, dump_envelope
+from agentcage.envelopes import AgentStep, RequesterClaim, ToolRequest, dump_envelope
 from agentcage.errors import (
     AgentcageError,
     ApprovalInvalidError,
@@ -309,6 +309,7 @@ class CoordinatorCore:
             traceparent=traceparent,
             issued_at=reservation.created_at,
             expires_at=reservation.expires_at,
+            requester=RequesterClaim.of(task.requester),
         )
         dump_envelope(request)  # too large for the queues: raises before anything is sent
         return planned.model_copy(
@@ -319,7 +320,10 @@ class CoordinatorCore:
     def agent_step(self, task: TaskRecord, step: int) -> AgentStep:
         """The ``AgentStep`` message for ``step`` of ``task``, a child span of the task's trace."""
         return AgentStep(
-            task_id=task.task_id, step=step, traceparent=self._trace_of(task).child().traceparent
+            task_id=task.task_id,
+            step=step,
+            traceparent=self._trace_of(task).child().traceparent,
+            requester=RequesterClaim.of(task.requester),
         )
 
     def _maybe_advance(self, task_id: str, step: int, turn: Turn | None, claimant: str) -> Outbox:

@@ -269,6 +269,7 @@ class DecisionMixin(StepMixin):
             approved=True,
             approver_roles=principal.roles,
             budget=self._policy_budget(task.task_id),
+            requester=task.requester,
         )
         if decision.allowed and decision.args_digest == approval.args_digest:
             return

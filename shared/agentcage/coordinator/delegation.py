@@ -82,6 +82,7 @@ class DelegationMixin(CoordinatorCore):
             limits=self._child_limits(task, specialist),
             context={"parent_task_id": task.task_id, "parent_request_id": planned.request_id},
             traceparent=self._trace_of(task).child().traceparent,
+            requester=task.requester,  # a specialist acts for the same person, within their authority
         )
         self._audit(child, "task_created", {"agent": specialist.id, "parent_task_id": task.task_id})
         return planned.model_copy(update={"child_task_id": child.task_id})

@@ -1,15 +1,18 @@
 """The coordinator's HTTP API without a web framework: Azure Functions and the local runtime both call it.
 
-Routes (under ``/api``): ``POST tasks``, ``GET tasks/{task_id}``, ``GET|POST approvals/{approval_id}``.
-Every error answers ``{"error": {"code", "message", "trace_id"}}`` (plus ``details`` when there are
-any) with the status of its :mod:`agentcage.errors` class: 400 malformed JSON or schema, 401 no
-approver identity, 404 unknown id, 405 wrong method, 409 (also: an approval recorded whose call was
+Routes (under ``/api``): ``POST tasks``, ``GET tasks`` (the caller's, paged), ``GET tasks/{task_id}``,
+``GET|POST approvals/{approval_id}``. Every error answers ``{"error": {"code", "message", "trace_id"}}``
+(plus ``details`` when there are any) with the status of its :mod:`agentcage.errors` class: 400
+malformed JSON, schema or paging, 401 no (trusted) principal, 403 may read but not decide, 404 unknown
+id -- or one the caller may not see, 405 wrong method, 409 (also: an approval recorded whose call was
 not sent), 410, 413 body too large, 415 not JSON. Bad input never answers 500. The caller's
 ``traceparent`` is continued and returned on every answer.
 
-The approver is the platform's authenticated principal (App Service Authentication's
-``X-MS-CLIENT-PRINCIPAL``). Only when the environment is ``local`` and a development approver is
-configured does a request without it act as that approver, and the answer says so.
+Every route first asks :class:`~agentcage.approvals.PrincipalSource` who is calling (the platform's
+principal, verified to be the platform's; locally the development principals on loopback). A task is
+created on behalf of that principal (its requester, recorded in the ledger); reading and deciding
+follow :mod:`agentcage.coordinator.access` (need-to-know: others get the same 404 as for an unknown
+id). An answer acting for a development principal says so.
 """
 
 from __future__ import annotations
@@ -22,27 +25,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentcage.approvals import CLIENT_PRINCIPAL_HEADER, Principal, dev_principal, principal_from_header
+from agentcage.approvals import Principal, PrincipalSource
+from agentcage.coordinator.access import MAX_PAGE, requester_of
 from agentcage.coordinator.messages import Outbox, StartTask
 from agentcage.coordinator.service import Coordinator
+from agentcage.coordinator.views import task_summary
 from agentcage.errors import (
     AgentcageError,
     ApprovalExpiredError,
+    ApprovalNotFoundError,
     AuthenticationError,
     EnvelopeTooLargeError,
     InvalidInputError,
     MethodNotAllowedError,
+    TaskNotFoundError,
     TransportError,
     UnsupportedMediaTypeError,
 )
 from agentcage.trace import TraceContext, bound_context, continue_or_start, extract_http
 
-__all__ = ["MAX_BODY_BYTES", "CoordinatorHttp", "Decision", "HttpAnswer"]
+__all__ = ["DEFAULT_PAGE", "MAX_BODY_BYTES", "CoordinatorHttp", "Decision", "HttpAnswer"]
 
 _log = logging.getLogger("agentcage.coordinator.http")
 
 MAX_BODY_BYTES = 64 * 1024
 """The largest request body accepted (413 above it)."""
+DEFAULT_PAGE = 50
+"""Tasks per page of ``GET /api/tasks`` unless ``limit`` says otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +85,11 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
 
 
 class CoordinatorHttp:
-    """The HTTP routes over a :class:`Coordinator`; ``send`` delivers what each operation returns."""
+    """The HTTP routes over a :class:`Coordinator`; ``send`` delivers what each operation returns.
+
+    ``principals`` says who is calling (default: :meth:`PrincipalSource.from_env` for the
+    coordinator's environment, with ``dev_approver`` as the local development approver).
+    """
 
     def __init__(
         self,
@@ -85,46 +98,67 @@ class CoordinatorHttp:
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
         dev_approver: str | None = None,
+        principals: PrincipalSource | None = None,
     ) -> None:
         self.coordinator = coordinator
         self.send = send
         self.max_body_bytes = max_body_bytes
-        local = coordinator.settings.environment == "local"
-        self.dev_approver = dev_principal(dev_approver) if local and dev_approver else None
+        self.principals = principals or PrincipalSource.from_env(
+            environment=coordinator.settings.environment, dev_approver=dev_approver
+        )
 
     # --- routes -----------------------------------------------------------------------------------
-    def tasks(self, method: str, headers: Mapping[str, Any], body: bytes) -> HttpAnswer:
-        """``POST /api/tasks`` -> 202 ``{task_id, status_url, traceparent}``."""
-        return self._answer(headers, lambda trace: self._create_task(method, headers, body, trace))
+    def tasks(
+        self,
+        method: str,
+        headers: Mapping[str, Any],
+        body: bytes,
+        query: Mapping[str, str] | None = None,
+    ) -> HttpAnswer:
+        """``POST /api/tasks`` -> 202 ``{task_id, status_url, traceparent}``; ``GET`` lists the caller's
+        tasks (an auditor's: all), newest first, ``limit`` at a time after the opaque ``cursor``."""
+
+        def run(trace: TraceContext) -> HttpAnswer:
+            self._allow(method, "GET", "POST")
+            if method.upper() == "GET":
+                return self._list_tasks(headers, query or {})
+            return self._create_task(headers, body, trace)
+
+        return self._answer(headers, run)
 
     def task(self, method: str, task_id: str, headers: Mapping[str, Any]) -> HttpAnswer:
-        """``GET /api/tasks/{task_id}`` -> 200 with the task's view."""
+        """``GET /api/tasks/{task_id}`` -> 200 with the task's view (404 unless the caller may see it)."""
 
         def run(_: TraceContext) -> HttpAnswer:
             self._allow(method, "GET")
-            return HttpAnswer(200, self.coordinator.task_view(task_id))
+            principal = self.principals.reader(headers)
+            self.coordinator.access.readable_task(task_id, principal)
+            return HttpAnswer(200, _noted(self.coordinator.task_view(task_id), principal))
 
         return self._answer(headers, run)
 
     def approval(self, method: str, approval_id: str, headers: Mapping[str, Any], body: bytes) -> HttpAnswer:
-        """``GET /api/approvals/{id}`` shows it; ``POST`` decides it."""
+        """``GET /api/approvals/{id}`` shows it; ``POST`` decides it (404 unless the caller may see it)."""
 
         def run(_: TraceContext) -> HttpAnswer:
             self._allow(method, "GET", "POST")
             if method.upper() == "GET":
-                return HttpAnswer(200, self.coordinator.approval_view(approval_id))
+                principal = self.principals.reader(headers, default="approver")
+                self._readable_approval(approval_id, principal)
+                return HttpAnswer(200, _noted(self.coordinator.approval_view(approval_id), principal))
             return self._decide(approval_id, headers, body)
 
         return self._answer(headers, run)
 
     # --- the work ---------------------------------------------------------------------------------
-    def _create_task(
-        self, method: str, headers: Mapping[str, Any], body: bytes, trace: TraceContext
-    ) -> HttpAnswer:
-        self._allow(method, "POST")
+    def _create_task(self, headers: Mapping[str, Any], body: bytes, trace: TraceContext) -> HttpAnswer:
+        principal = self.principals.requester(headers)
         start = self._parse(StartTask, headers, body)
         started = self.coordinator.start_task(
-            start, traceparent=trace.traceparent, tracestate=trace.tracestate
+            start,
+            traceparent=trace.traceparent,
+            tracestate=trace.tracestate,
+            requester=requester_of(principal),
         )
         self.send(Outbox().add_step(started.task, started.step))
         task = started.task
@@ -133,11 +167,35 @@ class CoordinatorHttp:
             "status_url": f"{self.coordinator.settings.public_base_url}/api/tasks/{task.task_id}",
             "traceparent": task.traceparent,
             "state": task.state.value,
+            "requester": {"kind": principal.kind, "id": principal.id, "roles": list(principal.roles)},
         }
-        return HttpAnswer(202, body_out, {"Location": str(body_out["status_url"])})
+        return HttpAnswer(202, _noted(body_out, principal), {"Location": str(body_out["status_url"])})
+
+    def _list_tasks(self, headers: Mapping[str, Any], query: Mapping[str, str]) -> HttpAnswer:
+        principal = self.principals.reader(headers)
+        raw_limit = (query.get("limit") or "").strip()
+        if raw_limit and not raw_limit.isdigit():
+            raise InvalidInputError(f"limit must be a whole number from 1 to {MAX_PAGE}")
+        limit = int(raw_limit) if raw_limit else DEFAULT_PAGE
+        access = self.coordinator.access
+        page = access.tasks_for(principal, limit=limit, after=query.get("cursor") or None)
+        next_cursor = access.cursor(page[-1]) if len(page) == limit else None
+        answer = {"tasks": [task_summary(task) for task in page], "next_cursor": next_cursor}
+        return HttpAnswer(200, _noted(answer, principal))
+
+    def _readable_approval(self, approval_id: str, principal: Principal) -> str:
+        """The approval's task id, when ``principal`` may see it; the same 404 as for none otherwise."""
+        approval = self.coordinator.ledger.get_approval(approval_id)
+        try:
+            task = self.coordinator.access.readable_task(approval.task_id, principal)
+        except TaskNotFoundError:
+            raise ApprovalNotFoundError(f"no approval {approval_id!r}") from None
+        return task.task_id
 
     def _decide(self, approval_id: str, headers: Mapping[str, Any], body: bytes) -> HttpAnswer:
-        principal = self._principal(headers)
+        principal = self.principals.person(headers)
+        task_id = self._readable_approval(approval_id, principal)
+        self.coordinator.access.check_may_decide(self.coordinator.task(task_id), principal)
         decision = self._parse(Decision, headers, body)
         try:
             outbox = self.coordinator.decide_approval(
@@ -167,16 +225,7 @@ class CoordinatorHttp:
         }
         if principal.development:
             answer["approver"]["development"] = True
-            answer["note"] = (
-                "local runtime: decided by the configured development approver, not a signed-in person"
-            )
-        return HttpAnswer(200, answer)
-
-    def _principal(self, headers: Mapping[str, Any]) -> Principal:
-        value = _header(headers, CLIENT_PRINCIPAL_HEADER)
-        if not value and self.dev_approver is not None:
-            return self.dev_approver
-        return principal_from_header(value)
+        return HttpAnswer(200, _noted(answer, principal))
 
     # --- plumbing ---------------------------------------------------------------------------------
     @staticmethod
@@ -245,3 +294,14 @@ class CoordinatorHttp:
                 "answered %s %s (trace %s): %s", error.status, error.code, trace.trace_id, error.message
             )
         return HttpAnswer(error.status, {"error": body}, headers)
+
+
+def _noted(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """``body``, saying so when a development principal (not a signed-in person) is acting."""
+    if principal.development:
+        return {
+            **body,
+            "note": f"local runtime: acting as the development principal {principal.id!r}, "
+            "not a signed-in person",
+        }
+    return body

@@ -5,7 +5,7 @@ target resolver); nothing here reads the environment or opens a connection. Each
 unit of work triggered by one message or request, and returns an :class:`Outbox` of messages for its
 caller to send::
 
-    start_task      POST /api/tasks            -> the task, and AgentStep(1)
+    start_task      POST /api/tasks            -> the task (for its requester), and AgentStep(1)
     run_step        agent-steps                -> ToolRequests, or the next AgentStep, or nothing (done)
     record_result   tool-results               -> the next AgentStep once the step is complete
     decide_approval POST /api/approvals/{id}   -> the approved ToolRequest, or the next AgentStep
@@ -31,7 +31,7 @@ from agentcage.coordinator.messages import Started, StartTask
 from agentcage.coordinator.views import ViewMixin
 from agentcage.coordinator.vouching import VouchMixin
 from agentcage.errors import InvalidInputError
-from agentcage.ledger.models import TaskRecord
+from agentcage.ledger.models import Requester, TaskRecord
 from agentcage.tools.agents import AgentDefinition
 from agentcage.trace import continue_or_start
 
@@ -55,8 +55,10 @@ class Coordinator(VouchMixin, ExpiryMixin, ViewMixin):
         *,
         traceparent: str | None = None,
         tracestate: str | None = None,
+        requester: Requester | None = None,
     ) -> Started:
-        """Create a pending task for the agent (the default one when none is named) and its first step.
+        """Create a pending task for the agent (the default one when none is named) and its first step,
+        on behalf of ``requester`` (the authenticated principal: :func:`requester_of`).
 
         The caller's ``traceparent`` is continued when valid. An unknown agent is
         :class:`UnknownAgentError` (404); an invalid body (a reserved ``parent_*`` context key among
@@ -76,11 +78,17 @@ class Coordinator(VouchMixin, ExpiryMixin, ViewMixin):
             limits=self._limits(agent, start),
             context=dict(start.context),
             traceparent=trace.traceparent,
+            requester=requester,
         )
         self._audit(
             task,
             "task_created",
-            {"agent": agent.id, "limits": task.limits.model_dump(mode="json"), "trace_id": trace.trace_id},
+            {
+                "agent": agent.id,
+                "limits": task.limits.model_dump(mode="json"),
+                "trace_id": trace.trace_id,
+                "requester": requester.model_dump(mode="json") if requester is not None else None,
+            },
         )
         return Started(task=task, step=self.agent_step(task, 1))
 

@@ -1,4 +1,8 @@
-"""What ``GET /api/tasks/{id}`` and ``GET /api/approvals/{id}`` show: plain JSON built from the ledger."""
+"""What ``GET /api/tasks/{id}`` and ``GET /api/approvals/{id}`` show: plain JSON built from the ledger.
+
+Both name the task's requester (who it runs for, with their roles), so a person deciding sees on
+whose behalf the agent asks. Who may see them at all is :mod:`agentcage.coordinator.access`'s rule.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,29 @@ from typing import Any
 
 from agentcage.coordinator.core import CoordinatorCore
 from agentcage.coordinator.state import PlannedCall
-from agentcage.ledger.models import ApprovalRecord
+from agentcage.ledger.models import ApprovalRecord, Requester, TaskRecord
 
-__all__ = ["ViewMixin"]
+__all__ = ["ViewMixin", "requester_view", "task_summary"]
 
 _MAX_CONTENT_CHARS = 4000
+
+
+def requester_view(requester: Requester | None) -> dict[str, Any] | None:
+    """The requester as the views show it (``None`` for a task that records none)."""
+    return requester.model_dump(mode="json") if requester is not None else None
+
+
+def task_summary(task: TaskRecord) -> dict[str, Any]:
+    """One line of a task listing: what it is, for whom, and where it stands."""
+    return {
+        "task_id": task.task_id,
+        "agent": task.agent_id,
+        "state": task.state.value,
+        "requester": requester_view(task.requester),
+        "created_at": task.created_at.isoformat(),
+        "updated_at": task.updated_at.isoformat(),
+        "budget": {"limits": task.limits.model_dump(mode="json"), "used": task.used.model_dump()},
+    }
 
 
 def _short(value: Any) -> Any:
@@ -32,7 +54,12 @@ class ViewMixin(CoordinatorCore):
         """What is being approved: tool, arguments, why it needs a person, and where it stands."""
         approval = self.ledger.get_approval(approval_id)
         task = self.ledger.get_task(approval.task_id)
-        return {**self._approval(approval), "request": task.request, "task_state": task.state.value}
+        return {
+            **self._approval(approval),
+            "request": task.request,
+            "task_state": task.state.value,
+            "requester": requester_view(task.requester),
+        }
 
     def _approval(self, approval: ApprovalRecord) -> dict[str, Any]:
         return {
@@ -73,6 +100,7 @@ class ViewMixin(CoordinatorCore):
         return {
             "task_id": task.task_id,
             "agent": task.agent_id,
+            "requester": requester_view(task.requester),
             "environment": task.environment,
             "state": task.state.value,
             "request": task.request,

@@ -11,7 +11,7 @@ missing field, a malformed value or a number JSON cannot carry (NaN, infinities)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
@@ -25,6 +25,7 @@ __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
     "AgentStep",
     "Envelope",
+    "RequesterClaim",
     "ToolError",
     "ToolRequest",
     "ToolResult",
@@ -76,11 +77,41 @@ class _Traced(Envelope):
         return parse_traceparent(self.traceparent)
 
 
+class _HasRequester(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+
+
+class RequesterClaim(BaseModel):
+    """On whose behalf a message's task runs, as the message says (the ledger's task record is the
+    authority: the executor refuses a message whose claim differs from it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["person", "app", "development"]
+    id: str = Field(min_length=1, max_length=256)
+    roles: tuple[str, ...] = Field(default=(), max_length=64)
+
+    @classmethod
+    def of(cls, requester: _HasRequester | None) -> RequesterClaim | None:
+        """The claim for a task's recorded requester (``None`` for a task that records none)."""
+        if requester is None:
+            return None
+        return cls.model_validate(
+            {"kind": requester.kind, "id": requester.id, "roles": tuple(requester.roles)}
+        )
+
+
 class AgentStep(_Traced):
-    """Run step ``step`` of task ``task_id`` (the coordinator's agent loop)."""
+    """Run step ``step`` of task ``task_id`` (the coordinator's agent loop) for ``requester``."""
 
     task_id: Identifier
     step: int = Field(ge=0, le=100_000)
+    requester: RequesterClaim | None = None
 
 
 class ToolRequest(_Traced):
@@ -97,6 +128,8 @@ class ToolRequest(_Traced):
     approval_id: Identifier | None = None
     issued_at: AwareDatetime
     expires_at: AwareDatetime
+    requester: RequesterClaim | None = None
+    """Who the task runs for; checked against the ledger's task on receipt, never believed."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ToolRequest:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from agentcage.approvals.principal import DEV_PRINCIPAL_HEADER
 from agentcage.errors import AgentcageError, TransportError
 
 __all__ = ["DEFAULT_URL", "FINAL_STATES", "HOST_INFO_FILE", "AgentcageClient", "ApiError", "host_url_for"]
@@ -49,10 +50,16 @@ class AgentcageClient:
         *,
         timeout_s: float = 30.0,
         headers: Mapping[str, str] | None = None,
+        principal: str | None = None,
     ) -> None:
+        """``principal`` names the development principal to act as (``agentcage dev`` on loopback
+        only; :data:`~agentcage.approvals.DEV_PRINCIPAL_HEADER`): by default the development requester
+        creates and reads, and the development approver decides."""
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.headers = dict(headers or {})
+        if principal:
+            self.headers[DEV_PRINCIPAL_HEADER] = principal
 
     def request(
         self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
@@ -122,6 +129,12 @@ class AgentcageClient:
         if comment:
             body["comment"] = comment
         answer: dict[str, Any] = self.request("POST", f"/api/approvals/{_segment(approval_id)}", body)
+        return answer
+
+    def list_tasks(self, *, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        """``GET /api/tasks``: the caller's tasks (an auditor's: all), newest first, and ``next_cursor``."""
+        query = urllib.parse.urlencode({"limit": limit, **({"cursor": cursor} if cursor else {})})
+        answer: dict[str, Any] = self.request("GET", f"/api/tasks?{query}")
         return answer
 
     def local_tasks(self, *, limit: int = 20, state: str | None = None) -> list[dict[str, Any]]:

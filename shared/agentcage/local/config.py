@@ -3,8 +3,15 @@
 Precedence, as everywhere: an explicit argument, then the environment variable (names in
 :mod:`agentcage.constants` plus boto3's own ``AWS_ENDPOINT_URL_DYNAMODB``), then the embedded default:
 state under ``.agentcage/``, the SQLite ledger, DynamoDB tables in moto in-process with the seed data
-(kept in the state directory too), the scripted offline model, a development approver with the
-finance role.
+(kept in the state directory too), the scripted offline model, and the development principals (a
+requester, an approver with the finance role, and a few more for tests: :mod:`agentcage.approvals.principal`).
+
+**Who is calling, locally.** With the default principal source, ``development``, the development
+principals answer every request that carries no other identity, so the host serves them on a loopback
+address only: :class:`LocalConfig` refuses any other ``host`` (a :class:`ConfigurationError`, exit code
+2 from the CLI) unless the principal source is ``platform`` -- an authenticating proxy in front of the
+host that writes ``X-MS-CLIENT-PRINCIPAL`` the way App Service Authentication does (the host then sets
+``WEBSITE_AUTH_ENABLED=True`` for the functions, and offers no development principal).
 
 The functions read their configuration from the environment, as on Azure Functions (app settings)
 and Lambda (environment variables); :func:`app_settings` is what the local host sets for them.
@@ -16,11 +23,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from agentcage.approvals.principal import DEFAULT_DEV_APPROVER, DEFAULT_DEV_REQUESTER, is_loopback
 from agentcage.constants import (
     BRIDGE_ROLE_ARN_ENV,
     BRIDGE_ROLE_ID_ENV,
     DEV_APPROVER_ENV,
+    DEV_REQUESTER_ENV,
     DOMAIN_TABLE_ENV,
     ENVIRONMENT_ENV,
     EXECUTOR_LEASE_SECONDS_ENV,
@@ -28,6 +38,7 @@ from agentcage.constants import (
     IDEMPOTENCY_TABLE_ENV,
     LEDGER_BACKEND_ENV,
     LEDGER_SQLITE_PATH_ENV,
+    LOCAL_LISTEN_HOST_ENV,
     PUBLIC_BASE_URL_ENV,
     RESULTS_SERVICEBUS_QUEUE_ENV,
     SERVICEBUS_NAMESPACE_ENV,
@@ -35,6 +46,7 @@ from agentcage.constants import (
     TOOL_REQUESTS_QUEUE_URL_ENV,
     TOOL_RESULTS_QUEUE,
     TOOL_RESULTS_QUEUE_URL_ENV,
+    WEBSITE_AUTH_ENABLED_ENV,
 )
 from agentcage.errors import ConfigurationError
 from agentcage.local.client import HOST_INFO_FILE
@@ -42,19 +54,23 @@ from agentcage.local.invoke import LOCAL_ACCOUNT, LOCAL_BRIDGE_ROLE_ID, LOCAL_RE
 
 __all__ = [
     "DEFAULT_DEV_APPROVER",
+    "DEFAULT_DEV_REQUESTER",
     "DEFAULT_PORT",
     "DEFAULT_STATE_DIR",
     "DEFAULT_TIME_SCALE",
     "DYNAMODB_ENDPOINT_ENV",
     "EXECUTOR_LEASE_FLOOR_S",
     "LocalConfig",
+    "PRINCIPAL_SOURCES",
+    "PrincipalSourceName",
     "app_settings",
     "local_queue_url",
 ]
 
 DEFAULT_STATE_DIR = Path(".agentcage")
 DEFAULT_PORT = 7071
-DEFAULT_DEV_APPROVER = "dev-approver:finance"
+PrincipalSourceName = Literal["development", "platform"]
+PRINCIPAL_SOURCES: tuple[PrincipalSourceName, ...] = ("development", "platform")
 DYNAMODB_ENDPOINT_ENV = "AWS_ENDPOINT_URL_DYNAMODB"  # boto3's own variable; moto_server, for example
 DOMAIN_TABLE = "agentcage-local-domain"
 IDEMPOTENCY_TABLE = "agentcage-local-idempotency"
@@ -92,6 +108,10 @@ class LocalConfig:
     project_root: Path | None = None
     dynamodb_endpoint: str | None = None
     dev_approver: str = DEFAULT_DEV_APPROVER
+    dev_requester: str = DEFAULT_DEV_REQUESTER
+    principal_source: PrincipalSourceName = "development"
+    """``development``: the development principals, on loopback only; ``platform``: trust the
+    ``X-MS-CLIENT-PRINCIPAL`` an authenticating proxy in front writes (the module docstring)."""
     threads_per_queue: int = 2
     retry_delay_s: float = 0.2
     reset_seed: bool = False
@@ -107,6 +127,19 @@ class LocalConfig:
             raise ConfigurationError("retry_delay_s must not be negative")
         if not 0 < self.time_scale <= 1:
             raise ConfigurationError(f"time_scale must be in (0, 1], not {self.time_scale:g}")
+        if self.principal_source not in PRINCIPAL_SOURCES:
+            raise ConfigurationError(
+                f"the principal source is one of {', '.join(PRINCIPAL_SOURCES)}, "
+                f"not {self.principal_source!r}"
+            )
+        if self.principal_source == "development" and not is_loopback(self.host):
+            raise ConfigurationError(
+                f"refusing to serve the development principals (a requester, and an approver with the "
+                f"finance role) on {self.host!r}, which is not a loopback address: listen on 127.0.0.1, "
+                "or put an authenticating proxy that writes X-MS-CLIENT-PRINCIPAL in front and pass "
+                "--principal-source platform",
+                details={"host": self.host, "principal_source": self.principal_source},
+            )
 
     @classmethod
     def resolve(
@@ -117,6 +150,8 @@ class LocalConfig:
         port: int | None = None,
         dynamodb_endpoint: str | None = None,
         dev_approver: str | None = None,
+        dev_requester: str | None = None,
+        principal_source: PrincipalSourceName = "development",
         threads_per_queue: int = 2,
         retry_delay_s: float = 0.2,
         reset_seed: bool = False,
@@ -131,6 +166,8 @@ class LocalConfig:
             port=DEFAULT_PORT if port is None else port,
             dynamodb_endpoint=dynamodb_endpoint or env.get(DYNAMODB_ENDPOINT_ENV) or None,
             dev_approver=dev_approver or env.get(DEV_APPROVER_ENV) or DEFAULT_DEV_APPROVER,
+            dev_requester=dev_requester or env.get(DEV_REQUESTER_ENV) or DEFAULT_DEV_REQUESTER,
+            principal_source=principal_source,
             threads_per_queue=threads_per_queue,
             retry_delay_s=retry_delay_s,
             reset_seed=reset_seed,
@@ -174,6 +211,9 @@ def app_settings(
         DOMAIN_TABLE_ENV: DOMAIN_TABLE,
         IDEMPOTENCY_TABLE_ENV: IDEMPOTENCY_TABLE,
         DEV_APPROVER_ENV: config.dev_approver,
+        DEV_REQUESTER_ENV: config.dev_requester,
+        # Where the host listens: the development principals are offered only on a loopback address.
+        LOCAL_LISTEN_HOST_ENV: config.host,
         # A copy of a request may come at once (a repeated approve re-sends it): the floor keeps a copy
         # arriving while the first runs queued, as in AWS. (The host checks that the scaled visibility
         # timeout still brings a crashed call back after this lease: agentcage.topology.)
@@ -201,4 +241,6 @@ def app_settings(
         settings[LEDGER_SQLITE_PATH_ENV] = str(config.ledger_path.resolve())
     if config.dynamodb_endpoint:
         settings[DYNAMODB_ENDPOINT_ENV] = config.dynamodb_endpoint
+    if config.principal_source == "platform":  # an authenticating proxy writes the principal header
+        settings[WEBSITE_AUTH_ENABLED_ENV] = "True"
     return settings

@@ -131,7 +131,8 @@ class LocalHost:
             health=self.health,
             host=config.host,
             port=config.port,
-            local_routes=local_routes(self.ledger),
+            # The ledger views know no principal: served only where the development principals are.
+            local_routes=local_routes(self.ledger) if config.principal_source == "development" else {},
         )
         self._apply_settings(self._settings(self.server.url))
         self.aws.start(reset_seed=config.reset_seed)

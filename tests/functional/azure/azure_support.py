@@ -26,7 +26,18 @@ from agentcage.federation import FakeServiceBusSender
 from agentcage.topology import queue_spec
 from tests.functional.coordinator.coordinator_support import FakeExecutor
 
-__all__ = ["APP_DIR", "FakeBridge", "Pump", "call", "http", "load_app", "principal_header", "sb_message"]
+__all__ = [
+    "APP_DIR",
+    "REQUESTER_HEADER",
+    "FakeBridge",
+    "Pump",
+    "call",
+    "http",
+    "load_app",
+    "principal_header",
+    "requester_http",
+    "sb_message",
+]
 
 APP_DIR = Path(__file__).resolve().parents[3] / "functions" / "azure"
 
@@ -43,6 +54,18 @@ def user_functions(registered: list[Any]) -> dict[str, Any]:
     return {fn.get_function_name(): fn.get_user_function() for fn in registered}
 
 
+def principal_header(object_id: str, name: str, roles: tuple[str, ...] = ("approver",)) -> str:
+    """App Service Authentication's header for a signed-in person (an approver unless ``roles`` says)."""
+    claims = [{"typ": "oid", "val": object_id}, {"typ": "name", "val": name}]
+    claims += [{"typ": "roles", "val": role} for role in roles]
+    document = {"auth_typ": "aad", "role_typ": "roles", "claims": claims}
+    return base64.b64encode(json.dumps(document).encode()).decode()
+
+
+REQUESTER_HEADER = principal_header("oid-requester", "Sam Servicerep", ("service_rep", "operations"))
+"""Who the tests' requests come from unless they say: a service rep who owns the test environments."""
+
+
 def http(
     method: str,
     path: str,
@@ -50,15 +73,27 @@ def http(
     body: bytes = b"",
     headers: dict[str, str] | None = None,
     route_params: dict[str, str] | None = None,
+    principal: str | None = None,
 ) -> func.HttpRequest:
+    """An HTTP request as the platform forwards it: with ``principal`` as X-MS-CLIENT-PRINCIPAL unless
+    ``headers`` carry one (``principal=None``: no header)."""
+    sent = dict(headers or {})
+    if principal is not None and not any(k.lower() == "x-ms-client-principal" for k in sent):
+        sent["X-MS-CLIENT-PRINCIPAL"] = principal
     return func.HttpRequest(
         method=method,
         url=f"https://coord.example/api/{path}",
-        headers=headers or {},
+        headers=sent,
         params={},
         route_params=route_params or {},
         body=body,
     )
+
+
+def requester_http(method: str, path: str, **kwargs: Any) -> func.HttpRequest:
+    """:func:`http` from the tests' requester (:data:`REQUESTER_HEADER`) unless it names its principal."""
+    kwargs.setdefault("principal", REQUESTER_HEADER)
+    return http(method, path, **kwargs)
 
 
 def call(fn: Any, req: func.HttpRequest) -> tuple[int, dict[str, Any], func.HttpResponse]:
@@ -76,13 +111,6 @@ def sb_message(
         message_id=message_id,
         delivery_count=delivery_count,
     )
-
-
-def principal_header(object_id: str, name: str, roles: tuple[str, ...] = ()) -> str:
-    claims = [{"typ": "oid", "val": object_id}, {"typ": "name", "val": name}]
-    claims += [{"typ": "roles", "val": role} for role in roles]
-    document = {"auth_typ": "aad", "role_typ": "roles", "claims": claims}
-    return base64.b64encode(json.dumps(document).encode()).decode()
 
 
 class FakeBridge:

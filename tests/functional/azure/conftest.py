@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agentcage.approvals import PrincipalSource
 from agentcage.federation import FakeServiceBusSender
 from tests.functional.azure.azure_support import FakeBridge, Pump, load_app, user_functions
 from tests.functional.coordinator.coordinator_support import (
@@ -69,8 +70,11 @@ def build_harness(
     clock: FakeClock,
     *,
     dev_approver: str | None = None,
+    principals: PrincipalSource | None = None,
     **coordinator_args: Any,
 ) -> Harness:
+    """The Function App over ``ledger``, behind App Service Authentication (callers are the
+    X-MS-CLIENT-PRINCIPAL the requests carry) unless ``principals`` says otherwise."""
     import runtime as function_runtime  # functions/azure/runtime.py, top-level as the host imports it
 
     notifier = RecordingNotifier()
@@ -82,6 +86,7 @@ def build_harness(
         bridge_factory=lambda: bridge,
         dev_approver=dev_approver,
     )
+    runtime.http.principals = principals or PrincipalSource(platform=True)
     function_runtime.set_runtime(runtime)
     executor = FakeExecutor(ledger)
     return Harness(

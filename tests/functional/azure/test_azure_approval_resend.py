@@ -41,8 +41,9 @@ def test_a_failed_send_after_approving_is_recovered_by_repeating_the_decision(ha
     harness.pump.run()
     assert [r.tool for r in harness.executor.executed].count("createRefund") == 0
 
-    # AND another person, or the other decision, still conflicts (nothing is sent)
-    assert decide(harness, approval_id, "approve", OTTO)[0] == 409
+    # AND another approver no longer sees it (nothing pending: need-to-know), the other decision
+    # conflicts, and nothing is sent
+    assert decide(harness, approval_id, "approve", OTTO)[0] == 404
     assert decide(harness, approval_id, "deny", RITA)[0] == 409
     assert _refund_requests(harness) == []
 

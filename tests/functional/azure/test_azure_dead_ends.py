@@ -14,7 +14,8 @@ from agentcage.constants import AGENT_STEPS_QUEUE, MAX_ENVELOPE_BYTES, TOOL_REQU
 from agentcage.envelopes import MAX_BODY_BYTES, AgentStep, ToolRequest, args_digest, parse_envelope
 from agentcage.errors import EnvelopeTooLargeError, NotFoundError, TransportError
 from agentcage.topology import queue_spec
-from tests.functional.azure.azure_support import call, http, principal_header, sb_message
+from tests.functional.azure.azure_support import call, principal_header, sb_message
+from tests.functional.azure.azure_support import requester_http as http  # from the tests' requester
 from tests.functional.azure.conftest import Harness
 from tests.functional.azure.test_azure_return_exception import REQUEST, decide, get_task
 

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.functional.azure.azure_support import call, http, principal_header
+from agentcage.approvals import PrincipalSource
+from tests.functional.azure.azure_support import call, principal_header
+from tests.functional.azure.azure_support import requester_http as http  # from the tests' requester
 from tests.functional.azure.conftest import Harness, build_harness
 from tests.functional.coordinator.coordinator_support import FakeClock, open_test_ledger
 
@@ -103,40 +105,59 @@ def test_unknown_ids_wrong_methods_and_missing_identity(memory_harness: Harness)
     _error(status, body, 401, "unauthenticated")
 
 
-def _approval_of(harness: Harness, deadline_seconds: int = 900) -> str:
+def _approval_of(harness: Harness, deadline_seconds: int = 900, **principal: Any) -> str:
     request = {
         "request": "Refund order O-50001 for customer C-1001",
         "budget": {"deadline_seconds": deadline_seconds},
     }
     started = call(
         harness.functions["create_task"],
-        http("POST", "tasks", headers=JSON, body=json.dumps(request).encode()),
+        http("POST", "tasks", headers=JSON, body=json.dumps(request).encode(), **principal),
     )[1]
     harness.pump.run()
     (pending,) = harness.coordinator.task_view(started["task_id"])["pending_approvals"]
     return str(pending["approval_id"])
 
 
-def test_locally_the_development_approver_decides_and_the_answer_says_so(memory_harness: Harness) -> None:
-    approval_id = _approval_of(memory_harness)
-    status, body, _ = call(
-        memory_harness.functions["approval"],
-        http(
-            "POST",
-            f"approvals/{approval_id}",
-            body=b'{"decision": "approve"}',
-            headers=JSON,
-            route_params={"approval_id": approval_id},
-        ),
+def test_locally_the_development_approver_decides_and_the_answer_says_so(
+    functions: dict[str, Any], tmp_path: Path
+) -> None:
+    import runtime
+
+    # GIVEN the local runtime on loopback: no platform, the development principals
+    clock = FakeClock()
+    local = PrincipalSource.from_env(
+        {"AGENTCAGE_LOCAL_LISTEN_HOST": "127.0.0.1"}, environment="local", dev_approver="dev-approver:finance"
     )
-    assert status == 200
+    with open_test_ledger("memory", clock, tmp_path) as ledger:
+        harness = build_harness(functions, ledger, clock, environment="local", principals=local)
+        try:
+            approval_id = _approval_of(harness, principal=None)
+            # WHEN a decision carries no principal
+            status, body, _ = call(
+                harness.functions["approval"],
+                http(
+                    "POST",
+                    f"approvals/{approval_id}",
+                    body=b'{"decision": "approve"}',
+                    headers=JSON,
+                    route_params={"approval_id": approval_id},
+                    principal=None,
+                ),
+            )
+        finally:
+            runtime.set_runtime(None)
+    # THEN the development approver decided it, and the answer says it is no signed-in person
+    assert status == 200, body
     assert body["approver"] == {
         "id": "dev-approver",
         "name": "dev-approver (development approver)",
         "roles": ["finance"],
         "development": True,
     }
-    assert "development approver" in body["note"]
+    assert "development principal 'dev-approver'" in body["note"]
+    assert body["approval"]["requester"]["id"] == "dev-requester"
+    assert body["approval"]["requester"]["kind"] == "development"
 
 
 def test_the_agent_cannot_approve_its_own_call(memory_harness: Harness) -> None:

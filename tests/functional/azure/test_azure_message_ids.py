@@ -12,7 +12,8 @@ import pytest
 
 from agentcage.constants import AGENT_STEPS_QUEUE, TOOL_REQUESTS_QUEUE
 from agentcage.federation import FakeServiceBusSender
-from tests.functional.azure.azure_support import call, http
+from tests.functional.azure.azure_support import call
+from tests.functional.azure.azure_support import requester_http as http  # from the tests' requester
 from tests.functional.azure.conftest import Harness
 from tests.functional.azure.test_azure_dead_ends import RITA, waiting_for_approval
 from tests.functional.azure.test_azure_return_exception import REQUEST, decide, get_task

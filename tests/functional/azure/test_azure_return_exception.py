@@ -7,7 +7,8 @@ import json
 from agentcage.constants import AGENT_STEPS_QUEUE, TOOL_REQUESTS_QUEUE
 from agentcage.envelopes import AgentStep, ToolRequest, parse_envelope
 from agentcage.trace import parse_traceparent
-from tests.functional.azure.azure_support import call, http, principal_header
+from tests.functional.azure.azure_support import call, principal_header
+from tests.functional.azure.azure_support import requester_http as http  # from the tests' requester
 from tests.functional.azure.conftest import Harness
 
 REQUEST = "Refund order O-50001 for customer C-1001: returned 45 days after purchase, outside the window."
@@ -42,6 +43,7 @@ def decide(harness: Harness, approval_id: str, decision: str, headers: dict[str,
             body=body,
             route_params={"approval_id": approval_id},
             headers={"Content-Type": "application/json", **headers},
+            principal=None,  # exactly who ``headers`` say (nobody, when they name no one)
         ),
     )
     return status, answer

@@ -23,7 +23,7 @@ from agentcage.coordinator import Coordinator, CoordinatorSettings, Outbox
 from agentcage.envelopes import AgentStep, ToolError, ToolRequest, ToolResult, new_id
 from agentcage.errors import ModelTimeoutError, ReplayError
 from agentcage.gate import GovernanceGate
-from agentcage.ledger import Ledger, MemoryLedger, SQLiteLedger
+from agentcage.ledger import Ledger, MemoryLedger, Requester, SQLiteLedger
 from agentcage.ledger.answers import keep_answer
 from agentcage.models import ModelProvider, ScriptedModel
 from agentcage.models.base import ModelRequest
@@ -48,6 +48,8 @@ __all__ = [
 PRICE = ModelPrice(input_usd_per_million=Decimal("2.50"), output_usd_per_million=Decimal("10.00"))
 APPROVER = Principal(id="approver-oid-1", name="Rita Reviewer", roles=())
 FINANCE = Principal(id="finance-oid-2", name="Finn Finance", roles=("finance",))
+REQUESTER = Requester(kind="person", id="rep-oid-0", name="Sam Servicerep", roles=("service_rep",))
+"""Who the tests' tasks run for: a service rep, whose refund limit covers the scenario's refund."""
 
 
 VOLUME = {
@@ -249,7 +251,7 @@ class Driver:
         raise AssertionError("the driver did not settle")
 
     def start(self, request: str, **kwargs: Any) -> str:
-        started = self.coordinator.start_task({"request": request, **kwargs})
+        started = self.coordinator.start_task({"request": request, **kwargs}, requester=REQUESTER)
         self.steps.append(started.step)
         self.run()
         return started.task.task_id

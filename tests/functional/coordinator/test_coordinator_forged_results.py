@@ -10,17 +10,27 @@ from __future__ import annotations
 import base64
 import json
 
+from agentcage.approvals import PrincipalSource
 from agentcage.budget import Usage
 from agentcage.coordinator import Coordinator, CoordinatorHttp, Outbox
 from agentcage.envelopes import ToolError, ToolResult
 from agentcage.ledger import Ledger
-from tests.functional.coordinator.coordinator_support import Driver, FakeExecutor, make_coordinator
+from tests.functional.coordinator.coordinator_support import (
+    REQUESTER,
+    Driver,
+    FakeExecutor,
+    make_coordinator,
+)
 
 REFUND = "Refund order O-50001 for customer C-1001, returned 45 days after purchase"
 
 
 def _approve(http: CoordinatorHttp, approval_id: str) -> tuple[int, dict]:
-    claims = [{"typ": "oid", "val": "oid-rita"}, {"typ": "name", "val": "Rita"}]
+    claims = [
+        {"typ": "oid", "val": "oid-rita"},
+        {"typ": "name", "val": "Rita"},
+        {"typ": "roles", "val": "approver"},
+    ]
     principal = base64.b64encode(json.dumps({"auth_typ": "aad", "claims": claims}).encode()).decode()
     headers = {"Content-Type": "application/json", "X-MS-CLIENT-PRINCIPAL": principal}
     answer = http.approval("POST", approval_id, headers, json.dumps({"decision": "approve"}).encode())
@@ -30,7 +40,7 @@ def _approve(http: CoordinatorHttp, approval_id: str) -> tuple[int, dict]:
 def _waiting_refund(ledger: Ledger) -> tuple[Coordinator, Driver, CoordinatorHttp, str, dict]:
     coordinator = make_coordinator(ledger)
     driver = Driver(coordinator, FakeExecutor(ledger))
-    http = CoordinatorHttp(coordinator, driver.push)
+    http = CoordinatorHttp(coordinator, driver.push, principals=PrincipalSource(platform=True))
     task_id = driver.start(REFUND)
     view = coordinator.task_view(task_id)
     [pending] = view["pending_approvals"]
@@ -79,7 +89,7 @@ def test_a_result_whose_reservation_is_not_the_calls_is_not_recorded(ledger: Led
     # GIVEN a dispatched lookup, and an answer kept in the ledger for its request id under ANOTHER
     # reservation (a request the coordinator never sent for this call)
     coordinator = make_coordinator(ledger)
-    started = coordinator.start_task({"request": REFUND})
+    started = coordinator.start_task({"request": REFUND}, requester=REQUESTER)
     [request, *_] = coordinator.run_step(started.step).tool_requests
     other = ledger.reserve(started.task.task_id, Usage(tool_calls=1), kind="tool", tool=request.tool)
     executor = FakeExecutor(ledger)
@@ -113,7 +123,7 @@ def test_an_approval_that_sends_nothing_does_not_answer_200(ledger: Ledger) -> N
 def test_only_the_kept_answer_itself_is_vouched_for_not_a_copy_with_its_ids(ledger: Ledger) -> None:
     # GIVEN a dispatched lookup whose answer the executor kept in the ledger
     coordinator = make_coordinator(ledger)
-    started = coordinator.start_task({"request": REFUND})
+    started = coordinator.start_task({"request": REFUND}, requester=REQUESTER)
     [request, *_] = coordinator.run_step(started.step).tool_requests
     answer = FakeExecutor(ledger).execute(request)
     assert answer is not None

@@ -23,6 +23,7 @@ from agentcage.trace import parse_traceparent
 from tests.functional.coordinator.coordinator_support import (
     APPROVER,
     FINANCE,
+    REQUESTER,
     Driver,
     FakeClock,
     FakeExecutor,
@@ -87,7 +88,7 @@ def test_start_task_refuses_unknown_agents_and_budgets_above_the_ceiling(coordin
 def test_a_redelivered_step_re_emits_the_same_requests_and_reserves_nothing(
     coordinator: Coordinator, ledger: MemoryLedger
 ) -> None:
-    started = coordinator.start_task({"request": REFUND})
+    started = coordinator.start_task({"request": REFUND}, requester=REQUESTER)
     first = coordinator.run_step(started.step)
     budget = ledger.budget_state(started.task.task_id)
 
@@ -116,7 +117,7 @@ def test_steps_of_finished_waiting_or_future_steps_are_ignored(
 def test_two_results_racing_to_finish_a_step_advance_it_once(
     coordinator: Coordinator, ledger: MemoryLedger
 ) -> None:
-    started = coordinator.start_task({"request": REFUND})
+    started = coordinator.start_task({"request": REFUND}, requester=REQUESTER)
     outbox = coordinator.run_step(started.step)
     executor = FakeExecutor(ledger)
     results = [executor.execute(r) for r in outbox.tool_requests]
@@ -257,7 +258,9 @@ def test_after_the_cool_down_one_probe_reaches_the_tool_and_closes_the_circuit(
 def test_a_task_past_its_deadline_halts_instead_of_calling_the_model(
     coordinator: Coordinator, clock: FakeClock
 ) -> None:
-    started = coordinator.start_task({"request": REFUND, "budget": {"deadline_seconds": 60}})
+    started = coordinator.start_task(
+        {"request": REFUND, "budget": {"deadline_seconds": 60}}, requester=REQUESTER
+    )
     clock.advance(61)
 
     assert coordinator.run_step(started.step) == Outbox()
@@ -285,6 +288,7 @@ def test_the_package_exports_what_it_declares() -> None:
 
     exported = {name for name in dir(package) if not name.startswith("_")}
     modules = {
+        "access",
         "core",
         "decisions",
         "delegation",
@@ -318,7 +322,7 @@ class _Overspender(TimingOutModel):
 
 def test_an_overspending_model_call_is_counted_in_full_and_the_step_goes_on(ledger: MemoryLedger) -> None:
     coordinator = make_coordinator(ledger, model=_Overspender(fail_on=set()))
-    started = coordinator.start_task({"request": REFUND})
+    started = coordinator.start_task({"request": REFUND}, requester=REQUESTER)
 
     outbox = coordinator.run_step(started.step)
 

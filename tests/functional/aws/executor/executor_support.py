@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from agentcage.budget import BreakerSettings, BudgetLimits, Usage
-from agentcage.envelopes import ToolResult, args_digest, parse_envelope
-from agentcage.ledger import ApprovalRecord, Ledger
+from agentcage.envelopes import RequesterClaim, ToolResult, args_digest, parse_envelope
+from agentcage.ledger import ApprovalRecord, Ledger, Requester
 from functions.aws.executor import ServiceRequest, ServiceResponse, ServiceTransport, ToolExecutor
 
 EVENTS_DIR = Path(__file__).resolve().parents[3] / "events"
@@ -103,6 +103,12 @@ class Delivered:
     system: dict[str, Any]
 
 
+REQUESTER = Requester(
+    kind="person", id="rep-oid-0", name="Sam Servicerep", roles=("service_rep", "operations")
+)
+"""Who the fixture tasks run for: a service rep who also owns the non-production environments."""
+
+
 @dataclass
 class ExecutorWorld:
     """Everything a test drives or inspects."""
@@ -132,6 +138,7 @@ class ExecutorWorld:
                 deadline=self.clock() + timedelta(hours=1),
             ),
             traceparent=f"00-{FIXTURE_TRACE_ID}-00f067aa0ba902b7-01",
+            requester=REQUESTER,
         )
         self.ledger.transition(task_id, "running")
         self.tasks.add(task_id)
@@ -196,6 +203,9 @@ class ExecutorWorld:
         now = self.clock()
         body["issued_at"] = now.isoformat()
         body["expires_at"] = (now + timedelta(seconds=expires_in)).isoformat()
+        body.setdefault(
+            "requester", RequesterClaim.of(REQUESTER).model_dump(mode="json")
+        )  # as the coordinator
         return with_body(record, body)
 
     def results(self) -> list[Delivered]:

@@ -16,19 +16,20 @@ from typing import Any
 
 import pytest
 
+from agentcage.approvals import PrincipalSource
 from agentcage.budget import Usage
 from agentcage.coordinator import Coordinator, CoordinatorHttp, Outbox
 from agentcage.envelopes import AgentStep, ToolRequest, args_digest, dump_envelope
 from agentcage.federation import role_session_name
 from functions.aws import tool_executor
-from tests.functional.aws.executor.executor_support import ExecutorWorld, batch, record_for
+from tests.functional.aws.executor.executor_support import REQUESTER, ExecutorWorld, batch, record_for
 from tests.functional.coordinator.coordinator_support import RecordingNotifier, make_coordinator
 
 REQUEST = "Refund order O-50001 for customer C-1001: returned 45 days after purchase, outside the window."
 
 
-def _principal(object_id: str, name: str) -> dict[str, str]:
-    claims = [{"typ": "oid", "val": object_id}, {"typ": "name", "val": name}]
+def _principal(object_id: str, name: str, role: str = "approver") -> dict[str, str]:
+    claims = [{"typ": "oid", "val": object_id}, {"typ": "name", "val": name}, {"typ": "roles", "val": role}]
     document = {"auth_typ": "aad", "role_typ": "roles", "claims": claims}
     return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(document).encode()).decode()}
 
@@ -41,7 +42,7 @@ class Wiring:
         self.coordinator = coordinator
         self.steps: deque[AgentStep] = deque()
         self.requests: deque[ToolRequest] = deque()
-        self.http = CoordinatorHttp(coordinator, self.push)
+        self.http = CoordinatorHttp(coordinator, self.push, principals=PrincipalSource(platform=True))
 
     def push(self, outbox: Outbox) -> None:
         self.steps.extend(outbox.agent_steps)
@@ -72,7 +73,7 @@ class Wiring:
         raise AssertionError("the wiring did not settle")
 
     def get(self, task_id: str) -> dict[str, Any]:
-        answer = self.http.task("GET", task_id, {})
+        answer = self.http.task("GET", task_id, _principal("oid-audrey", "Audrey", "auditor"))
         assert answer.status == 200, answer.body
         return answer.body
 
@@ -93,7 +94,7 @@ def test_a_forged_request_under_a_pending_calls_id_cannot_answer_it_and_the_appr
     wiring: Wiring, world: ExecutorWorld, door: str
 ) -> None:
     # GIVEN a return exception waiting for a person to approve its refund, and the attacker's own task
-    started = wiring.coordinator.start_task({"request": REQUEST})
+    started = wiring.coordinator.start_task({"request": REQUEST}, requester=REQUESTER)
     task_id = started.task.task_id
     wiring.steps.append(started.step)
     wiring.run()
@@ -101,7 +102,7 @@ def test_a_forged_request_under_a_pending_calls_id_cannot_answer_it_and_the_appr
     assert view["state"] == "awaiting_approval", view
     [pending] = view["pending_approvals"]
     [call] = [c for s in view["steps"] for c in s["calls"] if c["approval_id"] == pending["approval_id"]]
-    attacker = wiring.coordinator.start_task({"request": "Look up customer C-1002"}).task
+    attacker = wiring.coordinator.start_task({"request": "Look up customer C-1002"}, requester=REQUESTER).task
     mine = world.ledger.reserve(
         attacker.task_id,
         Usage(tool_calls=1),
