@@ -76,9 +76,11 @@ from agentcage.errors import (
     GovernanceError,
     InvalidInputError,
     NotFoundError,
+    ReservationNotFoundError,
     ReservationStateError,
     SenderMismatchError,
     TaskFinishedError,
+    TaskNotFoundError,
     UnknownToolError,
 )
 from agentcage.federation import role_id_from_sender_id, session_name_from_sender_id, session_name_matches
@@ -87,6 +89,7 @@ from agentcage.policy.tags import reported_tags, target_id_of
 from agentcage.transport import ServiceRequest, ServiceTransport
 
 if TYPE_CHECKING:
+    from agentcage.budget.breaker import CircuitRecord
     from agentcage.envelopes import ToolRequest
     from agentcage.gate import GateDecision, GovernanceGate
     from agentcage.ledger import ApprovalRecord, Ledger, Requester, Reservation, TaskRecord
@@ -101,6 +104,7 @@ __all__ = [
     "TargetResolution",
     "Verified",
     "check_approval_agent",
+    "check_reservation",
     "check_times",
     "verify_claimed_body",
     "verify_claims",
@@ -161,6 +165,10 @@ class Verified:
 
     task: TaskRecord
     reservation: Reservation
+    approval: ApprovalRecord | None = None
+    """The approval the request names, as read with them (``None``: none named, or not found)."""
+    circuit: CircuitRecord | None = None
+    """The tool's circuit as read with them (``None``: not read)."""
 
 
 def verify_sender(sender_id: str | None, task_id: str, *, role_id: str | None = None) -> None:
@@ -194,7 +202,15 @@ def verify_reservation(
     ledger: Ledger, *, reservation_id: str, task_id: str, tool: str, args_digest: str | None
 ) -> Reservation:
     """The tool reservation ``reservation_id``, made for this task, tool and digest; raises otherwise."""
-    reservation = ledger.get_reservation(reservation_id)
+    return check_reservation(
+        ledger.get_reservation(reservation_id), task_id=task_id, tool=tool, args_digest=args_digest
+    )
+
+
+def check_reservation(
+    reservation: Reservation, *, task_id: str, tool: str, args_digest: str | None
+) -> Reservation:
+    """``reservation``, if it is a tool reservation made for this task, tool and digest; raises otherwise."""
     mismatched = [
         name
         for name, expected, actual in (
@@ -212,24 +228,45 @@ def verify_reservation(
     return reservation
 
 
-def verify_claims(ledger: Ledger, claims: Claims, sender_id: str | None) -> Verified:
+def verify_claims(
+    ledger: Ledger,
+    claims: Claims,
+    sender_id: str | None,
+    *,
+    approval_id: str | None = None,
+    circuit_of: str | None = None,
+) -> Verified:
     """That a message making ``claims`` is the coordinator's (the module docstring's *verify*): its
-    sender, its reservation and its agent; raises one of :data:`UNVERIFIED` when it is not."""
+    sender, its reservation and its agent; raises one of :data:`UNVERIFIED` when it is not.
+
+    The task, the reservation, the approval ``approval_id`` and the circuit of tool ``circuit_of`` are
+    read in one request (:meth:`~agentcage.ledger.Ledger.call_records`); the last two ride along in
+    :class:`Verified` for the checks after it.
+    """
     verify_sender(sender_id, claims.task_id)
-    reservation = verify_reservation(
-        ledger,
-        reservation_id=claims.reservation_id,
-        task_id=claims.task_id,
-        tool=claims.tool,
-        args_digest=claims.args_digest,
+    records = ledger.call_records(
+        claims.task_id, reservation_id=claims.reservation_id, approval_id=approval_id, tool=circuit_of
     )
-    task = ledger.get_task(claims.task_id)
+    if records.reservation is None:
+        raise ReservationNotFoundError(f"no reservation {claims.reservation_id!r}")
+    reservation = check_reservation(
+        records.reservation, task_id=claims.task_id, tool=claims.tool, args_digest=claims.args_digest
+    )
+    task = records.task
+    if task is None:
+        raise TaskNotFoundError(f"no task {claims.task_id!r}", details={"task_id": claims.task_id})
     if claims.agent_id != task.agent_id:
         raise SenderMismatchError(
             f"the message speaks for agent {claims.agent_id!r}; task {task.task_id} is {task.agent_id!r}'s",
             details={"claimed_agent": claims.agent_id[:64], "task_agent": task.agent_id},
         )
-    return Verified(task, reservation)
+    if reservation.agent_id is not None and reservation.agent_id != task.agent_id:
+        raise ReservationStateError(  # None: made before reservations recorded their agent
+            f"reservation {reservation.reservation_id} was made for agent {reservation.agent_id!r}, "
+            f"not task {task.task_id}'s {task.agent_id!r}",
+            details={"reservation_id": reservation.reservation_id, "mismatched": ["agent_id"]},
+        )
+    return Verified(task, reservation, records.approval, records.circuit)
 
 
 def verify_requester(claimed: RequesterClaim | None, task: TaskRecord) -> None:
@@ -247,15 +284,16 @@ def verify_requester(claimed: RequesterClaim | None, task: TaskRecord) -> None:
         )
 
 
-def verify_request(ledger: Ledger, request: ToolRequest, sender_id: str | None) -> Verified:
-    """That ``request`` is the coordinator's (:func:`verify_claims` on its claims); raises when not."""
-    if reservation.agent_id is not None and reservation.agent_id != task.agent_id:
-        raise ReservationStateError(  # None: made before reservations recorded their agent
-            f"reservation {reservation.reservation_id} was made for agent {reservation.agent_id!r}, "
-            f"not task {task.task_id}'s {task.agent_id!r}",
-            details={"reservation_id": reservation.reservation_id, "mismatched": ["agent_id"]},
-        )
-    return verify_claims(ledger, Claims.of_request(request), sender_id)
+def verify_request(
+    ledger: Ledger, request: ToolRequest, sender_id: str | None, *, circuit_of: str | None = None
+) -> Verified:
+    """That ``request`` is the coordinator's (:func:`verify_claims` on its claims, then its requester);
+    raises when not. Its approval, and the circuit of ``circuit_of``, are read with it."""
+    verified = verify_claims(
+        ledger, Claims.of_request(request), sender_id, approval_id=request.approval_id, circuit_of=circuit_of
+    )
+    verify_requester(request.requester, verified.task)
+    return verified
 
 
 def verify_claimed_body(ledger: Ledger, body: object, sender_id: str | None) -> Verified | None:
@@ -356,7 +394,8 @@ class ExecutionGate:
 
     def verify(self, request: ToolRequest, *, sender_id: str | None) -> Verified:
         """That the message is the coordinator's (:func:`verify_request`); never answered when not."""
-        return verify_request(self.ledger, request, sender_id)
+        known = self.gate.catalog.get(request.tool) is not None  # only a known tool's circuit is read
+        return verify_request(self.ledger, request, sender_id, circuit_of=request.tool if known else None)
 
     def check(
         self,
@@ -384,7 +423,9 @@ class ExecutionGate:
         tool = self.gate.catalog.get(request.tool)
         if tool is None:
             raise UnknownToolError(f"no tool named {request.tool!r}", details={"tool": request.tool})
-        approval = self._approval(request, tool, now) if tool.effect != "read" else None
+        approval = (
+            self._approval(request, tool, now, seen=verified.approval) if tool.effect != "read" else None
+        )
         target = self.resolve_target(tool, request.args, headers or {})
         decision = self.decide(
             request, environment=environment, approval=approval, target=target, requester=task.requester
@@ -424,13 +465,20 @@ class ExecutionGate:
         if authorization.approval is not None:
             self.ledger.use_approval(authorization.approval.approval_id, args_digest, now)
 
-    def _approval(self, request: ToolRequest, tool: Tool, now: datetime) -> ApprovalRecord:
+    def _approval(
+        self, request: ToolRequest, tool: Tool, now: datetime, *, seen: ApprovalRecord | None = None
+    ) -> ApprovalRecord:
         if request.approval_id is None:
             raise ApprovalRequiredError(
                 f"{tool.name} is a {tool.effect} call and the request carries no approval",
                 details={"tool": tool.name, "effect": tool.effect},
             )
-        approval = self.ledger.get_approval(request.approval_id)
+        # As read with the reservation (its single use is still spent by a conditional write).
+        approval = (
+            seen
+            if seen is not None and seen.approval_id == request.approval_id
+            else self.ledger.get_approval(request.approval_id)
+        )
         check_approval_agent(approval, request.agent_id)
         check_approval(
             approval,

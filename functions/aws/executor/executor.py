@@ -66,6 +66,7 @@ from functions.aws.executor.sent import StoredResult, deliverable, store_result
 
 if TYPE_CHECKING:
     from agentcage.budget import Admission
+    from agentcage.budget.breaker import CircuitRecord
     from agentcage.ledger import Ledger
     from agentcage.tools import Tool
     from functions.aws.executor.metrics import ToolMetrics
@@ -170,13 +171,15 @@ class ToolExecutor:
         now = self.clock()
         headers: dict[str, str] = {}
         inject_http(trace, headers)
-        checked = self._authorize(request, trace, sender_id, now, headers)
+        verified = self._verified(request, sender_id)
+        checked = self._authorize(request, verified, trace, now, headers)
         if isinstance(checked, ToolResult | StoredResult):
             return checked
         authorization, recovery = checked
         self._audit_target(request, authorization, trace)
         tool = authorization.tool
-        admission = self.ledger.circuit_admit(tool.name, now)
+        # the circuit as read with the reservation: a closed one admits without another request
+        admission = self.ledger.circuit_admit(tool.name, now, seen=verified.circuit)
         if not admission.allowed:
             retry_at = admission.retry_at.isoformat() if admission.retry_at else None
             circuit_open = CircuitOpenError(
@@ -202,22 +205,25 @@ class ToolExecutor:
             headers[APPROVAL_ID_HEADER] = authorization.approval.approval_id
             headers[ARGS_DIGEST_HEADER] = request.args_digest
         return self._call(
-            request, trace, authorization, headers, probe=admission.probe, recovered=recovery is not None
+            request,
+            trace,
+            authorization,
+            headers,
+            probe=admission.probe,
+            recovered=recovery is not None,
+            seen_circuit=None if admission.probe else verified.circuit,  # a probe changed the circuit
         )
 
     def _authorize(
         self,
         request: ToolRequest,
+        verified: Verified,
         trace: TraceContext,
-        sender_id: str | None,
         now: datetime,
         headers: dict[str, str],
     ) -> tuple[Authorization, Recovery | None] | ToolResult | StoredResult:
-        """The gate's checks on receipt; a replay is answered as before, or recovered, or refused.
-
-        A request that does not verify raises (never answered: see :mod:`~functions.aws.executor.checks`).
-        """
-        verified = self._verified(request, sender_id)
+        """The gate's checks on receipt of a verified request (:meth:`_verified`: one that does not
+        verify is never answered); a replay is answered as before, or recovered, or refused."""
         try:
             return self.gate.check(request, verified, now=now, headers=headers), None
         except (ReplayError, EnvelopeExpiredError) as refusal:  # answered before? died? still running?
@@ -258,6 +264,7 @@ class ToolExecutor:
         *,
         probe: bool,
         recovered: bool = False,
+        seen_circuit: CircuitRecord | None = None,
     ) -> ToolResult:
         tool = authorization.tool
         try:
@@ -268,7 +275,7 @@ class ToolExecutor:
             response = error
         answered = response if isinstance(response, ServiceResponse) else None
         failed = circuit_failure(tool.egress, response)
-        tripped = self._record_outcome(tool.name, ok=not failed)
+        tripped = self._record_outcome(tool.name, ok=not failed, seen=seen_circuit)
         if self.metrics is not None:
             latency = answered.latency_ms if answered is not None else 0.0
             self.metrics.tool_call(tool.name, latency, ok=answered is not None and answered.ok)
@@ -394,9 +401,9 @@ class ToolExecutor:
         with contextlib.suppress(AgentcageError):  # if the ledger is out, the probe times out instead
             self.ledger.circuit_release_probe(tool, admission)
 
-    def _record_outcome(self, tool: str, *, ok: bool) -> bool:
+    def _record_outcome(self, tool: str, *, ok: bool, seen: CircuitRecord | None = None) -> bool:
         try:
-            return self.ledger.record_tool_outcome(tool, ok, self.clock()).tripped
+            return self.ledger.record_tool_outcome(tool, ok, self.clock(), seen=seen).tripped
         except AgentcageError as error:  # the call ran: its result must still go back
             self.log.error(  # noqa: TRY400 - an expected outage, the traceback adds nothing
                 "could not record the outcome of %s: %s", tool, error.message

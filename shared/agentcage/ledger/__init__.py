@@ -17,6 +17,7 @@ from agentcage.ledger.models import (
     ApprovalStatus,
     AuditEvent,
     BudgetState,
+    CallRecords,
     Checkpoint,
     CircuitStatus,
     Requester,
@@ -53,6 +54,7 @@ __all__ = [
     "ToolResultRecord",
     "BudgetState",
     "CircuitStatus",
+    "CallRecords",
     # once-only claims and the outbox
     "Claim",
     "ClaimOutcome",

@@ -10,6 +10,7 @@ between, retrying otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from agentcage.ledger.claims import ClaimOperations
 from agentcage.ledger.models import (
     AuditEvent,
     BudgetState,
+    CallRecords,
     Checkpoint,
     CircuitStatus,
     Requester,
@@ -191,6 +193,23 @@ class Ledger(ClaimOperations, ApprovalOperations):
         self._insert_reservation(reservation, now)
         return reservation
 
+    def call_records(
+        self,
+        task_id: str,
+        *,
+        reservation_id: str,
+        approval_id: str | None = None,
+        tool: str | None = None,
+    ) -> CallRecords:
+        """The task, the reservation, the approval (if named) and the tool's circuit (if named), read
+        in ONE consistent read: what the executor checks a tool request against."""
+        reservation = (rules.task_of(reservation_id, "r"), reservation_id)
+        approval = None
+        # a malformed approval id is not read: whoever needs it reads it alone and gets the error there
+        with contextlib.suppress(InvalidInputError):
+            approval = (rules.task_of(approval_id, "a"), approval_id) if approval_id else None
+        return self._load_call_records(rules.validate_task_id(task_id), reservation, approval, tool)
+
     def get_reservation(self, reservation_id: str) -> Reservation:
         """The reservation (ReservationNotFoundError if there is none)."""
         return self._load_reservation(rules.task_of(reservation_id, "r"), reservation_id)
@@ -340,9 +359,20 @@ class Ledger(ClaimOperations, ApprovalOperations):
         return sorted(self._list_audit(rules.validate_task_id(task_id)), key=lambda e: e.seq)
 
     # --- circuits and loops -----------------------------------------------------------------------
-    def circuit_admit(self, tool: str, now: datetime | None = None) -> Admission:
-        """May ``tool`` be called now? While open, no; after the cool-down, exactly one probe."""
+    def circuit_admit(
+        self, tool: str, now: datetime | None = None, *, seen: CircuitRecord | None = None
+    ) -> Admission:
+        """May ``tool`` be called now? While open, no; after the cool-down, exactly one probe.
+
+        ``seen`` is the circuit as the caller just read it (:meth:`call_records`): when admitting on it
+        changes nothing (a closed circuit, an open one still cooling down) that is the answer, without
+        another request; a change (claiming the probe) is always made on the stored record.
+        """
         at = now or self.now()
+        if seen is not None and seen.tool == tool:
+            admission, changed = admit(seen, at, self.breaker)
+            if changed is None:
+                return admission
         return self._update_circuit(tool, lambda record: admit(record, at, self.breaker))
 
     def circuit_peek(self, tool: str, now: datetime | None = None) -> Admission:
@@ -368,9 +398,24 @@ class Ledger(ClaimOperations, ApprovalOperations):
 
         return self._update_circuit(tool, apply)
 
-    def record_tool_outcome(self, tool: str, ok: bool, now: datetime | None = None) -> CircuitStatus:
-        """Count a finished call toward the tool's circuit; ``tripped`` says this outcome opened it."""
+    def record_tool_outcome(
+        self, tool: str, ok: bool, now: datetime | None = None, *, seen: CircuitRecord | None = None
+    ) -> CircuitStatus:
+        """Count a finished call toward the tool's circuit; ``tripped`` says this outcome opened it.
+
+        With ``seen`` (the circuit as read before the call), an outcome that changes nothing on it (a
+        success on a closed circuit without failures) is not written. If another call failed in
+        between, its failure is then not reset by this success: the circuit may open a little sooner,
+        never later.
+        """
         at = now or self.now()
+        if seen is not None and seen.tool == tool and record_outcome(seen, ok, at, self.breaker) == seen:
+            return CircuitStatus(
+                tool=tool,
+                state=seen.state,
+                consecutive_failures=seen.consecutive_failures,
+                opened_at=seen.opened_at,
+            )
 
         def apply(record: CircuitRecord) -> tuple[CircuitStatus, CircuitRecord | None]:
             after = record_outcome(record, ok, at, self.breaker)

@@ -20,13 +20,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from agentcage.budget.breaker import CircuitRecord
 from agentcage.budget.limits import AMOUNT_FIELDS, exceeded_limit
 from agentcage.errors import AgentcageError, ConflictError, ReservationNotFoundError, TaskNotFoundError
 from agentcage.ledger import keys, rules
 from agentcage.ledger.dynamodb_claims import DynamoDBClaimHooks
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE, task_from_item, task_to_item, to_item, values
 from agentcage.ledger.dynamodb_store import LostRaceError, cancellation_reasons, error_code
-from agentcage.ledger.models import Checkpoint, Reservation, TaskRecord, TaskState
+from agentcage.ledger.models import (
+    ApprovalRecord,
+    CallRecords,
+    Checkpoint,
+    Reservation,
+    TaskRecord,
+    TaskState,
+)
 
 __all__ = ["DynamoDBLedger"]
 
@@ -304,6 +312,31 @@ class DynamoDBLedger(DynamoDBClaimHooks):
                 raise
             return after
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _load_call_records(
+        self, task_id: str, reservation: tuple[str, str], approval: tuple[str, str] | None, tool: str | None
+    ) -> CallRecords:
+        # One TransactGetItems: consistent, all-or-nothing, and authorised as GetItem per item.
+        wanted = [
+            (keys.task_pk(task_id), keys.META),
+            (keys.task_pk(reservation[0]), keys.reservation_sk(reservation[1])),
+        ]
+        if approval is not None:
+            wanted.append((keys.task_pk(approval[0]), keys.approval_sk(approval[1])))
+        if tool is not None:
+            wanted.append((keys.circuit_pk(tool), keys.CIRCUIT_SK))
+        items = self._get_together(wanted)
+        task = task_from_item(items[0]) if items[0] else None
+        held = self._doc(items[1], Reservation)[0] if items[1] else None
+        rest = items[2:]
+        asked = None
+        if approval is not None:
+            item, rest = rest[0], rest[1:]
+            asked = self._doc(item, ApprovalRecord)[0] if item else None
+        circuit = None
+        if tool is not None:
+            circuit = self._doc(rest[0], CircuitRecord)[0] if rest[0] else CircuitRecord(tool=tool)
+        return CallRecords(task=task, reservation=held, approval=asked, circuit=circuit)
 
     def _stale_reservations(self, now: datetime, task_id: str | None) -> list[tuple[str, str]]:
         if task_id is None:

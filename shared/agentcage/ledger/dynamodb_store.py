@@ -136,6 +136,26 @@ class DynamoDBStore(Ledger):
         item: dict[str, Any] | None = response.get("Item")
         return item
 
+    def _get_together(self, wanted: list[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        """The items ``wanted`` (pk, sk) in one consistent TransactGetItems, ``None`` for a missing one;
+        a conflicting transaction is retried."""
+        gets = [
+            {"Get": {"TableName": self.table_name, "Key": to_item({"PK": pk, "SK": sk})}} for pk, sk in wanted
+        ]
+        for _ in self._attempts():
+            try:
+                response = self.client.transact_get_items(TransactItems=gets)  # type: ignore[arg-type]
+            except ClientError as error:
+                if error_code(error) == "TransactionCanceledException":
+                    continue  # a write transaction on one of the items: read again
+                if _did_not_answer(error):
+                    raise LedgerUnavailableError(f"DynamoDB did not answer a read: {error}") from error
+                raise
+            except BotoCoreError as error:
+                raise LedgerUnavailableError(f"DynamoDB read failed: {error}") from error
+            return [entry.get("Item") or None for entry in response.get("Responses", [])]
+        raise AssertionError("unreachable")  # pragma: no cover - _attempts raises when exhausted
+
     def _query(self, pk: str, prefix: str, **kwargs: Any) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         args = {

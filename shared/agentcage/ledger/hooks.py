@@ -17,6 +17,7 @@ from agentcage.budget.breaker import BreakerSettings, CircuitRecord
 from agentcage.ledger.models import (
     ApprovalRecord,
     AuditEvent,
+    CallRecords,
     Checkpoint,
     Reservation,
     TaskRecord,
@@ -104,5 +105,11 @@ class LedgerHooks(ABC):
     def _update_circuit(
         self, tool: str, apply: Callable[[CircuitRecord], tuple[T, CircuitRecord | None]]
     ) -> T: ...
+    @abstractmethod
+    def _load_call_records(
+        self, task_id: str, reservation: tuple[str, str], approval: tuple[str, str] | None, tool: str | None
+    ) -> CallRecords:
+        """Read the task, the reservation ``(its task, its id)``, the approval and the circuit at once."""
+
     @abstractmethod
     def _increment_call(self, task_id: str, tool: str, args_digest: str) -> int: ...

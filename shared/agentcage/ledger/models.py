@@ -9,9 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
-from agentcage.budget.breaker import CircuitState
+from agentcage.budget.breaker import CircuitRecord, CircuitState
 from agentcage.budget.limits import BudgetLimits, Usage
 from agentcage.ledger.records import LEDGER_RECORD
 
@@ -21,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "BudgetState",
     "Checkpoint",
+    "CallRecords",
     "CircuitStatus",
     "Reservation",
     "ReservationKind",
@@ -251,3 +252,15 @@ class CircuitStatus(BaseModel):
     consecutive_failures: int
     opened_at: AwareDatetime | None = None
     tripped: bool = False
+
+
+class CallRecords(BaseModel):
+    """What one tool call is checked against, read together in ONE consistent read: its task, its
+    reservation, the approval it names and its tool's circuit (``None`` for what does not exist)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task: TaskRecord | None
+    reservation: Reservation | None
+    approval: ApprovalRecord | None = None
+    circuit: CircuitRecord | None = None

@@ -29,6 +29,7 @@ from agentcage.ledger.claims import Claim, ClaimScope, OutboxEntry, claim_not_fo
 from agentcage.ledger.models import (
     ApprovalRecord,
     AuditEvent,
+    CallRecords,
     Checkpoint,
     Reservation,
     TaskRecord,
@@ -271,6 +272,28 @@ class SerializableLedger(Ledger):
             count = int((store.get(pk, sk) or {"count": 0})["count"]) + 1
             store.put(pk, sk, {"count": count})
             return count
+
+    def _load_call_records(
+        self, task_id: str, reservation: tuple[str, str], approval: tuple[str, str] | None, tool: str | None
+    ) -> CallRecords:
+        def found(item: dict[str, Any] | None, model: Any) -> Any:
+            return model.model_validate(item) if item is not None else None
+
+        with self._transaction(write=False) as store:
+            task = found(store.get(keys.task_pk(task_id), keys.META), TaskRecord)
+            held = found(
+                store.get(keys.task_pk(reservation[0]), keys.reservation_sk(reservation[1])), Reservation
+            )
+            asked = (
+                found(store.get(keys.task_pk(approval[0]), keys.approval_sk(approval[1])), ApprovalRecord)
+                if approval
+                else None
+            )
+            circuit = None
+            if tool is not None:
+                item = store.get(keys.circuit_pk(tool), keys.CIRCUIT_SK)
+                circuit = CircuitRecord.model_validate(item) if item is not None else CircuitRecord(tool=tool)
+        return CallRecords(task=task, reservation=held, approval=asked, circuit=circuit)
 
     # --- claims and the outbox --------------------------------------------------------------------
     @staticmethod

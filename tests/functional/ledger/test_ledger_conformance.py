@@ -337,7 +337,7 @@ def test_consuming_a_reservation_as_seen_is_refused_once_it_changed(ledger: Ledg
         ledger.consume(made.reservation_id, seen=other)
 
 
-def test_dynamodb_consumes_a_reservation_as_seen_in_one_request(
+def test_dynamodb_reads_a_calls_records_and_consumes_as_seen_in_one_request_each(
     clock: FakeClock, tmp_path: Path
 ) -> None:
     with in_process_ledger("dynamodb", clock, tmp_path) as ledger:
@@ -348,3 +348,66 @@ def test_dynamodb_consumes_a_reservation_as_seen_in_one_request(
         client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
         ledger.consume(made.reservation_id, seen=made)
         assert calls == ["UpdateItem"]
+        calls.clear()
+        records = ledger.call_records(task.task_id, reservation_id=made.reservation_id, tool="getCustomer")
+        assert calls == ["TransactGetItems"]
+        assert records.reservation is not None
+        assert records.reservation.status is ReservationStatus.CONSUMED
+        # a closed circuit as read with them admits, and a success on it is counted, without a request
+        calls.clear()
+        assert records.circuit is not None
+        assert ledger.circuit_admit("getCustomer", seen=records.circuit).allowed
+        ledger.record_tool_outcome("getCustomer", ok=True, seen=records.circuit)
+        assert calls == []
+
+
+# --- what one call is checked against, read at once -------------------------------------------------
+def test_a_calls_records_are_read_together_and_missing_ones_are_none(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    task = new_task(ledger, clock)
+    made = ledger.reserve(task.task_id, Usage(tool_calls=1), kind="tool", tool="createRefund")
+    approval = ledger.create_approval(
+        task.task_id, step=1, agent_id=task.agent_id, tool="createRefund", args={}, args_digest="d"
+    )
+    ledger.record_tool_outcome("createRefund", ok=False)
+
+    records = ledger.call_records(
+        task.task_id,
+        reservation_id=made.reservation_id,
+        approval_id=approval.approval_id,
+        tool="createRefund",
+    )
+
+    assert records.task == ledger.get_task(task.task_id)
+    assert records.reservation == made
+    assert records.approval == approval
+    assert records.circuit == ledger.circuit("createRefund")
+    assert records.circuit.consecutive_failures == 1
+    other = new_task(ledger, clock)
+    missing = ledger.call_records(other.task_id, reservation_id=other.task_id + ".r" + "0" * 20, tool="never")
+    assert missing.task == other
+    assert missing.reservation is None
+    assert missing.approval is None
+    assert missing.circuit is not None
+    assert (missing.circuit.tool, missing.circuit.consecutive_failures) == ("never", 0)
+
+
+def test_a_circuit_as_seen_answers_without_a_write_only_when_nothing_changes(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    seen = ledger.circuit("getCustomer")
+    assert ledger.circuit_admit("getCustomer", seen=seen).allowed
+    assert ledger.record_tool_outcome("getCustomer", ok=True, seen=seen).state.value == "closed"
+    # a failure changes the record: it is counted on the stored one, whatever was seen
+    assert ledger.record_tool_outcome("getCustomer", ok=False, seen=seen).consecutive_failures == 1
+    assert ledger.circuit("getCustomer").consecutive_failures == 1
+    # an open circuit past its cool-down changes when admitted (the probe): claimed on the stored record
+    for _ in range(2):
+        ledger.record_tool_outcome("getCustomer", ok=False)
+    clock.advance(31)
+    opened = ledger.circuit("getCustomer")
+    first = ledger.circuit_admit("getCustomer", seen=opened)
+    second = ledger.circuit_admit("getCustomer", seen=opened)
+    assert first.probe
+    assert not second.allowed  # the probe is taken: the stale view did not let a second one through

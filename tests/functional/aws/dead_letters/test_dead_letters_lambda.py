@@ -521,8 +521,9 @@ def test_a_record_from_another_queue_is_refused_not_guessed(world: World) -> Non
 
 def iam_actions_of(operation: str, params: dict[str, Any]) -> set[str]:
     """The IAM actions one DynamoDB API call is authorised with (a transaction: per item)."""
-    if operation == "TransactWriteItems":
+    if operation in ("TransactWriteItems", "TransactGetItems"):
         kinds = {
+            "Get": "GetItem",
             "Put": "PutItem",
             "Update": "UpdateItem",
             "Delete": "DeleteItem",
