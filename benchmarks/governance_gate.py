@@ -94,7 +94,7 @@ ASYMMETRIES = {
     "agentcage_gate_does": [
         "checks the agent's toolset (from the OpenAPI catalog)",
         "validates the arguments against the operation's JSON schema",
-        "digests the canonical arguments (sha256), the digest approvals are bound to",
+        "digests the arguments' RFC 8785 canonical JSON (sha256), the digest approvals are bound to",
         (
             "scans every argument string for PII and secrets (emails, phones, cards with Luhn, IBANs "
             "with mod-97, national ids, cloud keys, JWTs, private keys)"
