@@ -2,8 +2,11 @@
 
 Start the task, wait until it asks for exactly one approval (of ``createRefund``), approve it as the
 caller, wait until it completes, and check that exactly one refund ran, under that approval. The same
-driver runs against ``agentcage dev`` (no token; the development approver decides) and against the
-deployed Function App (an Entra access token; the signed-in person decides).
+driver runs against ``agentcage dev`` (no token; the development requester starts the task and the
+development approver decides) and against the deployed Function App (an Entra access token; the
+signed-in person is the task's requester and decides it, so they need an app role whose refund limit
+covers the refund, e.g. ``service_rep``: above the requester's own limit the policy wants an approver
+with a higher role, which the same person cannot be).
 """
 
 from __future__ import annotations

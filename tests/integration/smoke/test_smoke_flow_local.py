@@ -35,12 +35,13 @@ def test_the_driver_plays_the_return_exception_with_one_refund(local_run: LocalR
 
 @pytest.fixture(scope="module")
 def self_approving_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHost]:
-    """A host whose development approver is the agent itself, which may never approve its own call."""
+    """A host whose development approver is the agent itself (with an approver role, so that it sees the
+    approval), which may never approve its own call."""
     config = LocalConfig(
         state_dir=tmp_path_factory.mktemp("state"),
         port=0,
         retry_delay_s=0.05,
-        dev_approver="returns-coordinator",
+        dev_approver="returns-coordinator:approver",
     )
     with running_host(config) as started:
         yield started
