@@ -2,15 +2,18 @@
 
 One ASGI app serves every agent. A request is authenticated first (:mod:`agentcage.mcp.callers`; 401
 with ``WWW-Authenticate: Bearer resource_metadata=...`` when there is no usable identity), then answered
-by the ``mcp`` SDK's streamable-HTTP transport, stateless with JSON responses: a fresh
-``StreamableHTTPSessionManager`` per request, so no instance keeps anything a later request needs
-(Functions scale out; any instance answers any request). The 2026-07-28 revision (no handshake, one
-request per POST) and legacy clients (``initialize`` first) are both served on the same endpoint.
+by the ``mcp`` SDK's streamable-HTTP transport, stateless with JSON responses: one
+``StreamableHTTPSessionManager`` per event loop (:mod:`agentcage.mcp.transport`), which keeps nothing a
+later request needs (Functions scale out; any instance answers any request). The 2026-07-28 revision
+(no handshake, one request per POST) and legacy clients (``initialize`` first) are both served on the
+same endpoint.
 
 ``tools/call`` runs the coordinator's own lifecycle through :class:`~agentcage.coordinator.external.
-ExternalCalls` (in a worker thread: the ledger and the queues block), sends the ``ToolRequest`` with
-the runtime's own sender, and waits for the recorded result up to ``wait_seconds``, reading the ledger;
-beyond that it answers ``pending`` (:mod:`agentcage.mcp.answers`).
+ExternalCalls`, sends the ``ToolRequest`` with the runtime's own sender, and waits for the recorded
+result up to ``wait_seconds``, reading the ledger; beyond that it answers ``pending``
+(:mod:`agentcage.mcp.answers`). The lifecycle blocks (the ledger, the queues): on a loop many requests
+share (uvicorn under ``agentcage dev``) it runs on a worker thread; where each request has a loop of its
+own (the Function App's route, ``inline=True``) it runs on that loop, without the thread hop.
 
 The task: the one the client names (``X-Agentcage-Conversation`` header, or ``agentcage/conversation``
 in ``_meta``), else one per caller, agent and UTC day; its id is derived from the caller too, so a
@@ -49,6 +52,7 @@ from agentcage.mcp.answers import error_result, tool_result
 from agentcage.mcp.callers import Caller, authenticate
 from agentcage.mcp.settings import McpSettings
 from agentcage.mcp.toolsets import listed_tools
+from agentcage.mcp.transport import SessionManagers
 from agentcage.trace import TraceContext, bound_context, continue_or_start
 
 __all__ = [
@@ -99,10 +103,15 @@ class McpGateway:
         *,
         settings: McpSettings | None = None,
         principals: PrincipalSource | None = None,
+        inline: bool = False,
     ) -> None:
+        """``inline``: run the blocking lifecycle on the request's event loop, only where every request
+        has a loop of its own (else it would hold up the loop's other requests)."""
         self._backend = backend
         self._settings = settings
         self._principals = principals
+        self._inline = inline
+        self._managers = SessionManagers(self._new_manager)
         self.server: Server[Any] = Server(
             "agentcage",
             version="1",
@@ -152,15 +161,18 @@ class McpGateway:
                 extra["WWW-Authenticate"] = f'Bearer resource_metadata="{url}"'
             await _send_json(send, error.status, _error(error.code, error.message), extra)
             return
+        manager = await self._managers.current()
         token = _REQUEST.set(_Request(caller=caller, headers=headers))
         try:
-            manager = StreamableHTTPSessionManager(
-                self.server, json_response=True, stateless=True, security_settings=self._security()
-            )
-            async with manager.run():
-                await manager.handle_request(scope, receive, send)
+            await manager.handle_request(scope, receive, send)
         finally:
             _REQUEST.reset(token)
+
+    def _new_manager(self) -> StreamableHTTPSessionManager:
+        # Stateless: no session, no event store, nothing kept between requests (see .transport).
+        return StreamableHTTPSessionManager(
+            self.server, json_response=True, stateless=True, security_settings=self._security()
+        )
 
     def _security(self) -> TransportSecuritySettings | None:
         """DNS-rebinding protection where the caller is not authenticated by the platform (loopback)."""
@@ -227,9 +239,7 @@ class McpGateway:
         backend = self._backend()
         try:
             with bound_context(trace=trace, task_id=task_id, agent_id=request.caller.agent_id):
-                outcome = await anyio.to_thread.run_sync(
-                    lambda: _propose(backend, request, task_id, params, trace, client)
-                )
+                outcome = await self._blocking(_propose, backend, request, task_id, params, trace, client)
                 deadline = anyio.current_time() + self.settings.wait_seconds
                 pause = _POLL_FIRST_S
                 while outcome.status == "pending" and outcome.call is not None:
@@ -238,13 +248,19 @@ class McpGateway:
                     await anyio.sleep(pause)
                     pause = min(pause * 1.5, _POLL_MAX_S)
                     call = outcome.call
-                    outcome = await anyio.to_thread.run_sync(
+                    outcome = await self._blocking(
                         backend.coordinator.external.where, task_id, call.request_id
                     )
         except AgentcageError as error:
             _log.info("MCP call %s for %s refused: %s", params.name, task_id, error.message)
             return error_result(error, task_id=task_id)
         return tool_result(outcome)
+
+    async def _blocking(self, work: Callable[..., ExternalCall], *args: Any) -> ExternalCall:
+        """``work(*args)``: inline, or on a worker thread when the loop serves other requests too."""
+        if self._inline:
+            return work(*args)
+        return await anyio.to_thread.run_sync(work, *args)
 
     def _task_id(self, request: _Request, meta: Mapping[str, Any]) -> str:
         """The caller's task: for the conversation the client names, else for today (UTC)."""
