@@ -7,6 +7,11 @@ marks each pending approval past its ``expires_at`` ``expired`` (one conditional
 that lands first wins) and does what a late POST does: the call's result says ``approval_expired``,
 the model hears it at the task's next step.
 
+An external task (an MCP client's) has no single current step: each of its calls is a step of its own,
+and any of them may wait for a person, so the sweep looks at every call of it that has no result yet,
+not only its latest; :meth:`ExpiryMixin.expire_if_overdue` does the same for one approval when the
+client asks after it before the timer ran.
+
 Finding them reads every task (``Ledger.list_tasks``: a DynamoDB Scan of the ledger table, the same
 read the sweeper does). That is fine at this scale (a scan per five minutes); a large deployment adds
 a sparse index on pending approvals' expiry.
@@ -42,7 +47,7 @@ _EVERY_TASK: Final = 1_000_000  # list_tasks returns the newest first: read them
 
 
 class ExpiryMixin(DecisionMixin):
-    """``expire_overdue_approvals``."""
+    """``expire_overdue_approvals`` (the timer) and ``expire_if_overdue`` (one approval)."""
 
     def expire_overdue_approvals(
         self, now: datetime | None = None, *, resend_after_seconds: float = DEFAULT_RESEND_AFTER_SECONDS
@@ -56,7 +61,9 @@ class ExpiryMixin(DecisionMixin):
         outbox = Outbox()
         for task in self.ledger.list_tasks(limit=_EVERY_TASK):
             try:
-                if task.state is TaskState.AWAITING_APPROVAL:
+                if task.driver == "external" and not task.state.is_final:
+                    outbox.extend(self._expire_external_approvals(task, at))
+                elif task.state is TaskState.AWAITING_APPROVAL:
                     outbox.extend(self._expire_task_approvals(task, at))
                 elif task.state is TaskState.RUNNING:
                     outbox.extend(self._resend_after_expiry(task, at, resend_after_seconds))
@@ -87,28 +94,51 @@ class ExpiryMixin(DecisionMixin):
             return Outbox()  # answered already: the parent's own messages carry it on
         return self._report_to_parent(task.task_id)
 
+    def expire_if_overdue(self, approval_id: str, now: datetime | None = None) -> Outbox:
+        """Expire ``approval_id`` when it is pending past its expiry, as the sweep does, and finish an
+        expiry a crash left half done; returns what to send (nothing for an external task)."""
+        at = now or self.ledger.now()
+        approval = self.ledger.get_approval(approval_id)
+        if approval.status is ApprovalStatus.PENDING:
+            if approval.expires_at > at or not self.ledger.expire_approval(approval_id, at):
+                return Outbox()  # not due, or decided meanwhile: the decision stands
+            task = self.ledger.get_task(approval.task_id)
+            self._audit(
+                task,
+                "approval_expiry_sweep",
+                {"approval_id": approval_id, "expires_at": approval.expires_at.isoformat()},
+                step=approval.step,
+            )
+        elif approval.status is not ApprovalStatus.EXPIRED:
+            return Outbox()
+        # Records the call's result once (a second pass records nothing) and resumes the task.
+        return self.expire_approval(approval_id)
+
     def _expire_task_approvals(self, task: TaskRecord, at: datetime) -> Outbox:
         """Expire the due approvals of the task's current step; finish any expiry a crash left half done."""
         _, checkpoint = self._checkpoint(task.task_id)
         turn = checkpoint.last
         outbox = Outbox()
         for call in turn.calls if turn is not None else ():
-            if call.approval_id is None:
-                continue
-            approval = self.ledger.get_approval(call.approval_id)
-            if approval.status is ApprovalStatus.PENDING:
-                if approval.expires_at > at or not self.ledger.expire_approval(approval.approval_id, at):
-                    continue  # not due, or decided meanwhile: the decision stands
-                self._audit(
-                    task,
-                    "approval_expiry_sweep",
-                    {"approval_id": approval.approval_id, "expires_at": approval.expires_at.isoformat()},
-                    step=approval.step,
-                )
-            elif approval.status is not ApprovalStatus.EXPIRED:
-                continue
-            # Records the call's result once (a second pass records nothing) and resumes the task.
-            outbox.extend(self.expire_approval(approval.approval_id))
+            if call.approval_id is not None:
+                outbox.extend(self.expire_if_overdue(call.approval_id, at))
+        return outbox
+
+    def _expire_external_approvals(self, task: TaskRecord, at: datetime) -> Outbox:
+        """Expire the due approvals of every call of an external task that has no result yet (each call
+        is a step of its own; the oldest may wait as long as the newest). One approval that cannot be
+        expired now is logged and left for the next run; the others go on."""
+        _, checkpoint = self._checkpoint(task.task_id)
+        answered = self._results(task.task_id)
+        outbox = Outbox()
+        for turn in checkpoint.turns:
+            for call in turn.calls:
+                if call.approval_id is None or call.request_id in answered:
+                    continue
+                try:
+                    outbox.extend(self.expire_if_overdue(call.approval_id, at))
+                except AgentcageError as error:
+                    _log.warning("approval %s not expired now: %s", call.approval_id, error.message)
         return outbox
 
     def _resend_after_expiry(self, task: TaskRecord, at: datetime, resend_after_seconds: float) -> Outbox:

@@ -15,6 +15,8 @@ one of the task is answered from that call, without a new decision: while it wai
 or for its result: the client's poll after a ``pending`` answer), and after, with its recorded result
 (an approved call ran once; a denial stands). Only an earlier call that failed, met an open circuit or
 whose approval expired is decided again (and counted by the loop detector, like any repeated proposal).
+An approval past its expiry is expired when the client asks after it, if the expiry timer
+(:mod:`agentcage.coordinator.expiry`, which looks at every call of an external task) has not yet.
 
 The checkpoint keeps every turn, as a model task's does; the task's tool-call limit bounds it.
 """
@@ -208,10 +210,11 @@ class ExternalCalls:
         if not calls:
             return None
         call = calls[-1]
-        result = self.coordinator._results(task.task_id).get(call.request_id)
         if call.outcome == "approval" and call.approval_id:
-            status = self.coordinator.ledger.get_approval(call.approval_id).status
+            status = self._approval_status(call.approval_id)
+            result = self.coordinator._results(task.task_id).get(call.request_id)
             return None if status is ApprovalStatus.EXPIRED and result is not None else call
+        result = self.coordinator._results(task.task_id).get(call.request_id)
         if result is None or _final(result):
             return call
         return None  # failed, or refused for a passing reason (an open circuit): decided again
@@ -262,6 +265,13 @@ class ExternalCalls:
             return ExternalCall(task=task, call=None, status="ended", repeated=repeated)
         _, call = found
         result = coordinator._results(task_id).get(request_id)
+        waiting = (
+            result is None and call.outcome == "approval" and call.approval_id and not task.state.is_final
+        )
+        if waiting and self._approval_status(str(call.approval_id)) is ApprovalStatus.EXPIRED:
+            # It expired now: its result says so, and the task may have moved on.
+            task = coordinator.ledger.get_task(task_id)
+            result = coordinator._results(task_id).get(request_id)
         if result is not None:
             return ExternalCall(task=task, call=call, status="done", result=result, repeated=repeated)
         if call.outcome == "approval" and call.approval_id:
@@ -277,6 +287,14 @@ class ExternalCalls:
                 )
         status: CallStatus = "ended" if task.state.is_final else "pending"
         return ExternalCall(task=task, call=call, status=status, repeated=repeated)
+
+    def _approval_status(self, approval_id: str) -> ApprovalStatus:
+        """The approval's status, after expiring it when it is pending past its expiry: whether the
+        timer ran yet or not, a client never waits on an approval nobody can decide any more."""
+        outbox = self.coordinator.expire_if_overdue(approval_id)
+        if outbox:  # an external task has no next step to send; a model task's would be lost here
+            raise ConflictError(f"approval {approval_id} does not belong to an external task")
+        return self.coordinator.ledger.get_approval(approval_id).status
 
 
 def _final(result: Mapping[str, Any]) -> bool:
