@@ -143,7 +143,7 @@ class CoordinatorHttp:
         def run(_: TraceContext) -> HttpAnswer:
             self._allow(method, "GET", "POST")
             if method.upper() == "GET":
-                principal = self.principals.reader(headers, default="approver")
+                principal = self.principals.reader(headers)
                 self._readable_approval(approval_id, principal)
                 return HttpAnswer(200, _noted(self.coordinator.approval_view(approval_id), principal))
             return self._decide(approval_id, headers, body)
