@@ -393,6 +393,7 @@ coordinator = Coordinator(
         instance_memory_mb=config.function_app.instance_memory_mb,
         deletion_protection=config.data_protection.deletion_protection,
         model_resource_id=model_resource_id,
+        mcp_callers=config.mcp_callers_document(),  # agentcage:mcpCallers; nobody when unset
     ),
 )
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from agentcage.constants import AGENTS_DIR_ENV
 from agentcage.errors import ConfigurationError
+from agentcage.tools.catalog import data_directory
 from infra.config_models import (
     CLOUDWATCH_RETENTION_DAYS,
     AlarmSettings,
@@ -67,6 +69,7 @@ NAMESPACE = "agentcage"
 
 _ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{1,11}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+ANY_AGENT = "*"  # as an MCP caller: any authenticated caller; as its agents: every agent
 
 
 # key (without namespace) -> model; every one is required and committed in each stack file.
@@ -95,6 +98,7 @@ OPTIONAL_KEYS: tuple[str, ...] = (
     f"{NAMESPACE}:existingOidcProviderArn",  # use this provider instead of creating one
     f"{NAMESPACE}:oidcProviderExtraAudiences",  # other stacks' audiences the created provider accepts
     f"{NAMESPACE}:manageApiGatewayAccount",  # set API Gateway's account CloudWatch role (default true)
+    f"{NAMESPACE}:mcpCallers",  # who may use which agent through the MCP gateway (default: nobody)
 )
 SECRET_KEYS: tuple[str, ...] = (f"{NAMESPACE}:approvalWebhookUrl",)
 
@@ -124,6 +128,9 @@ class StackConfig:
     existing_oidc_provider_arn: str | None = None
     oidc_provider_extra_audiences: tuple[str, ...] = ()
     manage_api_gateway_account: bool = True
+    # MCP gateway callers: Entra object id of a person, or client id of a trusted automation (or
+    # "*": any caller App Service Authentication let in) -> the agents it may use (("*",): every one).
+    mcp_callers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
@@ -156,6 +163,15 @@ class StackConfig:
             raise _fail(f"{NAMESPACE}:budget", str(exc.errors()[0]["msg"])) from None
         dumped: dict[str, Any] = validated.model_dump(mode="json", include=set(document))
         return dumped
+
+    def mcp_callers_document(self) -> str:
+        """The gateway's caller mapping as the app setting holds it (``AGENTCAGE_MCP_CALLERS``, the
+        JSON :class:`agentcage.mcp.McpSettings` reads): ``"*"`` for every agent, else a list."""
+        document = {
+            caller: ANY_AGENT if agents == (ANY_AGENT,) else list(agents)
+            for caller, agents in sorted(self.mcp_callers.items())
+        }
+        return json.dumps(document, separators=(",", ":"))
 
     @property
     def is_production(self) -> bool:
@@ -223,6 +239,47 @@ def _provider_arn(key: str, raw: Any, tenant: str) -> str | None:
             f"sts.windows.net/{tenant}/), not {arn!r}",
         )
     return arn
+
+
+def _deployed_agents() -> frozenset[str]:
+    """The agent ids the Function App ships (one ``<id>.yaml`` each in the library's agents folder)."""
+    return frozenset(path.stem for path in data_directory(None, AGENTS_DIR_ENV, "agents").glob("*.yaml"))
+
+
+def _mcp_callers(key: str, raw: Any) -> dict[str, tuple[str, ...]]:
+    """Caller id -> agents, each caller an Entra id (a UUID) or ``*``, each agent one the app ships."""
+    if raw is None or raw == "":
+        return {}
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError as exc:
+        raise _fail(key, f"is not a YAML/JSON object ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise _fail(key, 'must map caller ids to agents: {"<Entra object or client id>": ["<agent>"]}')
+    agents_known = _deployed_agents()
+    callers: dict[str, tuple[str, ...]] = {}
+    for caller, agents in data.items():
+        caller_id = str(caller).strip().lower()
+        if caller_id != ANY_AGENT and not _UUID.match(caller_id):
+            raise _fail(
+                f"{key}.{caller}",
+                "must be an Entra object id (a person) or client id (a trusted automation), or *",
+            )
+        if agents == ANY_AGENT:
+            chosen: tuple[str, ...] = (ANY_AGENT,)
+        elif isinstance(agents, list) and all(isinstance(agent, str) for agent in agents):
+            chosen = tuple(dict.fromkeys(agents))
+        else:
+            raise _fail(f"{key}.{caller}", "must be a list of agent ids, or * for every agent")
+        unknown = sorted(set(chosen) - agents_known - {ANY_AGENT})
+        if unknown:
+            raise _fail(
+                f"{key}.{caller}", f"names no deployed agent: {unknown[0]!r} (known: {sorted(agents_known)})"
+            )
+        if caller_id in callers:
+            raise _fail(f"{key}.{caller}", "is listed twice")
+        callers[caller_id] = chosen
+    return callers
 
 
 def _structured(key: str, raw: str, model: type[BaseModel]) -> Any:
@@ -316,6 +373,7 @@ def parse_config(values: Mapping[str, Any], secret_keys: frozenset[str] | set[st
         manage_api_gateway_account=_flag(
             f"{NAMESPACE}:manageApiGatewayAccount", values.get(f"{NAMESPACE}:manageApiGatewayAccount"), True
         ),
+        mcp_callers=_mcp_callers(f"{NAMESPACE}:mcpCallers", values.get(f"{NAMESPACE}:mcpCallers")),
     )
     config.budget_document()  # fails now, naming the key, rather than in a function at run time
     return config

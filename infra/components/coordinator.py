@@ -94,6 +94,9 @@ class CoordinatorArgs:
             raise ValueError(f"mcp_callers is not JSON: {error}") from None
         if not isinstance(callers, dict):
             raise TypeError("mcp_callers must be a JSON object: caller -> agents")
+        for caller, agents in callers.items():
+            if agents != "*" and not (isinstance(agents, list) and all(isinstance(a, str) for a in agents)):
+                raise TypeError(f"mcp_callers: {caller!r} must map to a list of agents or '*'")
 
 
 class Coordinator(pulumi.ComponentResource):
