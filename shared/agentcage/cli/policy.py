@@ -59,6 +59,14 @@ def register(subparsers: Any) -> None:
         dest="approver_roles",
         help="a role of the approver (repeatable), e.g. finance",
     )
+    explain.add_argument(
+        "--requester-role",
+        action="append",
+        default=[],
+        dest="requester_roles",
+        help="a role of the person the task runs for (repeatable), e.g. service_rep; without any, the call "
+        "has no recorded requester, whose authority is nothing",
+    )
     explain.add_argument("--budget-exhausted", action="store_true", help="evaluate with the budget exhausted")
     explain.add_argument("--json", action="store_true", help="print one JSON object")
     explain.set_defaults(handler=_explain)
@@ -93,6 +101,15 @@ def _json_option(name: str, text: str) -> Any:
         raise InvalidInputError(f"{name} is not valid JSON: {error}") from error
 
 
+def _requester(roles: list[str]) -> Any:
+    """The requester ``--requester-role`` describes (``None``: no role given, no requester)."""
+    from agentcage.ledger import Requester
+
+    if not roles:
+        return None
+    return Requester(kind="person", id="cli-requester", name="policy explain", roles=tuple(roles))
+
+
 def _explain(args: argparse.Namespace) -> int:
     call_args = _json_option("--args", args.args)
     if not isinstance(call_args, dict):
@@ -122,6 +139,7 @@ def _explain(args: argparse.Namespace) -> int:
         approved=args.approved,
         approver_roles=args.approver_roles,
         budget=BudgetState(exhausted=True) if args.budget_exhausted else None,
+        requester=_requester(args.requester_roles),
     )
     if args.json:
         print(json.dumps(decision.to_dict(), indent=2))
