@@ -65,6 +65,8 @@ DEV_APPROVER_ENV: Final = "AGENTCAGE_DEV_APPROVER"  # local runtime only
 # --- people: who a task runs for, who may read and decide it (issue 14, agentcage.approvals.principal) --
 # App Service Authentication sets it to "True" when it is on: only then is X-MS-CLIENT-PRINCIPAL trusted.
 WEBSITE_AUTH_ENABLED_ENV: Final = "WEBSITE_AUTH_ENABLED"
+# Set by App Service to the app's primary host name: where console links point when no public URL is set.
+WEBSITE_HOSTNAME_ENV: Final = "WEBSITE_HOSTNAME"
 TRUSTED_AUTOMATIONS_ENV: Final = "AGENTCAGE_TRUSTED_AUTOMATIONS"  # app (client) ids that may create tasks
 APPROVER_ROLES_ENV: Final = "AGENTCAGE_APPROVER_ROLES"  # comma-separated (default approver,finance,...)
 AUDITOR_ROLES_ENV: Final = "AGENTCAGE_AUDITOR_ROLES"  # comma-separated (default auditor)
@@ -73,6 +75,9 @@ DEV_REQUESTER_ENV: Final = "AGENTCAGE_DEV_REQUESTER"  # local runtime only, like
 DEV_PRINCIPALS_ENV: Final = "AGENTCAGE_DEV_PRINCIPALS"  # local runtime only: more "id:role,role" specs
 LOCAL_LISTEN_HOST_ENV: Final = "AGENTCAGE_LOCAL_LISTEN_HOST"  # set by the local host: where it listens
 PUBLIC_BASE_URL_ENV: Final = "AGENTCAGE_PUBLIC_BASE_URL"  # links in approval notifications
+# The Application Insights component's resource id (/subscriptions/.../components/<name>): the console's
+# links to a trace's query in the portal (agentcage.console.links)
+APP_INSIGHTS_RESOURCE_ID_ENV: Final = "AGENTCAGE_APP_INSIGHTS_RESOURCE_ID"
 COORDINATOR_PRINCIPAL_ID_ENV: Final = "AGENTCAGE_COORDINATOR_PRINCIPAL_ID"  # its identity never approves
 # The unique id (AROA...) of the bridge role the coordinator assumes: an SQS SenderId of one of its
 # sessions starts with it; the executor and the dead-letters drain accept tool requests from no other role

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from agentcage.constants import APP_INSIGHTS_RESOURCE_ID_ENV
 from agentcage.monitoring_names import (
     KQL_OPERATION_ID,
     KQL_PROPERTIES,
@@ -34,14 +35,11 @@ from agentcage.monitoring_names import (
 )
 
 __all__ = [
-    "APP_INSIGHTS_RESOURCE_ID_ENV",
     "AWS_REGION_ENVS",
     "TraceLinks",
     "trace_links",
 ]
 
-APP_INSIGHTS_RESOURCE_ID_ENV = "AGENTCAGE_APP_INSIGHTS_RESOURCE_ID"
-"""The Application Insights component's resource id (``/subscriptions/.../components/<name>``)."""
 AWS_REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")

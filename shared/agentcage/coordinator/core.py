@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from agentcage.approvals import ApprovalNotice, DeliveryOutcome
+from agentcage.approvals.notice import approval_link
 from agentcage.budget.guard import BudgetGuard, MetricsSink
 from agentcage.budget.limits import AMOUNT_FIELDS, Usage
 from agentcage.coordinator.messages import Outbox
@@ -227,7 +228,6 @@ class CoordinatorCore:
             )
             return
         approval = self.ledger.get_approval(approval_id)
-        base = self.settings.public_base_url
         notice = ApprovalNotice(
             approval_id=approval_id,
             task_id=task.task_id,
@@ -236,7 +236,8 @@ class CoordinatorCore:
             args=dict(approval.args),
             args_digest=approval.args_digest,
             expires_at=approval.expires_at,
-            approval_url=f"{base}/api/approvals/{approval_id}" if base else f"/api/approvals/{approval_id}",
+            # the console page a person decides on (through sign-in where the platform has it)
+            approval_url=approval_link(approval_id, public_base_url=self.settings.public_base_url),
             reasons=tuple(approval.reasons),
             trace_id=self._trace_id(task),
         )

@@ -20,7 +20,7 @@ NOTICE = ApprovalNotice(
     args={"order_id": "O-50001", "amount_cents": 18999},
     args_digest="ab" * 32,
     expires_at=datetime(2026, 11, 21, 13, 0, tzinfo=UTC),
-    approval_url="https://coordinator.example/api/approvals/appr-1",
+    approval_url="https://coordinator.example/api/console/approvals/appr-1",
     reasons=("writes need an approval",),
     trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
 )

@@ -144,7 +144,7 @@ def test_an_approval_is_decided_once_by_someone_other_than_the_agent(
 ) -> None:
     task_id = driver.start(REFUND)
     (pending,) = coordinator.ledger.pending_approvals(task_id)
-    assert notifier.notices[0].approval_url == f"https://coord.example/api/approvals/{pending.approval_id}"
+    assert notifier.notices[0].approval_url == f"https://coord.example/api/console/approvals/{pending.approval_id}"
 
     with pytest.raises(SelfApprovalError):
         coordinator.decide_approval(
