@@ -7,6 +7,7 @@ the ledger and the circuit, and a :class:`ResultPublisher` back to the results q
 :func:`build_executor` assembles one.
 """
 
+from functions.aws.executor.audit_trail import AuditTrail, audit_trail, current_trail
 from functions.aws.executor.checks import (
     CLOCK_SKEW_SECONDS,
     UNVERIFIED,
@@ -95,6 +96,10 @@ __all__ = [
     "CLOCK_SKEW_SECONDS",
     "answer_malformed",
     "claimed_fields",
+    # the audit events written with the answer
+    "AuditTrail",
+    "audit_trail",
+    "current_trail",
     # a crashed attempt executed once more, when safe
     "CrashRecovery",
     "Recovery",

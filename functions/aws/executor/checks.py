@@ -169,6 +169,8 @@ class Verified:
     """The approval the request names, as read with them (``None``: none named, or not found)."""
     circuit: CircuitRecord | None = None
     """The tool's circuit as read with them (``None``: not read)."""
+    audit_seq: int | None = None
+    """The number of the task's last audit event when they were read."""
 
 
 def verify_sender(sender_id: str | None, task_id: str, *, role_id: str | None = None) -> None:
@@ -266,7 +268,7 @@ def verify_claims(
             f"not task {task.task_id}'s {task.agent_id!r}",
             details={"reservation_id": reservation.reservation_id, "mismatched": ["agent_id"]},
         )
-    return Verified(task, reservation, records.approval, records.circuit)
+    return Verified(task, reservation, records.approval, records.circuit, records.audit_seq)
 
 
 def verify_requester(claimed: RequesterClaim | None, task: TaskRecord) -> None:

@@ -49,6 +49,7 @@ from agentcage.errors import (
 )
 from agentcage.inspect import find_injection, redact
 from agentcage.ledger.answers import keep_answer
+from agentcage.ledger.claims import AuditNote
 from agentcage.monitoring_names import LOG_TOOL
 from agentcage.trace import (
     TraceContext,
@@ -57,6 +58,7 @@ from agentcage.trace import (
     set_powertools_correlation,
 )
 from agentcage.transport import MAX_RESPONSE_BYTES, ServiceRequest, ServiceResponse
+from functions.aws.executor.audit_trail import audit_trail, current_trail
 from functions.aws.executor.checks import Authorization, ExecutionGate, Verified
 from functions.aws.executor.logger import ExecutorLogger
 from functions.aws.executor.malformed import answer_malformed, claimed_fields
@@ -156,11 +158,12 @@ class ToolExecutor:
         ):
             set_powertools_correlation(self.log)
             self.log.append_keys(**{LOG_TOOL: request.tool})  # the tool column of the saved queries
-            answer = self._execute(request, trace, sender_id)
-            if isinstance(answer, StoredResult):  # answered before: the same envelope again
-                result = answer.result
-            else:
-                result = store_result(self.ledger, request, trace, deliverable(answer), self.log)
+            with audit_trail():  # the outcome's events are written with the answer
+                answer = self._execute(request, trace, sender_id)
+                if isinstance(answer, StoredResult):  # answered before: the same envelope again
+                    result = answer.result
+                else:
+                    result = store_result(self.ledger, request, trace, deliverable(answer), self.log)
             self.publisher.publish(result)
             self.log.info("tool request answered", extra={"result": result.summary()})
             return result
@@ -172,6 +175,9 @@ class ToolExecutor:
         headers: dict[str, str] = {}
         inject_http(trace, headers)
         verified = self._verified(request, sender_id)
+        trail = current_trail()
+        if trail is not None:
+            trail.last_seq = verified.audit_seq
         checked = self._authorize(request, verified, trace, now, headers)
         if isinstance(checked, ToolResult | StoredResult):
             return checked
@@ -290,7 +296,7 @@ class ToolExecutor:
             "circuit_tripped": tripped,
             "approval_id": approval.approval_id if approval is not None else None,
         }
-        self._audit(request, trace, "tool_executed", {**result.summary(), **details}, required=False)
+        self._audit(request, trace, "tool_executed", {**result.summary(), **details}, with_answer=True)
         return result
 
     def _inspected(
@@ -342,7 +348,8 @@ class ToolExecutor:
         data = {**result.summary(), "message": refusal.message}
         if refusal.details:
             data["details"] = _json_safe(refusal.details)
-        self._audit(request, trace, "tool_denied" if status == "denied" else "tool_circuit_open", data)
+        kind = "tool_denied" if status == "denied" else "tool_circuit_open"
+        self._audit(request, trace, kind, data, with_answer=True)
         return result
 
     def _malformed(
@@ -423,17 +430,29 @@ class ToolExecutor:
         data: Mapping[str, Any],
         *,
         required: bool = True,
+        with_answer: bool = False,
     ) -> None:
-        """Append an audit event; after a call ran (``required=False``) a failure is logged, not raised."""
+        """Append an audit event; after a call ran (``required=False``) a failure is logged, not raised.
+
+        ``with_answer``: written with the request's answer, in the same ledger request
+        (:mod:`~functions.aws.executor.audit_trail`); outside a trail, at once.
+        """
+        trail = current_trail()
+        note = AuditNote(kind, _json_safe(data), trace.trace_id, request.step, request.agent_id)
+        if with_answer and trail is not None:
+            trail.with_answer.append(note)
+            return
         try:
-            self.ledger.append_audit(
+            event = self.ledger.append_audit(
                 request.task_id,
-                kind,
-                _json_safe(data),
-                trace_id=trace.trace_id,
-                step=request.step,
-                agent_id=request.agent_id,
+                note.kind,
+                note.data,
+                trace_id=note.trace_id,
+                step=note.step,
+                agent_id=note.agent_id,
             )
+            if trail is not None:
+                trail.last_seq = event.seq
         except AgentcageError as error:
             if required:
                 raise

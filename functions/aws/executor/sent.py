@@ -29,12 +29,14 @@ call's outcome as a second request's would tell the coordinator, and the model, 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from agentcage.envelopes import ToolRequest, ToolResult, dump_envelope
 from agentcage.errors import AgentcageError, EnvelopeTooLargeError, ReplayError
 from agentcage.ledger.answers import keep_answer, reservation_answer
+from functions.aws.executor.audit_trail import current_trail
 
 if TYPE_CHECKING:
     from agentcage.ledger import Ledger
@@ -87,9 +89,12 @@ def store_result(
 
     That is the answer the ledger keeps for this request: ``result``, or the one an earlier delivery
     kept; or ``result`` unkept when the reservation's answer is another request's (the module
-    docstring). Raises the ledger's error when it cannot keep it (logged): the caller must not send an
-    answer the coordinator could not verify; the record stays queued for a retry.
+    docstring). The outcome's audit events (the request's :mod:`~functions.aws.executor.audit_trail`)
+    are written with it. Raises the ledger's error when it cannot keep it (logged): the caller must
+    not send an answer the coordinator could not verify; the record stays queued for a retry.
     """
+    trail = current_trail()
+    notes = list(trail.with_answer) if trail is not None else []
     try:
         kept = keep_answer(
             ledger,
@@ -97,11 +102,19 @@ def store_result(
             reservation_id=request.reservation_id,
             trace_id=trace.trace_id,
             agent_id=request.agent_id,
+            audit=notes,
+            audit_seq=trail.last_seq if trail is not None else None,
         )
     except AgentcageError as error:
         log.error(  # noqa: TRY400 - an expected outage, the traceback adds nothing
             "the result of %s was not kept, so it is not sent: %s", request.message_id, error.message
         )
+        for note in notes:  # what ran is still worth recording, if the ledger takes anything
+            with contextlib.suppress(AgentcageError):
+                ledger.append_audit(
+                    request.task_id, note.kind, note.data, trace_id=note.trace_id, step=note.step,
+                    agent_id=note.agent_id,
+                )  # fmt: skip
         raise
     return kept if kept.request_id == request.message_id else result
 

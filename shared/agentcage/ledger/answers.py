@@ -20,12 +20,13 @@ Only code running as the AWS side's own roles writes these claims; the coordinat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agentcage.envelopes import ToolResult, parse_envelope
 from agentcage.errors import AgentcageError
-from agentcage.ledger.claims import Claim, ClaimScope
+from agentcage.ledger.claims import AuditNote, Claim, ClaimScope
 
 if TYPE_CHECKING:
     from agentcage.ledger.base import Ledger
@@ -69,12 +70,16 @@ def keep_answer(
     reservation_id: str,
     trace_id: str | None = None,
     agent_id: str | None = None,
+    audit: Sequence[AuditNote] = (),
+    audit_seq: int | None = None,
 ) -> ToolResult:
     """Keep ``result``, the answer to request ``result.request_id`` carrying ``reservation_id``.
 
     Returns the answer the ledger keeps for that reservation: ``result``, or the one kept before by an
     earlier delivery, which may answer ANOTHER request id (compare ``request_id``). Raises the ledger's
-    error when nothing could be written.
+    error when nothing could be written. The ``audit`` events are written with the answer (numbered
+    after ``audit_seq``, the task's last as the caller knows it: :meth:`Ledger.claim`), or after it
+    when an earlier answer was kept: they record what this delivery did either way.
     """
     outcome = ledger.claim(
         result.task_id,
@@ -86,9 +91,20 @@ def keep_answer(
             "trace_id": trace_id,
             "agent_id": agent_id,
         },
+        audit=audit,
+        audit_seq=audit_seq,
     )
     if outcome.won:
         return result
+    for note in audit:
+        ledger.append_audit(
+            result.task_id,
+            note.kind,
+            note.data,
+            trace_id=note.trace_id,
+            step=note.step,
+            agent_id=note.agent_id,
+        )
     kept = _answer_of(outcome.claim)
     return kept.result if kept is not None else result
 

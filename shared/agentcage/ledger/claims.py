@@ -30,10 +30,12 @@ from pydantic import AwareDatetime, BaseModel, Field, JsonValue
 from agentcage.errors import ConflictError, InvalidInputError, NotFoundError
 from agentcage.ledger import rules
 from agentcage.ledger.hooks import LedgerHooks
+from agentcage.ledger.models import AuditEvent
 from agentcage.ledger.records import LEDGER_RECORD
 from agentcage.ledger.validation import build
 
 __all__ = [
+    "AuditNote",
     "Claim",
     "ClaimOperations",
     "ClaimOutcome",
@@ -95,6 +97,17 @@ class ClaimOutcome:
     claim: Claim
 
 
+@dataclass(frozen=True, slots=True)
+class AuditNote:
+    """An audit event to append with a won claim, in the same write (its ``seq`` is assigned then)."""
+
+    kind: str
+    data: Mapping[str, Any]
+    trace_id: str | None = None
+    step: int | None = None
+    agent_id: str | None = None
+
+
 class OutboxMessage(BaseModel):
     """A message that must follow a record: where it goes, its (stable) id, its serialized body."""
 
@@ -149,11 +162,18 @@ class ClaimOperations(LedgerHooks):
         payload: Mapping[str, Any] | None = None,
         ttl_seconds: float | None = None,
         outbox: Iterable[OutboxMessage] = (),
+        audit: Iterable[AuditNote] = (),
+        audit_seq: int | None = None,
     ) -> ClaimOutcome:
         """Claim ``(scope, key)`` of the task once: the new claim (won) or the one that exists.
 
-        ``outbox`` messages are written in the same transaction, only when this call wins. The task
-        names the claim's partition only: it is not read (the caller has verified it).
+        ``outbox`` messages are written in the same transaction, only when this call wins; so are the
+        ``audit`` events, numbered after the task's last one. ``audit_seq`` is that number as the caller
+        last read it (:meth:`~agentcage.ledger.base.Ledger.call_records`, or its own last append): a
+        backend that cannot number events inside a transaction (DynamoDB) then writes everything in
+        one request when it is still right, and otherwise the events after the claim. A lost claim
+        writes no event: the caller appends what it still wants recorded. The task names the claim's
+        partition only: it is not read (the caller has verified it).
         """
         if ttl_seconds is not None and ttl_seconds <= 0:
             raise InvalidInputError("ttl_seconds must be positive")
@@ -168,7 +188,25 @@ class ClaimOperations(LedgerHooks):
             claimed_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None,
         )
-        won, winner = self._insert_claim(claim, self._outbox_entries(claim.task_id, outbox, now))
+        events = [
+            build(
+                AuditEvent,
+                task_id=claim.task_id,
+                seq=1,
+                kind=note.kind,
+                data=dict(note.data),
+                trace_id=note.trace_id,
+                step=note.step,
+                agent_id=note.agent_id,
+                at=now,
+            )
+            for note in audit
+        ]
+        if any(not event.kind for event in events):
+            raise InvalidInputError("an audit event has a kind")
+        won, winner = self._insert_claim(
+            claim, self._outbox_entries(claim.task_id, outbox, now), events, audit_seq
+        )
         return ClaimOutcome(won=won, claim=winner)
 
     def get_claim(self, task_id: str, scope: ClaimScope | str, key: str) -> Claim | None:
@@ -260,9 +298,11 @@ class ClaimOperations(LedgerHooks):
 
     # --- hooks ------------------------------------------------------------------------------------
     @abstractmethod
-    def _insert_claim(self, claim: Claim, outbox: list[OutboxEntry]) -> tuple[bool, Claim]:
-        """Put ``claim`` (and ``outbox``) if no claim of its key exists: (True, it), else (False, the one
-        stored)."""
+    def _insert_claim(
+        self, claim: Claim, outbox: list[OutboxEntry], audit: list[AuditEvent], audit_seq: int | None
+    ) -> tuple[bool, Claim]:
+        """Put ``claim`` (and ``outbox``, and ``audit`` renumbered after the task's last event) if no
+        claim of its key exists: (True, it), else (False, the one stored, and nothing else written)."""
 
     @abstractmethod
     def _load_claim(self, task_id: str, scope: ClaimScope, key: str) -> Claim | None: ...

@@ -25,7 +25,14 @@ from agentcage.budget.limits import AMOUNT_FIELDS, exceeded_limit
 from agentcage.errors import AgentcageError, ConflictError, ReservationNotFoundError, TaskNotFoundError
 from agentcage.ledger import keys, rules
 from agentcage.ledger.dynamodb_claims import DynamoDBClaimHooks
-from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE, task_from_item, task_to_item, to_item, values
+from agentcage.ledger.dynamodb_items import (
+    TTL_ATTRIBUTE,
+    from_item,
+    task_from_item,
+    task_to_item,
+    to_item,
+    values,
+)
 from agentcage.ledger.dynamodb_store import LostRaceError, cancellation_reasons, error_code
 from agentcage.ledger.models import (
     ApprovalRecord,
@@ -336,7 +343,8 @@ class DynamoDBLedger(DynamoDBClaimHooks):
         circuit = None
         if tool is not None:
             circuit = self._doc(rest[0], CircuitRecord)[0] if rest[0] else CircuitRecord(tool=tool)
-        return CallRecords(task=task, reservation=held, approval=asked, circuit=circuit)
+        seq = int(from_item(items[0]).get("audit_seq", 0)) if items[0] else 0
+        return CallRecords(task=task, reservation=held, approval=asked, circuit=circuit, audit_seq=seq)
 
     def _stale_reservations(self, now: datetime, task_id: str | None) -> list[tuple[str, str]]:
         if task_id is None:

@@ -21,6 +21,7 @@ from agentcage.ledger.claims import Claim, ClaimScope, OutboxEntry, claim_not_fo
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE, from_item, to_item, values
 from agentcage.ledger.dynamodb_records import DynamoDBRecordHooks
 from agentcage.ledger.dynamodb_store import LostRaceError, cancellation_reasons, error_code
+from agentcage.ledger.models import AuditEvent
 
 __all__ = ["DynamoDBClaimHooks"]
 
@@ -61,7 +62,61 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
         return self._doc(item, Claim)
 
     # --- hooks ------------------------------------------------------------------------------------
-    def _insert_claim(self, claim: Claim, outbox: list[OutboxEntry]) -> tuple[bool, Claim]:
+    def _insert_claim(
+        self, claim: Claim, outbox: list[OutboxEntry], audit: list[AuditEvent], audit_seq: int | None
+    ) -> tuple[bool, Claim]:
+        if audit and audit_seq is not None:
+            done = self._insert_claim_with_audit(claim, outbox, audit, audit_seq)
+            if done is not None:
+                return done
+        won, stored = self._insert_claim_alone(claim, outbox)
+        if won:  # the events after the claim, each numbered by its own atomic counter update
+            for event in audit:
+                self._append_audit(claim.task_id, _renumber(event), event.at)
+        return won, stored
+
+    def _insert_claim_with_audit(
+        self, claim: Claim, outbox: list[OutboxEntry], audit: list[AuditEvent], audit_seq: int
+    ) -> tuple[bool, Claim] | None:
+        """Claim, events and outbox in ONE transaction, the events numbered after ``audit_seq`` on the
+        condition that it is still the task's last; ``None`` when it no longer is (number them apart)."""
+        pk = keys.task_pk(claim.task_id)
+        numbered = [e.model_copy(update={"seq": audit_seq + i}) for i, e in enumerate(audit, start=1)]
+        items: list[dict[str, Any]] = [
+            {"Put": {"Item": self._claim_item(claim, 1), "ConditionExpression": _ABSENT}},
+            {
+                "Update": {
+                    "Key": to_item({"PK": pk, "SK": keys.META}),
+                    "UpdateExpression": "SET audit_seq = :next",
+                    "ConditionExpression": "audit_seq = :seen",
+                    "ExpressionAttributeValues": values(next=audit_seq + len(audit), seen=audit_seq),
+                }
+            },
+            *(
+                {"Put": {"Item": self._doc_item(pk, keys.audit_sk(e.at, e.seq), e, 1, seq=e.seq)}}
+                for e in numbered
+            ),
+            *self._outbox_puts(outbox),
+        ]
+        for _ in self._attempts():
+            try:
+                self._transact(items)
+            except ClientError as error:
+                if error_code(error) != "TransactionCanceledException":
+                    raise
+                reasons = cancellation_reasons(error)
+                if reasons[:1] == ["ConditionalCheckFailed"]:
+                    found = self._claim_versioned(claim.task_id, claim.scope, claim.key)
+                    if found is not None:
+                        return False, found[0]
+                    continue  # released meanwhile: again
+                if reasons[1:2] == ["ConditionalCheckFailed"]:
+                    return None  # another event came first (or no task): number them apart
+                continue  # a conflicting transaction
+            return True, claim
+        raise AssertionError("unreachable")  # pragma: no cover - _attempts raises when exhausted
+
+    def _insert_claim_alone(self, claim: Claim, outbox: list[OutboxEntry]) -> tuple[bool, Claim]:
         put = {"Item": self._claim_item(claim, 1), "ConditionExpression": _ABSENT}
         for _ in self._attempts():
             try:
@@ -189,3 +244,8 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
                 return None
             raise
         return self._entry(response["Attributes"])
+
+
+def _renumber(event: AuditEvent) -> Callable[[int, datetime], AuditEvent]:
+    """``event`` under the sequence number and time the audit append assigns."""
+    return lambda seq, at: event.model_copy(update={"seq": seq, "at": at})

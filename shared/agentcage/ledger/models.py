@@ -264,3 +264,5 @@ class CallRecords(BaseModel):
     reservation: Reservation | None
     approval: ApprovalRecord | None = None
     circuit: CircuitRecord | None = None
+    audit_seq: int = 0
+    """The number of the task's last audit event when read (0: none)."""

@@ -293,7 +293,8 @@ class SerializableLedger(Ledger):
             if tool is not None:
                 item = store.get(keys.circuit_pk(tool), keys.CIRCUIT_SK)
                 circuit = CircuitRecord.model_validate(item) if item is not None else CircuitRecord(tool=tool)
-        return CallRecords(task=task, reservation=held, approval=asked, circuit=circuit)
+            seq = int((store.get(keys.task_pk(task_id), _AUDIT_SEQ) or {"value": 0})["value"])
+        return CallRecords(task=task, reservation=held, approval=asked, circuit=circuit, audit_seq=seq)
 
     # --- claims and the outbox --------------------------------------------------------------------
     @staticmethod
@@ -302,7 +303,13 @@ class SerializableLedger(Ledger):
             due = entry.created_at.timestamp() if not entry.delivered else None
             store.insert(keys.task_pk(entry.task_id), keys.outbox_sk(entry.message_id), _dump(entry), due=due)
 
-    def _insert_claim(self, claim: Claim, outbox: list[OutboxEntry]) -> tuple[bool, Claim]:
+    def _insert_claim(
+        self,
+        claim: Claim,
+        outbox: list[OutboxEntry],
+        audit: list[AuditEvent],
+        audit_seq: int | None,  # noqa: ARG002 - numbered inside the transaction
+    ) -> tuple[bool, Claim]:
         with self._transaction(write=True) as store:
             pk, sk = keys.task_pk(claim.task_id), keys.claim_sk(claim.scope, claim.key)
             existing = store.get(pk, sk)
@@ -310,6 +317,12 @@ class SerializableLedger(Ledger):
                 return False, Claim.model_validate(existing)
             store.put(pk, sk, _dump(claim))
             self._put_outbox(store, outbox)
+            if audit:
+                seq = int((store.get(pk, _AUDIT_SEQ) or {"value": 0})["value"])
+                for offset, event in enumerate(audit, start=1):
+                    numbered = event.model_copy(update={"seq": seq + offset})
+                    store.put(pk, keys.audit_sk(numbered.at, numbered.seq), numbered.model_dump(mode="json"))
+                store.put(pk, _AUDIT_SEQ, {"value": seq + len(audit)})
             return True, claim
 
     def _load_claim(self, task_id: str, scope: ClaimScope, key: str) -> Claim | None:

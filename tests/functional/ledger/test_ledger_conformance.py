@@ -31,6 +31,7 @@ from agentcage.ledger import (
     TaskRecord,
     keys,
 )
+from agentcage.ledger.claims import AuditNote
 from tests.functional.ledger.ledger_support import FakeClock, in_process_ledger, new_task, run_threads
 
 BACKENDS = ("memory", "sqlite", "dynamodb")
@@ -411,3 +412,65 @@ def test_a_circuit_as_seen_answers_without_a_write_only_when_nothing_changes(
     second = ledger.circuit_admit("getCustomer", seen=opened)
     assert first.probe
     assert not second.allowed  # the probe is taken: the stale view did not let a second one through
+
+
+# --- audit events written with a claim ----------------------------------------------------------------
+@pytest.mark.parametrize("hint", ["current", "stale", "none"])
+def test_a_won_claim_appends_its_audit_events_in_order_after_the_last(
+    ledger: Ledger, clock: FakeClock, hint: str
+) -> None:
+    # GIVEN a task with events, read by the caller (and, for a stale read, one more event after it)
+    task = new_task(ledger, clock)  # its `state` event is seq 1
+    made = ledger.reserve(task.task_id, Usage(tool_calls=1), kind="tool", tool="getCustomer")
+    seen = ledger.call_records(task.task_id, reservation_id=made.reservation_id).audit_seq
+    assert seen == len(ledger.audit(task.task_id))
+    if hint == "stale":
+        ledger.append_audit(task.task_id, "meanwhile", {})
+    notes = [AuditNote("tool_executed", {"n": 1}, step=1), AuditNote("note", {"n": 2}, agent_id="a")]
+    # WHEN a claim is won with two events
+    outcome = ledger.claim(
+        task.task_id,
+        ClaimScope.ANSWER,
+        made.reservation_id,
+        claimant="m-1",
+        audit=notes,
+        audit_seq=None if hint == "none" else seen,
+    )
+    # THEN they follow every earlier event, numbered 1, 2, 3, ... without a gap
+    assert outcome.won
+    events = ledger.audit(task.task_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert [(e.kind, e.data, e.step, e.agent_id) for e in events[-2:]] == [
+        ("tool_executed", {"n": 1}, 1, None),
+        ("note", {"n": 2}, None, "a"),
+    ]
+    # AND a later append continues after them
+    assert ledger.append_audit(task.task_id, "after", {}).seq == len(events) + 1
+    # AND a lost claim writes none of its events
+    lost = ledger.claim(
+        task.task_id, ClaimScope.ANSWER, made.reservation_id, claimant="m-2", audit=notes, audit_seq=seen
+    )
+    assert not lost.won
+    assert len(ledger.audit(task.task_id)) == len(events) + 1
+
+
+def test_dynamodb_writes_a_claim_and_its_audit_events_in_one_request(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    with in_process_ledger("dynamodb", clock, tmp_path) as ledger:
+        task = new_task(ledger, clock)
+        made = ledger.reserve(task.task_id, Usage(tool_calls=1), kind="tool", tool="getCustomer")
+        seen = ledger.call_records(task.task_id, reservation_id=made.reservation_id).audit_seq
+        calls: list[str] = []
+        ledger.client.meta.events.register(  # type: ignore[attr-defined]
+            "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+        )
+        ledger.claim(
+            task.task_id,
+            ClaimScope.ANSWER,
+            made.reservation_id,
+            claimant="m-1",
+            audit=[AuditNote("tool_executed", {})],
+            audit_seq=seen,
+        )
+        assert calls == ["TransactWriteItems"]
