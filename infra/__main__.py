@@ -25,6 +25,7 @@ import yaml  # noqa: E402
 from pulumi_azure_native import authorization  # noqa: E402
 
 from agentcage import constants as env  # noqa: E402
+from agentcage.approvals.notice import console_url  # noqa: E402
 from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE  # noqa: E402
 from agentcage.topology import QUEUES, dead_letter_queue  # noqa: E402
 from functions.aws.manifest import LAMBDAS, LambdaSpec, lambda_spec  # noqa: E402
@@ -404,6 +405,7 @@ auth = CoordinatorAuth(
         tenant_id=config.entra_tenant_id,
         resource_group_name=platform.resource_group.name,
         app_name=coordinator.app.name,
+        host_name=coordinator.app.default_host_name,  # people sign in to the console on it
     ),
 )
 
@@ -448,6 +450,13 @@ pulumi.export("api_url", api.stage.invoke_url)
 pulumi.export("coordinator_app", coordinator.app.name)
 pulumi.export("coordinator_url", coordinator.app.default_host_name.apply(lambda host: f"https://{host}"))
 pulumi.export("coordinator_scope", auth.scope)
+# Where a person opens the approval console: through App Service Authentication's sign-in.
+pulumi.export(
+    "console_url",
+    coordinator.app.default_host_name.apply(
+        lambda host: console_url(base_url=f"https://{host}", sign_in=True)
+    ),
+)
 pulumi.export("resource_group", platform.resource_group.name)
 pulumi.export("function_app_package", str(packages["function-app"].path))
 pulumi.export("function_app_package_sha256", packages["function-app"].sha256)

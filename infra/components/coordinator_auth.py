@@ -1,15 +1,25 @@
 """Entra authentication in front of the coordinator's HTTP routes (App Service Authentication).
 
-The functions are anonymous by design (``function_app.py``): the platform validates an Entra access
-token for this API before a request reaches them, and hands the caller's identity to the routes
-(approvals, the MCP gateway at ``/api/mcp/{agent}``) in ``X-MS-CLIENT-PRINCIPAL``. No client secret
-is involved: the platform only validates bearer tokens (issuer, audience); it never signs anyone in
-itself. The MCP gateway's protected-resource metadata is the one path served without a token.
+The functions are anonymous by design (``function_app.py``): the platform authenticates each request
+before it reaches them, and hands the caller's identity to the routes (approvals, the console, the MCP
+gateway at ``/api/mcp/{agent}``) in ``X-MS-CLIENT-PRINCIPAL``. Two kinds of caller, no client secret:
+
+- **Programs** (the CLI, MCP clients, automations) send an Entra access token for this API; the platform
+  validates it (issuer, audience). A request with neither token nor session gets 401, which is what an
+  API or MCP client needs; the MCP gateway's protected-resource metadata is the one path served without.
+- **People** (the approval console) sign in through the platform's ``/.auth/login/aad`` endpoint: it
+  sends the browser to Entra for an ID token, returned by ``form_post`` to
+  ``https://<app host>/.auth/login/aad/callback`` (the app registration's one web redirect URI, with ID
+  token issuance on: the flow the platform uses when it has no client secret), and keeps the person in a
+  session cookie. Every link handed to a person goes through that endpoint with the console page as a
+  relative ``post_login_redirect_uri`` (``agentcage.approvals.notice.console_url``); no external
+  redirect URL is allowed, so sign-in only ever lands on this app.
 
 The API's identifier URI is ``api://<its client id>``, set once the application exists: the one form
 Entra's default identifier-URI policy accepts in every tenant (a name like ``api://agentcage-dev`` is
 refused where the policy is enforced). Tokens are requested for ``<identifier URI>/tasks`` (the
-exported ``coordinator_scope``) and carry the client id as ``aud`` (v2 tokens).
+exported ``coordinator_scope``) and carry the client id as ``aud`` (v2 tokens; an ID token's ``aud`` is
+the client id too).
 """
 
 from __future__ import annotations
@@ -21,12 +31,27 @@ import pulumi
 import pulumi_azuread as azuread
 from pulumi_azure_native import web
 
-__all__ = ["AZURE_CLI_CLIENT_ID", "MCP_METADATA_PATH", "CoordinatorAuthArgs", "CoordinatorAuth"]
+from agentcage.approvals.notice import SIGN_IN_PATH
+
+__all__ = [
+    "AZURE_CLI_CLIENT_ID",
+    "MCP_METADATA_PATH",
+    "SIGN_IN_CALLBACK_PATH",
+    "SESSION_HOURS",
+    "CoordinatorAuthArgs",
+    "CoordinatorAuth",
+    "sign_in_redirect_uri",
+]
 
 # Pre-authorised so `az account get-access-token --scope <api>/tasks` works without a consent prompt.
 AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 MCP_METADATA_PATH = "/api/mcp/.well-known/oauth-protected-resource"
 """Served unauthenticated (with every agent's document under it): ``agentcage.mcp.gateway``."""
+SIGN_IN_CALLBACK_PATH = f"{SIGN_IN_PATH}/callback"
+"""Where Entra posts a person's ID token back to App Service Authentication."""
+SESSION_HOURS = 8
+"""A person's console session lasts a working day, then they sign in again (fixed, not sliding)."""
+_NONCE_MINUTES = 5  # a sign-in left open longer than this starts over
 _SCOPE_NAMESPACE = uuid.UUID("0b8f3c55-2d1e-4f7a-9c61-7e3b5d2a4f10")
 
 
@@ -38,10 +63,18 @@ class CoordinatorAuthArgs:
     tenant_id: str
     resource_group_name: pulumi.Input[str]
     app_name: pulumi.Input[str]
+    host_name: pulumi.Input[str]
+    """The Function App's default host name (``<name>...azurewebsites.net``): where people sign in."""
+
+
+def sign_in_redirect_uri(host_name: str) -> str:
+    """The app registration's web redirect URI: the platform's sign-in callback on the app's host."""
+    return f"https://{host_name}{SIGN_IN_CALLBACK_PATH}"
 
 
 class CoordinatorAuth(pulumi.ComponentResource):
-    """An Entra API registration and the Function App's token validation against it."""
+    """An Entra registration of the API and of the console's sign-in, and the Function App's
+    authentication against it (tokens for programs, a session for people)."""
 
     identifier_uri: pulumi.Output[str]
     scope: pulumi.Output[str]
@@ -73,6 +106,14 @@ class CoordinatorAuth(pulumi.ComponentResource):
                     )
                 ],
             ),
+            # People sign in to the console: the platform asks for an ID token alone (no client
+            # secret, so no code exchange) and Entra posts it to the callback on the app's own host.
+            web=azuread.ApplicationWebArgs(
+                redirect_uris=[pulumi.Output.from_input(args.host_name).apply(sign_in_redirect_uri)],
+                implicit_grant=azuread.ApplicationWebImplicitGrantArgs(
+                    id_token_issuance_enabled=True, access_token_issuance_enabled=False
+                ),
+            ),
             # The identifier URI is its own resource (below): it needs the client id this creates.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["identifierUris"]),
         )
@@ -100,8 +141,10 @@ class CoordinatorAuth(pulumi.ComponentResource):
             global_validation=web.GlobalValidationArgs(
                 require_authentication=True,
                 unauthenticated_client_action=web.UnauthenticatedClientActionV2.RETURN401,
-                # The MCP authorization spec: a client learns where to get a token from the protected-
-                # resource metadata, so that document is served without one.
+                # 401, not a redirect: API and MCP clients must see it. A person is sent to the sign-in
+                # endpoint by the links they are given (the /.auth paths are the platform's own, always
+                # reachable). The MCP authorization spec: a client learns where to get a token from the
+                # protected-resource metadata, so that document is served without one.
                 excluded_paths=[MCP_METADATA_PATH],
             ),
             identity_providers=web.IdentityProvidersArgs(
@@ -116,7 +159,22 @@ class CoordinatorAuth(pulumi.ComponentResource):
                     ),
                 )
             ),
-            login=web.LoginArgs(token_store=web.TokenStoreArgs(enabled=False)),
+            login=web.LoginArgs(
+                # The session cookie carries the signed-in person; nothing keeps Entra's tokens.
+                token_store=web.TokenStoreArgs(enabled=False),
+                # After sign-in, only this app's own pages: no external URL may be a redirect target.
+                allowed_external_redirect_urls=[],
+                preserve_url_fragments_for_logins=False,
+                cookie_expiration=web.CookieExpirationArgs(
+                    convention=web.CookieExpirationConvention.FIXED_TIME,
+                    time_to_expiration=f"{SESSION_HOURS:02d}:00:00",
+                ),
+                nonce=web.NonceArgs(
+                    validate_nonce=True, nonce_expiration_interval=f"00:{_NONCE_MINUTES:02d}:00"
+                ),
+            ),
+            # The session cookie and the ID token travel over HTTPS only.
+            http_settings=web.HttpSettingsArgs(require_https=True),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[identifier]),
         )
         self.scope = pulumi.Output.concat(identifier.identifier_uri, "/tasks")
