@@ -10,6 +10,7 @@ import pulumi
 from pulumi_azure_native import authorization, keyvault, storage, web
 
 from agentcage.constants import (
+    APP_INSIGHTS_RESOURCE_ID_ENV,
     MANAGED_IDENTITY_CLIENT_ID_ENV,
     MCP_AUTHORIZATION_SERVER_ENV,
     MCP_CALLERS_ENV,
@@ -167,6 +168,8 @@ class Coordinator(pulumi.ComponentResource):
             "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": pulumi.Output.concat(
                 "Authorization=AAD;ClientId=", args.identity.client_id
             ),
+            # The console links a task's trace to its Application Insights query on this component.
+            APP_INSIGHTS_RESOURCE_ID_ENV: args.app_insights_id,
             # DefaultAzureCredential / ManagedIdentityCredential pick the user-assigned identity by this.
             MANAGED_IDENTITY_CLIENT_ID_ENV: args.identity.client_id,
             # The MCP gateway's protected-resource metadata names the tenant's Entra issuer (whose
