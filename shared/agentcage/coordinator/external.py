@@ -165,7 +165,7 @@ class ExternalCalls:
         coordinator = self.coordinator
         if task.state.is_final:
             return ExternalCall(task=task, call=None, status="ended"), Outbox()
-        _, checkpoint = coordinator._checkpoint(task.task_id)
+        seen, checkpoint = coordinator._checkpoint(task.task_id)
         earlier = self._earlier(task, checkpoint, tool, arguments)
         if earlier is not None:
             coordinator._audit(
@@ -189,7 +189,15 @@ class ExternalCalls:
             return ExternalCall(
                 task=coordinator.ledger.get_task(task.task_id), call=None, status="ended"
             ), Outbox()
-        planned, step = self._checkpoint(task, planned)
+        saved = self._checkpoint(task, planned, seen)
+        if isinstance(saved, PlannedCall):  # an identical call, proposed at the same time, won
+            coordinator._audit(
+                task,
+                "external_call_repeated",
+                {"request_id": saved.request_id, "tool": tool, "client": dict(client), "concurrent": True},
+            )
+            return self.where(task.task_id, saved.request_id, repeated=True), Outbox()
+        planned, step = saved
         event = {**_decision_event(planned), "client": dict(client)}
         coordinator._audit(task, "decision", event, step=step)
         return self._after_checkpoint(task, planned)
@@ -219,28 +227,43 @@ class ExternalCalls:
             return call
         return None  # failed, or refused for a passing reason (an open circuit): decided again
 
-    def _checkpoint(self, task: TaskRecord, planned: PlannedCall) -> tuple[PlannedCall, int]:
-        """Save ``planned`` as the task's next step; returns it as saved, and that step's number."""
+    def _checkpoint(
+        self, task: TaskRecord, planned: PlannedCall, seen: int
+    ) -> tuple[PlannedCall, int] | PlannedCall:
+        """Save ``planned`` as the task's next step; returns it as saved, and that step's number.
+
+        Identical calls proposed at the same time (the same tool and arguments, none of them in the
+        checkpoint ``seen`` at step ``seen`` yet) all pass the repeat check; the step numbers order
+        them, and only the first is kept: a later one finds it in the checkpoint, is withdrawn (its
+        reservation released, its approval superseded, nothing recorded or sent) and that earlier call
+        is returned instead, so it runs once and every copy is answered from it.
+        """
         coordinator = self.coordinator
         for _ in range(_CHECKPOINT_ATTEMPTS):
             last, checkpoint = coordinator._checkpoint(task.task_id)
+            twin = _concurrent_twin(checkpoint, seen, planned)
+            if twin is not None:
+                self._withdraw(task, planned, f"an identical call ({twin.request_id}) was proposed at once")
+                return twin
             step = last + 1
             call = _at_step(planned, step)
             turn = Turn(step=step, calls=(call,))
             data = StepCheckpoint(turns=(*checkpoint.turns, turn)).model_dump(mode="json")
             if coordinator.ledger.save_checkpoint(task.task_id, step, data):
                 return call, step
-        if planned.request is not None:
-            coordinator.ledger.release(str(planned.request["reservation_id"]))
-        if planned.approval_id:
-            coordinator._supersede_approvals(
-                task, [planned.approval_id], "the call could not be checkpointed"
-            )
+        self._withdraw(task, planned, "the call could not be checkpointed")
         raise ConflictError(
             f"task {task.task_id} is too busy: concurrent calls took all {_CHECKPOINT_ATTEMPTS} step "
             "numbers this one tried; try again",
             details={"task_id": task.task_id},
         )
+
+    def _withdraw(self, task: TaskRecord, planned: PlannedCall, reason: str) -> None:
+        """Undo what deciding ``planned`` set aside, for a call that will never be checkpointed."""
+        if planned.request is not None:
+            self.coordinator.ledger.release(str(planned.request["reservation_id"]))
+        if planned.approval_id:
+            self.coordinator._supersede_approvals(task, [planned.approval_id], reason)
 
     def _after_checkpoint(self, task: TaskRecord, call: PlannedCall) -> tuple[ExternalCall, Outbox]:
         coordinator = self.coordinator
@@ -306,6 +329,18 @@ def _final(result: Mapping[str, Any]) -> bool:
         code = error.get("code") if isinstance(error, dict) else None
         return code == "invalid_arguments"
     return True
+
+
+def _concurrent_twin(checkpoint: StepCheckpoint, seen: int, planned: PlannedCall) -> PlannedCall | None:
+    """A call with ``planned``'s tool and argument digest checkpointed after step ``seen``."""
+    if planned.args_digest is None:
+        return None
+    for turn in checkpoint.turns:
+        if turn.step > seen:
+            for call in turn.calls:
+                if call.tool == planned.tool and call.args_digest == planned.args_digest:
+                    return call
+    return None
 
 
 def _owner(task: TaskRecord) -> str | None:

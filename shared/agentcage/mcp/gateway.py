@@ -47,7 +47,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from agentcage.approvals import PrincipalSource
 from agentcage.coordinator import Coordinator, Outbox
 from agentcage.coordinator.external import ExternalCall
-from agentcage.errors import AgentcageError, AuthenticationError
+from agentcage.coordinator.http import MAX_BODY_BYTES
+from agentcage.errors import AgentcageError, AuthenticationError, EnvelopeTooLargeError
 from agentcage.mcp.answers import error_result, tool_result
 from agentcage.mcp.callers import Caller, authenticate
 from agentcage.mcp.settings import McpSettings
@@ -161,17 +162,24 @@ class McpGateway:
                 extra["WWW-Authenticate"] = f'Bearer resource_metadata="{url}"'
             await _send_json(send, error.status, _error(error.code, error.message), extra)
             return
+        bounded = await _bounded(scope, headers, receive, send)
+        if bounded is None:
+            return
         manager = await self._managers.current()
         token = _REQUEST.set(_Request(caller=caller, headers=headers))
         try:
-            await manager.handle_request(scope, receive, send)
+            await manager.handle_request(scope, bounded, send)
         finally:
             _REQUEST.reset(token)
 
     def _new_manager(self) -> StreamableHTTPSessionManager:
         # Stateless: no session, no event store, nothing kept between requests (see .transport).
         return StreamableHTTPSessionManager(
-            self.server, json_response=True, stateless=True, security_settings=self._security()
+            self.server,
+            json_response=True,
+            stateless=True,
+            security_settings=self._security(),
+            max_request_body_size=MAX_BODY_BYTES,
         )
 
     def _security(self) -> TransportSecuritySettings | None:
@@ -326,6 +334,39 @@ def _headers(scope: Mapping[str, Any]) -> dict[str, str]:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
+
+
+async def _bounded(scope: Mapping[str, Any], headers: Mapping[str, str], receive: Any, send: Any) -> Any:
+    """The request's ``receive`` once its body is known to be at most ``MAX_BODY_BYTES`` (the
+    coordinator's own bound), or ``None`` when it was answered 413 (or the client left).
+
+    The body is read here so that an oversized one gets the project's structured error (the SDK's own
+    limit answers in plain text); the SDK then receives it as it arrived.
+    """
+    too_large = EnvelopeTooLargeError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        await _send_json(send, too_large.status, _error(too_large.code, too_large.message))
+        return None
+    if scope.get("method") != "POST":
+        return receive
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None  # the client went away before it finished sending: nobody to answer
+        body.extend(message.get("body") or b"")
+        if len(body) > MAX_BODY_BYTES:
+            await _send_json(send, too_large.status, _error(too_large.code, too_large.message))
+            return None
+        if not message.get("more_body"):
+            break
+    pending = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+
+    async def replayed() -> Any:
+        return pending.pop() if pending else await receive()
+
+    return replayed
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

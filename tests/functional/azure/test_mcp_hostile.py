@@ -1,0 +1,215 @@
+"""A hostile MCP client at the Function App's route: every abuse gets a clear structured answer (an HTTP
+error with a JSON body, a JSON-RPC error, or a tool error), never a 500, and loses nothing.
+
+The route is called as the Functions host calls it, behind App Service Authentication, with a 0 s wait
+(a call answers ``pending`` and the fake executor answers when the test pumps the queues).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.functional.azure.azure_support import http, principal_header
+from tests.functional.azure.conftest import Harness, build_harness
+from tests.functional.coordinator.coordinator_support import FakeClock, open_test_ledger
+
+MODERN = "2026-07-28"
+RITA = principal_header("5f1c0000-0000-0000-0000-0000000000c1", "Rita Rep", ("service_rep",))
+MALLORY = principal_header("5f1c0000-0000-0000-0000-0000000000c2", "Mallory Rep", ("service_rep",))
+READ = {"name": "getCustomer", "arguments": {"customer_id": "C-1001"}}
+
+
+@pytest.fixture
+def route(functions: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    import runtime
+    from blueprints import http_mcp
+
+    monkeypatch.setenv("WEBSITE_AUTH_ENABLED", "True")
+    monkeypatch.setenv("AGENTCAGE_MCP_CALLERS", json.dumps({"*": ["returns-coordinator"]}))
+    monkeypatch.setenv("AGENTCAGE_MCP_WAIT_SECONDS", "0")
+    monkeypatch.setenv("AGENTCAGE_ENVIRONMENT", "dev")
+    http_mcp._middleware.cache_clear()  # settings are read on first use
+    clock = FakeClock()
+    with open_test_ledger("memory", clock, tmp_path) as ledger:
+        yield build_harness(functions, ledger, clock)
+    http_mcp._middleware.cache_clear()
+    runtime.set_runtime(None)
+
+
+def _envelope(method: str, params: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    protocol = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "hostile", "version": "6.6.6"},
+    }
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": method,
+        "params": {**params, "_meta": {**protocol, **(meta or {})}},
+    }
+
+
+def _post(
+    route: Harness,
+    body: bytes | dict[str, Any],
+    *,
+    principal: str = RITA,
+    conversation: str | None = "hostile-1",
+    extra: dict[str, str] | None = None,
+    name: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Mcp-Protocol-Version": MODERN,
+        "X-MS-CLIENT-PRINCIPAL": principal,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": name or "getCustomer",
+        **(extra or {}),
+    }
+    if conversation is not None:
+        headers["X-Agentcage-Conversation"] = conversation
+    response = route.functions["mcp"](http("POST", "mcp/returns-coordinator", body=raw, headers=headers))
+    text = response.get_body() or b"{}"
+    assert response.status_code != 500, text
+    assert response.mimetype == "application/json", (response.status_code, text[:200])
+    return response.status_code, json.loads(text)
+
+
+def _sent(route: Harness) -> list[Any]:
+    return [m for m in route.sender.messages if m.queue == "tool-requests"]
+
+
+def test_an_oversized_body_is_refused_with_a_structured_413_before_anything_runs(route: Harness) -> None:
+    body = _envelope("tools/call", {"name": "getCustomer", "arguments": {"customer_id": "C" * 200_000}})
+    status, answer = _post(route, body)
+    assert status == 413
+    assert answer["error"]["code"] == "envelope_too_large"
+    assert _sent(route) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"{not json", -32700),
+        (b'[{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}]', -32600),
+        (b'{"jsonrpc": "2.0", "id": {"x": 1}, "method": "tools/call"}', -32600),
+        (b'"just a string"', -32600),
+        (b"9" * 5000, -32700),
+    ],
+)
+def test_malformed_json_rpc_gets_a_json_rpc_error(route: Harness, raw: bytes, code: int) -> None:
+    status, answer = _post(route, raw)
+    assert 400 <= status < 500
+    assert answer["error"]["code"] == code
+    assert _sent(route) == []
+
+
+def test_params_that_are_not_a_tool_call_get_invalid_params(route: Harness) -> None:
+    body = _envelope("tools/call", {"name": "getCustomer", "arguments": ["C-1001"]})
+    status, answer = _post(route, body)
+    assert 400 <= status < 500
+    assert answer["error"]["code"] == -32602
+    assert _sent(route) == []
+
+
+def test_arguments_that_fail_the_schema_are_a_tool_error_listing_the_problems(route: Harness) -> None:
+    body = _envelope("tools/call", {"name": "getCustomer", "arguments": {"customer": "C-1001", "x": 1}})
+    status, answer = _post(route, body)
+    assert status == 200
+    result = answer["result"]
+    assert result["isError"] is True
+    error = result["structuredContent"]["error"]
+    assert error["code"] == "invalid_arguments"
+    assert error["problems"]
+    assert _sent(route) == []
+
+
+@pytest.mark.parametrize("depth", [150, 400])
+def test_deeply_nested_arguments_are_refused_not_a_crash(route: Harness, depth: int) -> None:
+    nested: Any = "x"
+    for _ in range(depth):
+        nested = {"a": nested}
+    body = _envelope("tools/call", {"name": "getCustomer", "arguments": {"customer_id": "C-1", "n": nested}})
+    status, answer = _post(route, body)
+    # The SDK refuses nesting past what its models accept (invalid params); below that, the schema does.
+    if "error" in answer:
+        assert (status, answer["error"]["code"]) == (400, -32602)
+    else:
+        assert status == 200
+        assert answer["result"]["structuredContent"]["error"]["code"] == "invalid_arguments"
+    assert _sent(route) == []
+
+
+def test_another_callers_conversation_is_never_joined(route: Harness) -> None:
+    # GIVEN Rita's call in her conversation
+    _, rita = _post(route, _envelope("tools/call", READ), conversation="shared-name")
+    # WHEN Mallory names the same conversation, in the header and in _meta, and the same call
+    meta = {
+        "agentcage/conversation": "shared-name",
+        "agentcage/task_id": rita["result"]["_meta"]["agentcage/task_id"],
+    }
+    _, mallory = _post(
+        route, _envelope("tools/call", READ, meta), principal=MALLORY, conversation="shared-name"
+    )
+    # THEN hers is a task of her own: she is not answered from Rita's call
+    assert mallory["result"]["_meta"]["agentcage/task_id"] != rita["result"]["_meta"]["agentcage/task_id"]
+    assert mallory["result"]["_meta"]["agentcage/call_id"] != rita["result"]["_meta"]["agentcage/call_id"]
+    assert len(_sent(route)) == 2
+
+
+def test_a_huge_meta_and_a_huge_conversation_id_are_bounded(route: Harness) -> None:
+    meta = {f"k{n}": "v" * 100 for n in range(300)}
+    meta["agentcage/conversation"] = "c" * 20_000
+    status, answer = _post(route, _envelope("tools/call", READ, meta), conversation=None)
+    assert status == 200, answer
+    assert answer["result"]["isError"] is False
+    task_id = answer["result"]["_meta"]["agentcage/task_id"]
+    assert len(task_id) < 64
+    assert len(_sent(route)) == 1
+
+
+@pytest.mark.parametrize("traceparent", ["garbage", "00-" + "0" * 32 + "-" + "0" * 16 + "-01", "x" * 4000])
+def test_a_garbage_traceparent_starts_a_fresh_trace(route: Harness, traceparent: str) -> None:
+    meta = {"traceparent": traceparent[:500]}
+    status, answer = _post(route, _envelope("tools/call", READ, meta), extra={"traceparent": traceparent})
+    assert status == 200, answer
+    assert answer["result"]["isError"] is False
+    [sent] = _sent(route)
+    request = json.loads(sent.body) if isinstance(sent.body, (str, bytes)) else sent.body
+    assert request["traceparent"].startswith("00-")
+    assert "0" * 32 not in request["traceparent"]
+
+
+def test_concurrent_identical_calls_run_once(route: Harness) -> None:
+    # GIVEN one client firing the same read call from several threads at once, in one conversation
+    answers: list[tuple[int, dict[str, Any]]] = []
+    barrier = threading.Barrier(6)
+
+    def one() -> None:
+        barrier.wait()
+        answers.append(_post(route, _envelope("tools/call", READ), conversation="racing"))
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # THEN every answer is the same call, and it was sent to the executor once
+    assert {status for status, _ in answers} == {200}
+    call_ids = {answer["result"]["_meta"]["agentcage/call_id"] for _, answer in answers}
+    assert len(call_ids) == 1, answers
+    assert len(_sent(route)) == 1
+    # AND once the executor answered, a retry carries the one result
+    route.pump.run()
+    _, done = _post(route, _envelope("tools/call", READ), conversation="racing")
+    assert done["result"]["structuredContent"]["customer_id"] == "C-1001"
+    assert len(_sent(route)) == 1
