@@ -35,6 +35,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Protocol
 
 import anyio
@@ -168,7 +169,7 @@ class McpGateway:
         manager = await self._managers.current()
         token = _REQUEST.set(_Request(caller=caller, headers=headers))
         try:
-            await manager.handle_request(scope, bounded, send)
+            await manager.handle_request(scope, bounded, _structured_errors(send))
         finally:
             _REQUEST.reset(token)
 
@@ -343,13 +344,17 @@ async def _bounded(scope: Mapping[str, Any], headers: Mapping[str, str], receive
     The body is read here so that an oversized one gets the project's structured error (the SDK's own
     limit answers in plain text); the SDK then receives it as it arrived.
     """
+    if scope.get("method") != "POST":
+        # Stateless: no server-initiated stream to GET (an open GET would hold an invocation until
+        # the function times out) and no session to DELETE; the transport allows 405 for both.
+        message = f"{str(scope.get('method'))[:16]} is not served here: send each request as a POST"
+        await _send_json(send, 405, _error("method_not_allowed", message), {"Allow": "POST"})
+        return None
     too_large = EnvelopeTooLargeError(f"the request body is larger than {MAX_BODY_BYTES} bytes")
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         await _send_json(send, too_large.status, _error(too_large.code, too_large.message))
         return None
-    if scope.get("method") != "POST":
-        return receive
     body = bytearray()
     while True:
         message = await receive()
@@ -367,6 +372,38 @@ async def _bounded(scope: Mapping[str, Any], headers: Mapping[str, str], receive
         return pending.pop() if pending else await receive()
 
     return replayed
+
+
+def _structured_errors(send: Any) -> Callable[[Any], Any]:
+    """``send``, with the SDK's plain-text HTTP errors (406, 400 for a content type, 421 for a host)
+    rewritten as the project's JSON error body; JSON-RPC answers pass through untouched."""
+    held: dict[str, Any] = {}
+
+    async def sending(message: Any) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            names = {bytes(k).lower(): bytes(v) for k, v in message.get("headers") or ()}
+            if not names.get(b"content-type", b"").startswith(b"application/json"):
+                held["start"] = message
+                return
+        if message["type"] == "http.response.body" and "start" in held and not message.get("more_body"):
+            start = held.pop("start")
+            status = int(start["status"])
+            try:
+                phrase = HTTPStatus(status).phrase
+            except ValueError:  # a status the standard library does not name
+                phrase = "error"
+            text = bytes(message.get("body") or b"").decode("utf-8", "replace").strip()[:500] or phrase
+            keep = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in start.get("headers") or ()
+                if k.lower() not in (b"content-type", b"content-length")
+            }
+            code = phrase.lower().replace(" ", "_").replace("-", "_")
+            await _send_json(send, status, _error(code, text), keep)
+            return
+        await send(message)
+
+    return sending
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -113,6 +113,44 @@ def test_malformed_json_rpc_gets_a_json_rpc_error(route: Harness, raw: bytes, co
     assert _sent(route) == []
 
 
+def _raw(route: Harness, method: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, Any, Any]:
+    sent = {"X-MS-CLIENT-PRINCIPAL": RITA, **headers}
+    response = route.functions["mcp"](http(method, "mcp/returns-coordinator", body=body, headers=sent))
+    assert response.mimetype == "application/json", response.get_body()
+    return response.status_code, json.loads(response.get_body()), response.headers
+
+
+@pytest.mark.parametrize("version", [MODERN, None])
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_stream_or_session_request_is_refused_at_once(
+    route: Harness, method: str, version: str | None
+) -> None:
+    # GIVEN a client asking for a server-sent stream (GET) or to end a session (DELETE): a stateless
+    # gateway has neither, and an open GET would hold an invocation until the function timed out
+    headers = {"Accept": "text/event-stream", **({"Mcp-Protocol-Version": version} if version else {})}
+    status, answer, response_headers = _raw(route, method, headers)
+    # THEN 405 at once, in the project's error shape, naming the one method served
+    assert status == 405
+    assert answer["error"]["code"] == "method_not_allowed"
+    assert response_headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({"Content-Type": "application/json"}, 406, "not_acceptable"),
+        ({"Content-Type": "text/plain", "Accept": "application/json, text/event-stream"}, 400, "bad_request"),
+    ],
+)
+def test_the_transports_own_refusals_are_json_errors(
+    route: Harness, headers: dict[str, str], status: int, code: str
+) -> None:
+    body = json.dumps(_envelope("tools/call", READ)).encode()
+    answered, answer, _ = _raw(route, "POST", {**headers, "Mcp-Protocol-Version": MODERN}, body)
+    assert (answered, answer["error"]["code"]) == (status, code)
+    assert _sent(route) == []
+
+
 def test_params_that_are_not_a_tool_call_get_invalid_params(route: Harness) -> None:
     body = _envelope("tools/call", {"name": "getCustomer", "arguments": ["C-1001"]})
     status, answer = _post(route, body)
