@@ -13,8 +13,10 @@ model step (:meth:`CoordinatorCore._maybe_advance` says so).
 Repeating a call does not repeat its effect. A call with the same tool and argument digest as an earlier
 one of the task is answered from that call, without a new decision: while it waits (for its approval,
 or for its result: the client's poll after a ``pending`` answer), and after, with its recorded result
-(an approved call ran once; a denial stands). Only an earlier call that failed, met an open circuit or
-whose approval expired is decided again (and counted by the loop detector, like any repeated proposal).
+(an approved call ran once; a denial stands); a dispatched call still waiting after a few seconds
+sends its request again (the same message: its first send may have failed). Only an earlier call that
+failed, met an open circuit or whose approval expired is decided again (and counted by the loop
+detector, like any repeated proposal).
 An approval past its expiry is expired when the client asks after it, if the expiry timer
 (:mod:`agentcage.coordinator.expiry`, which looks at every call of an external task) has not yet.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from agentcage.coordinator.core import Stop
@@ -41,9 +44,12 @@ from agentcage.trace import TraceContext, continue_or_start
 if TYPE_CHECKING:
     from agentcage.coordinator.service import Coordinator
 
-__all__ = ["CallStatus", "ExternalCall", "ExternalCalls", "external_call"]
+__all__ = ["RESEND_AFTER_SECONDS", "CallStatus", "ExternalCall", "ExternalCalls", "external_call"]
 
 _log = logging.getLogger("agentcage.coordinator")
+
+RESEND_AFTER_SECONDS = 5.0
+"""How long a dispatched call may wait for its result before a repeat of it sends its request again."""
 
 _CHECKPOINT_ATTEMPTS = 64
 """How many step numbers one call tries before giving up (each lost race means another call took one)."""
@@ -173,7 +179,8 @@ class ExternalCalls:
                 "external_call_repeated",
                 {"request_id": earlier.request_id, "tool": tool, "client": dict(client)},
             )
-            return self.where(task.task_id, earlier.request_id, repeated=True), Outbox()
+            outcome = self.where(task.task_id, earlier.request_id, repeated=True)
+            return outcome, _resend(earlier, outcome, coordinator.ledger.now())
         agent = coordinator.gate.agent(task.agent_id)
         proposal = ToolCall(
             id=new_id("mcp"),
@@ -329,6 +336,26 @@ def _final(result: Mapping[str, Any]) -> bool:
         code = error.get("code") if isinstance(error, dict) else None
         return code == "invalid_arguments"
     return True
+
+
+def _resend(call: PlannedCall, outcome: ExternalCall, now: datetime) -> Outbox:
+    """A dispatched call still without a result ``RESEND_AFTER_SECONDS`` after it was issued: its
+    ``ToolRequest`` again, the same message.
+
+    Its send may have failed after it was checkpointed (a Service Bus outage, a crash), and nothing
+    else would ever send it. A copy of one that did arrive costs nothing: Service Bus drops a message
+    id it has seen, and the executor answers a request it ran with the answer it kept (and one that
+    expired on the way with an error, so the call gets a result either way). A repeat sooner than
+    that (a burst of identical calls) sends nothing.
+    """
+    if outcome.status != "pending" or call.outcome != "dispatched" or call.request is None:
+        return Outbox()
+    request = ToolRequest.model_validate(call.request)
+    if now - request.issued_at < timedelta(seconds=RESEND_AFTER_SECONDS):
+        return Outbox()
+    outbox = Outbox()
+    outbox.tool_requests.append(request)
+    return outbox
 
 
 def _concurrent_twin(checkpoint: StepCheckpoint, seen: int, planned: PlannedCall) -> PlannedCall | None:

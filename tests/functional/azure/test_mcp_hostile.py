@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from agentcage.coordinator.external import RESEND_AFTER_SECONDS
 from tests.functional.azure.azure_support import http, principal_header
 from tests.functional.azure.conftest import Harness, build_harness
 from tests.functional.coordinator.coordinator_support import FakeClock, open_test_ledger
@@ -250,4 +251,28 @@ def test_concurrent_identical_calls_run_once(route: Harness) -> None:
     route.pump.run()
     _, done = _post(route, _envelope("tools/call", READ), conversation="racing")
     assert done["result"]["structuredContent"]["customer_id"] == "C-1001"
+    assert len(_sent(route)) == 1
+
+
+def test_a_call_whose_send_failed_is_sent_again_by_the_retry_and_runs_once(route: Harness) -> None:
+    # GIVEN Service Bus refuses the send of a call the coordinator has already decided and checkpointed
+    route.sender.fail_next(1)
+    status, failed = _post(route, _envelope("tools/call", READ), conversation="outage")
+    # THEN the client hears a structured error, not a 500
+    assert status == 200
+    assert failed["result"]["isError"] is True
+    assert _sent(route) == []
+    # WHEN the client retries the same call a little later (a burst of repeats sends nothing again)
+    _post(route, _envelope("tools/call", READ), conversation="outage")
+    assert _sent(route) == []
+    route.clock.advance(RESEND_AFTER_SECONDS)
+    _, retried = _post(route, _envelope("tools/call", READ), conversation="outage")
+    # THEN the retry sends the same request (it was never lost) and answers pending
+    assert retried["result"]["structuredContent"]["status"] == "pending"
+    assert len(_sent(route)) == 1
+    # AND once the executor answered, the next retry carries the one result and sends nothing more
+    route.pump.run()
+    _, done = _post(route, _envelope("tools/call", READ), conversation="outage")
+    assert done["result"]["structuredContent"]["customer_id"] == "C-1001"
+    assert done["result"]["_meta"]["agentcage/call_id"] == retried["result"]["_meta"]["agentcage/call_id"]
     assert len(_sent(route)) == 1
