@@ -275,7 +275,8 @@ class McpGateway:
         """The caller's task: for the conversation the client names, else for today (UTC)."""
         conversation = request.headers.get(CONVERSATION_HEADER) or _text(meta.get(CONVERSATION_META_KEY))
         scope = (
-            f"conversation:{conversation[:200]}" if conversation else f"day:{dt.datetime.now(dt.UTC).date()}"
+            # The whole id is hashed (the body is bounded): ids that share a long prefix stay apart.
+            f"conversation:{conversation}" if conversation else f"day:{dt.datetime.now(dt.UTC).date()}"
         )
         caller = request.caller
         digest = hashlib.sha256(f"{caller.principal.id}\n{caller.agent_id}\n{scope}".encode()).hexdigest()

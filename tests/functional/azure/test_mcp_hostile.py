@@ -214,6 +214,10 @@ def test_a_huge_meta_and_a_huge_conversation_id_are_bounded(route: Harness) -> N
     task_id = answer["result"]["_meta"]["agentcage/task_id"]
     assert len(task_id) < 64
     assert len(_sent(route)) == 1
+    # AND a conversation id that differs only past its first 20 000 characters is another task
+    meta["agentcage/conversation"] += "d"
+    _, other = _post(route, _envelope("tools/call", READ, meta), conversation=None)
+    assert other["result"]["_meta"]["agentcage/task_id"] != task_id
 
 
 @pytest.mark.parametrize("traceparent", ["garbage", "00-" + "0" * 32 + "-" + "0" * 16 + "-01", "x" * 4000])
