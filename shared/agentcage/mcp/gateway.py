@@ -6,7 +6,8 @@ by the ``mcp`` SDK's streamable-HTTP transport, stateless with JSON responses: o
 ``StreamableHTTPSessionManager`` per event loop (:mod:`agentcage.mcp.transport`), which keeps nothing a
 later request needs (Functions scale out; any instance answers any request). The 2026-07-28 revision
 (no handshake, one request per POST) and legacy clients (``initialize`` first) are both served on the
-same endpoint.
+same endpoint. Only POST is served (GET and DELETE: 405, there is no stream or session), with a body
+of at most the coordinator's own 64 KiB; every refusal, the SDK's included, is a JSON body.
 
 ``tools/call`` runs the coordinator's own lifecycle through :class:`~agentcage.coordinator.external.
 ExternalCalls`, sends the ``ToolRequest`` with the runtime's own sender, and waits for the recorded
