@@ -426,7 +426,9 @@ class ExecutionGate:
         if tool is None:
             raise UnknownToolError(f"no tool named {request.tool!r}", details={"tool": request.tool})
         approval = (
-            self._approval(request, tool, now, seen=verified.approval) if tool.effect != "read" else None
+            self._approval(request, tool, now, seen=verified.approval, requester=task.requester)
+            if tool.effect != "read"
+            else None
         )
         target = self.resolve_target(tool, request.args, headers or {})
         decision = self.decide(
@@ -468,7 +470,13 @@ class ExecutionGate:
             self.ledger.use_approval(authorization.approval.approval_id, args_digest, now)
 
     def _approval(
-        self, request: ToolRequest, tool: Tool, now: datetime, *, seen: ApprovalRecord | None = None
+        self,
+        request: ToolRequest,
+        tool: Tool,
+        now: datetime,
+        *,
+        seen: ApprovalRecord | None = None,
+        requester: Requester | None = None,
     ) -> ApprovalRecord:
         if request.approval_id is None:
             raise ApprovalRequiredError(
@@ -489,7 +497,9 @@ class ExecutionGate:
             tool=request.tool,
             args_digest=request.args_digest,
             now=now,
-            excluded_approvers=self.excluded_approvers,
+            # Four eyes: the person on whose behalf the agent acts (the ledger's, not the envelope's)
+            # never approves their own call, as the coordinator refuses when the decision is made.
+            excluded_approvers=(*self.excluded_approvers, *((requester.id,) if requester else ())),
         )
         return approval
 

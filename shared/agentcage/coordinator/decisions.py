@@ -241,11 +241,14 @@ class DecisionMixin(StepMixin):
         return self._resume(task, step, turn, claimant=approval_id)
 
     def _check_not_self(self, principal: Principal, approval: ApprovalRecord, task: TaskRecord) -> None:
-        """Refuse the agent itself: by its name, and by the identity the coordinator runs as.
+        """Refuse the agent itself, the identity the coordinator runs as, and the task's requester.
 
         In the cloud an approver is an Entra object id, which never equals an agent's name; what an
         agent could actually approve with is the coordinator's own managed identity (an app-only
         principal, which ``principal_from_header`` refuses too), so its object id is refused here.
+        The requester is refused too (four eyes): an approval is a second person's decision, and an
+        agent framework holding the requester's own token (the MCP gateway's callers) must not be able
+        to approve the writes it asked for. The executor applies the same rule to the ledger's record.
         """
         own = self.settings.coordinator_principal_id
         if principal.id in {approval.agent_id, task.agent_id} or (own and principal.id == own):
@@ -253,6 +256,12 @@ class DecisionMixin(StepMixin):
                 f"{principal.id} is the agent that asked (or the coordinator it runs in); "
                 "it cannot approve its own call",
                 details={"approval_id": approval.approval_id},
+            )
+        if task.requester is not None and principal.id == task.requester.id:
+            raise SelfApprovalError(
+                f"{principal.id} asked for this task; a call made on their behalf needs another "
+                "person's approval",
+                details={"approval_id": approval.approval_id, "reason": "requester"},
             )
 
     def _check_approver(self, task: TaskRecord, approval: ApprovalRecord, principal: Principal) -> None:

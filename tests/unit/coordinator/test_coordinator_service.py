@@ -139,12 +139,31 @@ def test_two_results_racing_to_finish_a_step_advance_it_once(
     assert coordinator.record_result(winner).agent_steps[0].step == 2
 
 
+def test_the_requester_cannot_approve_a_call_made_on_their_own_behalf(
+    coordinator: Coordinator, driver: Driver
+) -> None:
+    task_id = driver.start(REFUND)
+    (pending,) = coordinator.ledger.pending_approvals(task_id)
+    myself = Principal(id=REQUESTER.id, name=REQUESTER.name, roles=("finance",))
+
+    with pytest.raises(SelfApprovalError) as refused:
+        coordinator.decide_approval(pending.approval_id, approve=True, principal=myself)
+
+    assert refused.value.details["reason"] == "requester"
+    assert coordinator.ledger.get_approval(pending.approval_id).status.value == "pending"
+    # another person may
+    assert coordinator.decide_approval(pending.approval_id, approve=True, principal=FINANCE).tool_requests
+
+
 def test_an_approval_is_decided_once_by_someone_other_than_the_agent(
     coordinator: Coordinator, driver: Driver, notifier: RecordingNotifier, clock: FakeClock
 ) -> None:
     task_id = driver.start(REFUND)
     (pending,) = coordinator.ledger.pending_approvals(task_id)
-    assert notifier.notices[0].approval_url == f"https://coord.example/api/console/approvals/{pending.approval_id}"
+    assert (
+        notifier.notices[0].approval_url
+        == f"https://coord.example/api/console/approvals/{pending.approval_id}"
+    )
 
     with pytest.raises(SelfApprovalError):
         coordinator.decide_approval(

@@ -13,6 +13,7 @@ from agentcage.ledger import ReservationStatus
 from functions.aws import tool_executor
 from functions.aws.executor.checks import CLOCK_SKEW_SECONDS
 from tests.functional.aws.executor.executor_support import (
+    REQUESTER,
     ExecutorWorld,
     audit_kinds,
     batch,
@@ -103,6 +104,17 @@ def test_an_approval_decided_by_the_agent_itself_is_denied(world: ExecutorWorld)
     world.ensure_task(body["task_id"])
     approval = world.approval(body, approver=body["agent_id"])
     _denied(world, world.prepare(template, approval_id=approval.approval_id), "self_approval")
+
+
+def test_an_approval_decided_by_the_tasks_own_requester_is_denied(world: ExecutorWorld) -> None:
+    # Four eyes, checked again on receipt against the ledger's requester: a person never approves a
+    # call made on their own behalf (say, an MCP client holding their token approving its own write).
+    template = record_for(RETURNS, "createRefund")
+    body = body_of(template)
+    world.ensure_task(body["task_id"])
+    approval = world.approval(body, approver=REQUESTER.id)
+    _denied(world, world.prepare(template, approval_id=approval.approval_id), "self_approval")
+    assert world.transport.calls == []
 
 
 def test_a_pending_approval_is_denied(world: ExecutorWorld) -> None:
