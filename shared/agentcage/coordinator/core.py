@@ -1,9 +1,24 @@
 """What every coordinator operation shares: its collaborators, the checkpoint, result slots, advancing.
 
 Advancing a task past step ``n`` happens exactly once, however many results race to complete the
-step: the one that claims the ledger's once-only slot ``advance-<n>`` (a put-if-absent write) emits
-``AgentStep(n + 1)``. The claim records who won, so a redelivery of the winning message (its
-process died after claiming, before its send) emits the step again instead of stalling the task.
+step: the one that wins the ledger's ``ADVANCE`` claim of step ``n`` (a put-if-absent write) emits
+``AgentStep(n + 1)``. The claim holds that step, and its outbox entry (written in the claim's own
+transaction) is the message to send, so a crash between the claim and the send is recovered:
+
+* a queue message (a tool result, an agent step, a child's end) is redelivered when its function died
+  or its send failed; the redelivery finds the claim under its own claimant and emits the kept step
+  again, within seconds;
+* an HTTP decision or the expiry timer has no redelivery (a person may never repeat the POST), so the
+  timer's sweep (:mod:`agentcage.coordinator.undelivered`) re-sends a claim's outbox entry whose step
+  has not run after a while, and marks delivered the entries whose step did run. The hot path never
+  marks an entry delivered: that would cost a request per step, and the checkpoint of the next step
+  already says it arrived.
+
+An advance an older deployment made (an ``advance-<n>`` result row) is read as that claim.
+
+State that steers the task is kept in claims too, never read back from the audit log: that the task
+was told a tool's circuit is open (``CIRCUIT_REFUSAL``), and that people were told about an approval
+(``NOTIFIED``). The audit events stay, for people.
 """
 
 from __future__ import annotations
@@ -16,19 +31,19 @@ from agentcage.approvals import ApprovalNotice, DeliveryOutcome
 from agentcage.approvals.notice import approval_link
 from agentcage.budget.guard import BudgetGuard, MetricsSink
 from agentcage.budget.limits import AMOUNT_FIELDS, Usage
-from agentcage.coordinator.messages import Outbox
+from agentcage.constants import AGENT_STEPS_QUEUE
+from agentcage.coordinator.messages import Outbox, step_message_id
 from agentcage.coordinator.settings import CoordinatorSettings
 from agentcage.coordinator.state import (
     PlannedCall,
+    ResultRows,
     StepCheckpoint,
     Turn,
-    advance_slot,
     error_content,
     result_slot,
-    results_by_request,
 )
 from agentcage.coordinator.targets import NoTargetResolver, TargetResolver
-from agentcage.envelopes import AgentStep, RequesterClaim, ToolRequest, dump_envelope
+from agentcage.envelopes import AgentStep, RequesterClaim, ToolRequest, dump_envelope, parse_envelope
 from agentcage.errors import (
     AgentcageError,
     ApprovalInvalidError,
@@ -39,6 +54,7 @@ from agentcage.errors import (
 )
 from agentcage.gate import GovernanceGate
 from agentcage.ledger.base import Ledger
+from agentcage.ledger.claims import Claim, ClaimScope, OutboxMessage
 from agentcage.ledger.models import ApprovalRecord, TaskRecord, TaskState
 from agentcage.models.base import ModelProvider
 from agentcage.policy.context import BudgetState as PolicyBudget
@@ -98,8 +114,12 @@ class CoordinatorCore:
             return 0, StepCheckpoint()
         return saved.step, StepCheckpoint.of(saved.data)
 
+    def _rows(self, task_id: str) -> ResultRows:
+        """The task's result rows (one read): results by request id, and legacy claim rows."""
+        return ResultRows.of(self.ledger.tool_results(task_id))
+
     def _results(self, task_id: str) -> dict[str, dict[str, Any]]:
-        return results_by_request(self.ledger.tool_results(task_id))
+        return self._rows(task_id).results
 
     @staticmethod
     def _trace_of(task: TaskRecord) -> TraceContext:
@@ -152,13 +172,14 @@ class CoordinatorCore:
         )
         self.ledger.settle(reservation.reservation_id, Usage(tool_calls=1))
 
-    def _circuit_refusals(self, task_id: str, tool: str) -> int:
-        """How often this task was already told that ``tool``'s circuit is open."""
-        return sum(
-            1
-            for event in self.ledger.audit(task_id)
-            if event.kind == "circuit_open" and event.data.get("tool") == tool
-        )
+    def _told_circuit_open_before(self, task_id: str, tool: str, *, claimant: str) -> bool:
+        """Claim telling the task that ``tool``'s circuit is open: False when this is the first time
+        (or ``claimant`` told it before: a redelivered or concurrent copy of the same telling), True
+        when another claimant already told it, so meeting the open circuit again halts the task.
+
+        A task told before this was a claim (only an audit event says so) is told once more."""
+        outcome = self.ledger.claim(task_id, ClaimScope.CIRCUIT_REFUSAL, tool, claimant=claimant)
+        return not outcome.won and outcome.claim.claimant != claimant
 
     def _halt_for(self, task_id: str, error: AgentcageError) -> None:
         if isinstance(error, BudgetExceededError) or error.code in ("loop_detected", "circuit_open"):
@@ -211,12 +232,12 @@ class CoordinatorCore:
         return [a for a in pending if a.approval_id not in strays]
 
     def _notified(self, task_id: str) -> set[str]:
-        """The approvals that already have an ``approval_notification`` audit event."""
-        return {
-            str(event.data.get("approval_id"))
-            for event in self.ledger.audit(task_id)
-            if event.kind == "approval_notification"
-        }
+        """The approvals people were already told about (their ``NOTIFIED`` claims)."""
+        return {claim.key for claim in self.ledger.claims(task_id, ClaimScope.NOTIFIED)}
+
+    def _mark_notified(self, task: TaskRecord, approval_id: str, *, claimant: str) -> None:
+        """Record that people were told about ``approval_id`` (after the notice: at least once)."""
+        self.ledger.claim(task.task_id, ClaimScope.NOTIFIED, approval_id, claimant=claimant)
 
     def _notify(self, task: TaskRecord, approval_id: str) -> None:
         """Tell people about the approval; the outcome (delivered or not) goes to the audit log."""
@@ -264,7 +285,7 @@ class CoordinatorCore:
             message = f"the circuit of {planned.tool} is open; retry after {retry_at}"
             # The model hears about an open circuit once, so it can work without the tool; proposing
             # the same tool again while it is still open halts the task (no call, no tool budget).
-            if self._circuit_refusals(task.task_id, planned.tool):
+            if self._told_circuit_open_before(task.task_id, planned.tool, claimant=f"step-{step}"):
                 self.guard.trip(
                     task.task_id,
                     CircuitOpenError(
@@ -334,13 +355,53 @@ class CoordinatorCore:
             return Outbox()
         if task.driver == "external":  # its client proposes the next call; no model step follows
             return Outbox()
-        results = self._results(task_id)
-        if any(call.request_id not in results for call in turn.calls):
+        rows = self._rows(task_id)
+        if any(call.request_id not in rows.results for call in turn.calls):
             return Outbox()
-        slot = advance_slot(step)
-        if not self._record(task_id, slot, {"claimant": claimant, "next_step": step + 1}):
-            holder = next((r for r in self.ledger.tool_results(task_id) if r.request_id == slot), None)
-            if holder is None or holder.result.get("claimant") != claimant:
-                return Outbox()  # another message advanced the task
+        legacy = rows.legacy_advance(step)
+        following: AgentStep | None
+        if legacy is not None:  # advanced by an older deployment: its row is the claim
+            same = legacy.result.get("claimant") == claimant
+            following = self.agent_step(task, step + 1) if same else None
+        else:
+            following = self._claim_advance(task, step, claimant)
+        if following is None:
+            return Outbox()  # another message advanced the task
         self._audit(task, "step_advanced", {"to_step": step + 1, "by": claimant}, step=step)
-        return Outbox().add_step(task, self.agent_step(task, step + 1))
+        return Outbox().add_step(task, following)
+
+    def _claim_advance(self, task: TaskRecord, step: int, claimant: str) -> AgentStep | None:
+        """Claim advancing past ``step`` with the next step as the claim's outbox entry; the step to
+        emit when this claimant holds the claim (now or before), ``None`` when another does."""
+        following = self.agent_step(task, step + 1)
+        body = dump_envelope(following)
+        outcome = self.ledger.claim(
+            task.task_id,
+            ClaimScope.ADVANCE,
+            str(step),
+            claimant=claimant,
+            payload={"step": body},
+            outbox=[
+                OutboxMessage(
+                    destination=AGENT_STEPS_QUEUE,
+                    message_id=step_message_id(task, step + 1),
+                    body=body,
+                )
+            ],
+        )
+        if outcome.won:
+            return following
+        if outcome.claim.claimant != claimant:
+            return None
+        return _claimed_step(outcome.claim) or following  # the same message as the first time
+
+
+def _claimed_step(claim: Claim) -> AgentStep | None:
+    """The ``AgentStep`` an ``ADVANCE`` claim holds (``None`` when it holds none readable)."""
+    body = claim.payload.get("step")
+    if not isinstance(body, str):
+        return None
+    try:
+        return parse_envelope(AgentStep, body)
+    except AgentcageError:
+        return None

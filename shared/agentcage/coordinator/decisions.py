@@ -12,11 +12,15 @@ Deciding is idempotent for the same decision by the same person, because the sen
 decision can fail (the POST answers 502) and nothing else would ever send the approved call: the
 repeat answers success again and returns the SAME ``ToolRequest`` (same message id, same
 reservation), which the executor's consume-once and Service Bus duplicate detection make harmless to
-send twice. The request is built once per approval: it is kept in the once-only slot
-``approved-<approval id>`` before it is returned (a concurrent copy that loses the slot gives its
-reservation back and returns the winner's). A different decision, or another approver, is still 409.
-Repeating the POST is THE recovery path for a failed send: a later message of the task cannot tell
-a lost request from one still in flight, so it re-sends nothing (that would send twice every time).
+send twice. The request is built once per approval: it is kept in the ledger's ``APPROVED_REQUEST``
+claim of the approval, with the request as the claim's outbox entry in the same transaction, before it
+is returned (a concurrent copy that loses the claim gives its reservation back and returns the
+winner's, which the lost claim hands over). A different decision, or another approver, is still 409.
+Repeating the POST recovers a failed send at once; when nobody repeats it, the timer's sweep of
+undelivered outbox entries (:mod:`agentcage.coordinator.undelivered`) re-sends a request whose call
+still has no result after a while. A later message of the task re-sends nothing: it cannot tell a
+lost request from one still in flight. An approval an older deployment sent (an
+``approved-<approval id>`` result row) is read as that claim.
 
 An approval that sends nothing is not a success: when the approved call was never sent as a
 ``ToolRequest`` (the task halted while reserving it, its circuit was open, or it already had a
@@ -27,24 +31,26 @@ so the approver is never told a refund was approved into motion when nothing wil
 from __future__ import annotations
 
 from agentcage.approvals import Principal
+from agentcage.constants import TOOL_REQUESTS_QUEUE
 from agentcage.coordinator.core import Stop
-from agentcage.coordinator.messages import Outbox
+from agentcage.coordinator.messages import Outbox, request_message_id
 from agentcage.coordinator.state import (
     PlannedCall,
+    ResultRows,
     StepCheckpoint,
     Turn,
-    approved_slot,
     error_content,
     result_slot,
 )
 from agentcage.coordinator.steps import StepMixin
-from agentcage.envelopes import ToolRequest
+from agentcage.envelopes import ToolRequest, dump_envelope
 from agentcage.errors import (
     ApprovalAlreadyDecidedError,
     ConflictError,
     PolicyDeniedError,
     SelfApprovalError,
 )
+from agentcage.ledger.claims import Claim, ClaimScope, OutboxMessage
 from agentcage.ledger.models import ApprovalRecord, ApprovalStatus, TaskRecord, TaskState
 
 __all__ = ["DecisionMixin"]
@@ -174,10 +180,15 @@ class DecisionMixin(StepMixin):
 
     def _send_approved(self, task: TaskRecord, step: int, call: PlannedCall, approval_id: str) -> Outbox:
         """The approved call's one ``ToolRequest``: built and kept the first time, the same one after."""
-        sent = self._approved_request(task.task_id, approval_id)
+        claim = self.ledger.get_claim(task.task_id, ClaimScope.APPROVED_REQUEST, approval_id)
+        sent = _claimed_request(claim) if claim is not None else None
         if sent is not None:
             return Outbox(tool_requests=[sent])
-        if call.request_id in self._results(task.task_id):
+        rows = self._rows(task.task_id)
+        legacy = rows.legacy_approved_request(approval_id)
+        if legacy is not None:  # sent by an older deployment: its row is the claim
+            return Outbox(tool_requests=[ToolRequest.model_validate(legacy)])
+        if call.request_id in rows.results:
             return Outbox()  # answered without a request (its circuit was open): nothing to send
         dispatched = self._dispatch(
             task, step, call, self._trace_of(task).child().traceparent, approval_id=approval_id
@@ -186,33 +197,53 @@ class DecisionMixin(StepMixin):
             if dispatched.local_result is not None:
                 self._record(task.task_id, call.request_id, dispatched.local_result)
             return Outbox()
-        claim = {"claimant": approval_id, "request": dispatched.request}
-        if not self._record(task.task_id, approved_slot(approval_id), claim):
+        request = self._request_of(dispatched)
+        outcome = self.ledger.claim(
+            task.task_id,
+            ClaimScope.APPROVED_REQUEST,
+            approval_id,
+            claimant=request.reservation_id,  # one per copy of this decision: the race's winner
+            payload={"request": dispatched.request},
+            outbox=[
+                OutboxMessage(
+                    destination=TOOL_REQUESTS_QUEUE,
+                    message_id=request_message_id(request),
+                    body=dump_envelope(request),
+                )
+            ],
+        )
+        if not outcome.won:
             # A concurrent copy of this decision kept its request first: give this copy's reservation back.
-            self.ledger.release(str(dispatched.request["reservation_id"]))
-            winner = self._approved_request(task.task_id, approval_id)
+            self.ledger.release(request.reservation_id)
+            winner = _claimed_request(outcome.claim)
             return Outbox(tool_requests=[winner] if winner is not None else [])
         self._audit(task, "tool_request", {"approval_id": approval_id, **dispatched.request}, step=step)
-        return Outbox(tool_requests=[self._request_of(dispatched)])
+        return Outbox(tool_requests=[request])
 
-    def _approved_request(self, task_id: str, approval_id: str) -> ToolRequest | None:
-        """The ``ToolRequest`` already built for an approval (its ``approved-`` slot), if any."""
-        slot = approved_slot(approval_id)
-        for record in self.ledger.tool_results(task_id):
-            if record.request_id == slot and isinstance(record.result.get("request"), dict):
-                return ToolRequest.model_validate(record.result["request"])
-        return None
+    def _approved_request(
+        self, task_id: str, approval_id: str, rows: ResultRows | None = None
+    ) -> ToolRequest | None:
+        """The ``ToolRequest`` already sent for an approval (its claim, or an older deployment's row)."""
+        claim = self.ledger.get_claim(task_id, ClaimScope.APPROVED_REQUEST, approval_id)
+        if claim is not None:
+            return _claimed_request(claim)
+        legacy = (rows or self._rows(task_id)).legacy_approved_request(approval_id)
+        return ToolRequest.model_validate(legacy) if legacy is not None else None
 
     def approval_not_sent(self, approval_id: str) -> ConflictError | None:
         """After an approve: ``None`` when the approved call went out as a ``ToolRequest`` (now or
         before); otherwise the conflict that says why nothing was sent."""
         approval = self.ledger.get_approval(approval_id)
-        if self._approved_request(approval.task_id, approval_id) is not None:
+        claim = self.ledger.get_claim(approval.task_id, ClaimScope.APPROVED_REQUEST, approval_id)
+        if claim is not None and _claimed_request(claim) is not None:
+            return None
+        rows = self._rows(approval.task_id)
+        if rows.legacy_approved_request(approval_id) is not None:
             return None
         task = self.ledger.get_task(approval.task_id)
         _, checkpoint = self._checkpoint(task.task_id)
         calls = [c for turn in checkpoint.turns for c in turn.calls if c.approval_id == approval_id]
-        answered = self._results(task.task_id).get(calls[0].request_id) if calls else None
+        answered = rows.results.get(calls[0].request_id) if calls else None
         if answered is not None:
             content = answered.get("content")
             error = content.get("error") if isinstance(content, dict) else None
@@ -303,6 +334,12 @@ class DecisionMixin(StepMixin):
     @staticmethod
     def _request_of(call: PlannedCall) -> ToolRequest:
         return ToolRequest.model_validate(call.request)
+
+
+def _claimed_request(claim: Claim) -> ToolRequest | None:
+    """The ``ToolRequest`` an ``APPROVED_REQUEST`` claim holds (``None`` when it holds none readable)."""
+    request = claim.payload.get("request")
+    return ToolRequest.model_validate(request) if isinstance(request, dict) else None
 
 
 def _repeats(approval: ApprovalRecord, approve: bool, principal: Principal) -> bool:

@@ -26,12 +26,12 @@ copy that did arrive, and a step already checkpointed re-runs nothing.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
 
 from agentcage.coordinator.decisions import DecisionMixin
 from agentcage.coordinator.messages import Outbox
-from agentcage.coordinator.state import advance_slot
+from agentcage.coordinator.undelivered import resend_undelivered
 from agentcage.errors import AgentcageError, TaskNotFoundError
 from agentcage.ledger.models import ApprovalStatus, TaskRecord, TaskState
 
@@ -142,24 +142,7 @@ class ExpiryMixin(DecisionMixin):
         return outbox
 
     def _resend_after_expiry(self, task: TaskRecord, at: datetime, resend_after_seconds: float) -> Outbox:
-        """The next step of a task an expiry advanced, when that step has not run for a long while."""
-        step, checkpoint = self._checkpoint(task.task_id)
-        turn = checkpoint.last
-        if turn is None or turn.final:
-            return Outbox()
-        claim = next(
-            (r for r in self.ledger.tool_results(task.task_id) if r.request_id == advance_slot(step)), None
-        )
-        if claim is None or at - claim.recorded_at < timedelta(seconds=resend_after_seconds):
-            return Outbox()
-        claimant = claim.result.get("claimant")
-        call = next((c for c in turn.calls if c.approval_id and c.approval_id == claimant), None)
-        if (
-            call is None
-            or self.ledger.get_approval(str(call.approval_id)).status is not ApprovalStatus.EXPIRED
-        ):
-            return Outbox()
-        outbox = self.expire_approval(str(call.approval_id))  # records nothing new; re-emits the step
-        if outbox.agent_steps:
-            self._audit(task, "step_resent", {"to_step": step + 1, "by": claimant}, step=step)
-        return outbox
+        """What the task's claims said to send (its next step, an approved request) and that has not
+        taken effect for a long while: sent again (:mod:`agentcage.coordinator.undelivered`)."""
+        lag = (at - self.ledger.now()).total_seconds()  # ``at`` may be ahead of the ledger's clock
+        return resend_undelivered(self, task, older_than_seconds=max(0.0, resend_after_seconds - lag))

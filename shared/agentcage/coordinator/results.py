@@ -119,7 +119,7 @@ class ResultMixin(DecisionMixin):
         return kept
 
     def _dispatched_request(self, task: TaskRecord, call: PlannedCall) -> ToolRequest | None:
-        """The ``ToolRequest`` this call was sent as: from the checkpoint, or its approval's slot."""
+        """The ``ToolRequest`` this call was sent as: from the checkpoint, or its approval's claim."""
         if call.request is not None:
             return ToolRequest.model_validate(call.request)
         if call.outcome == "approval" and call.approval_id:
@@ -139,7 +139,7 @@ class ResultMixin(DecisionMixin):
             # As when the coordinator itself finds the circuit open: the model hears it once (another
             # task may hold the half-open probe, or the circuit opened after the coordinator looked),
             # and a task that meets the open circuit again halts.
-            if not self._circuit_refusals(task.task_id, result.tool):
+            if not self._told_circuit_open_before(task.task_id, result.tool, claimant=result.request_id):
                 self._audit(
                     task, "circuit_open", {"tool": result.tool, "source": "executor"}, step=result.step
                 )

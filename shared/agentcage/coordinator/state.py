@@ -5,14 +5,17 @@ each tool call it proposed and what the gate made of it (dispatched with its exa
 waiting for an approval, refused locally, or delegated to a specialist). Results are not copied
 into it: every call's result lives in the ledger's result slot named by the call's ``request_id``
 (executor results, local refusals, approval denials and a specialist's answer alike), written once.
-The same once-only slots hold two claims that are not results: ``advance-<step>`` (who advanced the
-task) and ``approved-<approval id>`` (the one ``ToolRequest`` an approval was sent as).
+Who advanced the task past a step and the one ``ToolRequest`` an approval was sent as are ledger claims
+(``ClaimScope.ADVANCE`` and ``APPROVED_REQUEST``), not results; older deployments kept them among the
+results as ``advance-<step>`` and ``approved-<approval id>`` rows, which :class:`ResultRows` still reads
+(as those claims) and keeps out of the results while such rows live.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, JsonValue
@@ -31,6 +34,7 @@ from agentcage.models.types import (
 __all__ = [
     "CallOutcome",
     "PlannedCall",
+    "ResultRows",
     "StepCheckpoint",
     "Turn",
     "build_conversation",
@@ -40,8 +44,6 @@ __all__ = [
 ]
 
 CallOutcome = Literal["dispatched", "approval", "local", "delegated"]
-_ADVANCE_PREFIX = "advance-"
-_APPROVED_PREFIX = "approved-"
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -103,35 +105,43 @@ def error_content(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-def advance_slot(step: int) -> str:
-    """The once-only slot claimed by whoever advances the task past ``step``."""
-    return f"{_ADVANCE_PREFIX}{step}"
+# Rows older deployments kept among the tool results for what are now ledger claims: ``advance-<step>``
+# (ClaimScope.ADVANCE), ``approved-<approval id>`` (APPROVED_REQUEST) and the executor's ``recover-``
+# (RECOVERY). Nothing writes them any more; a task pending across the deploy may still hold them, so
+# they are read as those claims and kept out of the results until their TTL removes them.
+_LEGACY_ADVANCE = "advance-"
+_LEGACY_APPROVED = "approved-"
+_LEGACY_PREFIXES = (_LEGACY_ADVANCE, _LEGACY_APPROVED, "recover-")
 
 
-def approved_slot(approval_id: str) -> str:
-    """The once-only slot holding the ``ToolRequest`` sent for an approved call (one per approval)."""
-    return f"{_APPROVED_PREFIX}{approval_id}"
+@dataclass(frozen=True, slots=True)
+class ResultRows:
+    """A task's result rows, read once: the calls' results by request id, and any legacy claim rows."""
 
+    results: dict[str, dict[str, Any]]
+    legacy: dict[str, ToolResultRecord]
 
-def is_advance_slot(request_id: str) -> bool:
-    """Whether a result slot is an advance claim rather than a call's result."""
-    return request_id.startswith(_ADVANCE_PREFIX)
+    @classmethod
+    def of(cls, records: Sequence[ToolResultRecord]) -> ResultRows:
+        """Split the stored rows into results and legacy claim rows."""
+        results: dict[str, dict[str, Any]] = {}
+        legacy: dict[str, ToolResultRecord] = {}
+        for record in records:
+            if record.request_id.startswith(_LEGACY_PREFIXES):
+                legacy[record.request_id] = record
+            else:
+                results[record.request_id] = dict(record.result)
+        return cls(results, legacy)
 
+    def legacy_advance(self, step: int) -> ToolResultRecord | None:
+        """The ``advance-<step>`` row an older deployment wrote when it advanced past ``step``."""
+        return self.legacy.get(f"{_LEGACY_ADVANCE}{step}")
 
-# Rows left by executors of before the recovery claim became a ledger claim (ClaimScope.RECOVERY, no
-# longer among the results): skipped while such rows live (their TTL), then this can go.
-_RECOVER_PREFIX = "recover-"
-
-
-def is_claim_slot(request_id: str) -> bool:
-    """Whether a result slot is a once-only claim (advancing, an approved request, the executor's
-    recovery of a crashed call) and not a result."""
-    return request_id.startswith((_ADVANCE_PREFIX, _APPROVED_PREFIX, _RECOVER_PREFIX))
-
-
-def results_by_request(records: Sequence[ToolResultRecord]) -> dict[str, dict[str, Any]]:
-    """Recorded call results by request id (claims left out)."""
-    return {r.request_id: dict(r.result) for r in records if not is_claim_slot(r.request_id)}
+    def legacy_approved_request(self, approval_id: str) -> dict[str, Any] | None:
+        """The ``ToolRequest`` (stored form) an older deployment sent for ``approval_id``, if any."""
+        row = self.legacy.get(f"{_LEGACY_APPROVED}{approval_id}")
+        request = row.result.get("request") if row is not None else None
+        return dict(request) if isinstance(request, dict) else None
 
 
 def build_conversation(

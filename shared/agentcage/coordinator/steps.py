@@ -10,7 +10,8 @@ model or reserving again. Only a crash between the model's settlement and the ch
 make a redelivery call the model again (the spend was real both times, so both are counted).
 Approvals are waited for, and notified, from the checkpointed turn alone: one made by a copy that
 crashed or lost the checkpoint race is denied as superseded, and a redelivery notifies each approval
-of the turn that has no ``approval_notification`` event yet (the first attempt may have died first).
+of the turn that has no ``NOTIFIED`` claim yet (the first attempt may have died first; the claim is
+written after the notice, so a notice is sent at least once, never read back from the audit log).
 
 Every step first returns the task's reservations abandoned past their expiry (``expire_stale`` for
 this task only: an active one is released, a consumed tool call is charged), so a crashed earlier
@@ -192,6 +193,7 @@ class StepMixin(ModelCallMixin):
             for approval in waiting:
                 if approval.approval_id not in notified:
                     self._notify(task, approval.approval_id)
+                    self._mark_notified(task, approval.approval_id, claimant=f"step-{step}")
         outbox.extend(self.start_children(task, turn, fresh=fresh))
         return outbox.extend(self._maybe_advance(task.task_id, step, turn, claimant=f"step-{step}"))
 

@@ -55,9 +55,17 @@ class ClaimScope(StrEnum):
     RECOVERY = "recovery"
     """Executing once more a call whose first attempt died (key: the reservation id; leased)."""
     ADVANCE = "advance"
-    """Advancing a task past a step (key: the step number)."""
+    """Advancing a task past a step (key: the step number; payload: the ``AgentStep`` sent next, also
+    the claim's outbox entry). Whoever wins emits the next step; the same claimant re-emits it."""
     APPROVED_REQUEST = "approved_request"
-    """The one ToolRequest an approval was sent as (key: the approval id)."""
+    """The one ToolRequest an approval was sent as (key: the approval id; payload: the request, also
+    the claim's outbox entry)."""
+    CIRCUIT_REFUSAL = "circuit_refusal"
+    """The task was told once that a tool's circuit is open (key: the tool). Meeting the open circuit
+    again, as another claimant, halts the task."""
+    NOTIFIED = "notified"
+    """People were told about an approval (key: the approval id), so a redelivered step does not
+    tell them again. Claimed after the notice went out: at least once, never silently lost."""
 
 
 class Claim(BaseModel):

@@ -323,6 +323,7 @@ def test_the_package_exports_what_it_declares() -> None:
         "state",
         "steps",
         "targets",
+        "undelivered",
         "views",
         "vouching",
     }
