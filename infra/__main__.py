@@ -7,6 +7,7 @@ GET methods); then the executor, the bridge, the ledger sweeper and the dead-let
 coordinator Function App; monitoring last.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -88,9 +89,12 @@ lam = config.lambda_
 reserved = lam.reserved_concurrency  # None (the default): no Lambda reserves any of the account quota
 
 # --- packages ------------------------------------------------------------------------------------------
+# AGENTCAGE_INFRA_BUILD_DIR: where the archives are built (default .agentcage/build); the tests give
+# each program run its own, so two runs of one stack never rewrite an archive another is reading.
 packages = packaging.build_deployment(
     REPO_ROOT,
-    REPO_ROOT / ".agentcage" / "build" / config.environment,
+    Path(os.environ.get("AGENTCAGE_INFRA_BUILD_DIR") or REPO_ROOT / ".agentcage" / "build")
+    / config.environment,
     lam.architecture,
     {BUDGET_FILE: yaml.safe_dump(config.budget_document(), sort_keys=True)},
     packaging.installer_from_environment(REPO_ROOT / ".agentcage" / "wheels"),

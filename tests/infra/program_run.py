@@ -151,6 +151,11 @@ def _name_key(typ: str) -> str:
 def main(argv: list[str]) -> None:
     """Run the program for ``argv[0]`` and write the registrations to ``argv[1]``."""
     stack, out_file, *settings = argv
+    # Each run builds its archives beside its output: runs of one stack with other settings (other tests)
+    # must not rewrite the archives whose hashes an earlier run recorded.
+    os.environ.setdefault(
+        "AGENTCAGE_INFRA_BUILD_DIR", str(Path(out_file).parent / f"build-{Path(out_file).stem}")
+    )
     import pulumi
     from pulumi.runtime import mocks
     from pulumi.runtime.stack import run_pulumi_func
