@@ -348,9 +348,16 @@ class CoordinatorCore:
             requester=RequesterClaim.of(task.requester),
         )
 
-    def _maybe_advance(self, task_id: str, step: int, turn: Turn | None, claimant: str) -> Outbox:
-        """Emit ``AgentStep(step + 1)`` when every call of ``turn`` has its result (exactly once)."""
-        task = self.ledger.get_task(task_id)
+    def _maybe_advance(
+        self, task_id: str, step: int, turn: Turn | None, claimant: str, *, task: TaskRecord | None = None
+    ) -> Outbox:
+        """Emit ``AgentStep(step + 1)`` when every call of ``turn`` has its result (exactly once).
+
+        ``task``: the task as this operation read it, when nothing since can have moved it (it is read
+        otherwise). A state that moved concurrently is harmless: the claim makes advancing once-only,
+        and a step of a task that ended is ignored."""
+        if task is None:
+            task = self.ledger.get_task(task_id)
         if turn is None or turn.final or task.state is not TaskState.RUNNING:
             return Outbox()
         if task.driver == "external":  # its client proposes the next call; no model step follows

@@ -140,8 +140,13 @@ class DelegationMixin(CoordinatorCore):
             )
         return matches
 
-    def _report_to_parent(self, task_id: str) -> Outbox:
-        """When a child task has ended, hand its answer to the parent's ``delegate`` call (once)."""
+    def _report_to_parent(self, task_id: str, *, known: TaskRecord | None = None) -> Outbox:
+        """When a child task has ended, hand its answer to the parent's ``delegate`` call (once).
+
+        ``known`` is the task as the caller read it: its context (the link to a parent) never changes,
+        so a task without a parent is not read again."""
+        if known is not None and "parent_task_id" not in known.context:
+            return Outbox()
         try:
             child = self.ledger.get_task(task_id)
         except TaskNotFoundError:

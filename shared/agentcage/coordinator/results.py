@@ -71,8 +71,9 @@ class ResultMixin(DecisionMixin):
                 step=message.step,
             )
             return Outbox()
-        result = self._kept_answer(task, call, message)
-        if result is None:
+        dispatched = self._dispatched_request(task, call)
+        result = self._kept_answer(task, call, message, dispatched)
+        if result is None or dispatched is None:
             return Outbox()
         content: Any = result.result
         if result.error is not None:
@@ -80,18 +81,23 @@ class ResultMixin(DecisionMixin):
         slot = result_slot(
             result.status, content, tool=result.tool, source="executor", message_id=result.message_id
         )
+        halted = False
         if self._record(task.task_id, result.request_id, slot):
             self._audit(task, "tool_result", result.summary(), step=result.step)
-            self._account(task, call, result)
+            halted = self._account(task, dispatched, result)
         else:
             self._audit(task, "duplicate_result", result.summary(), step=result.step)
-        outbox = self._maybe_advance(task.task_id, step, turn, claimant=result.message_id)
-        return outbox.extend(self._report_to_parent(task.task_id))
+        # the task as read above, unless accounting for the result halted it
+        current = None if halted else task
+        outbox = self._maybe_advance(task.task_id, step, turn, claimant=result.message_id, task=current)
+        return outbox.extend(self._report_to_parent(task.task_id, known=task))
 
-    def _kept_answer(self, task: TaskRecord, call: PlannedCall, message: ToolResult) -> ToolResult | None:
-        """The executor's answer the ledger keeps for ``call``, which this coordinator dispatched; ``None``
-        (audited) when the call was never dispatched or no answer to its reservation was kept."""
-        dispatched = self._dispatched_request(task, call)
+    def _kept_answer(
+        self, task: TaskRecord, call: PlannedCall, message: ToolResult, dispatched: ToolRequest | None
+    ) -> ToolResult | None:
+        """The executor's answer the ledger keeps for ``call``, which this coordinator dispatched as
+        ``dispatched``; ``None`` (audited) when it was never dispatched or no answer to its reservation
+        was kept."""
         reason = None
         kept = None
         if dispatched is None:
@@ -126,9 +132,9 @@ class ResultMixin(DecisionMixin):
             return self._approved_request(task.task_id, call.approval_id)
         return None
 
-    def _account(self, task: TaskRecord, call: PlannedCall, result: ToolResult) -> None:
-        """Settle the call's reservation once; halt the task if its tool's circuit is open."""
-        reservation_id = self._reservation_of(task, call)
+    def _account(self, task: TaskRecord, dispatched: ToolRequest, result: ToolResult) -> bool:
+        """Settle the call's reservation once; halt the task if its tool's circuit is open (True)."""
+        reservation_id = dispatched.reservation_id
         if reservation_id:
             try:  # one attempt, at the cost that was reserved for it, whatever its outcome
                 cost = self.ledger.get_reservation(reservation_id).amounts.cost_micro_usd
@@ -143,20 +149,23 @@ class ResultMixin(DecisionMixin):
                 self._audit(
                     task, "circuit_open", {"tool": result.tool, "source": "executor"}, step=result.step
                 )
-                return
+                return False
             message = result.error.message if result.error else f"the circuit of {result.tool} is open"
             self.guard.trip(
                 task.task_id,
                 CircuitOpenError(f"{result.tool} is unavailable: {message}", details={"tool": result.tool}),
             )
-        elif result.status == "error":
-            self._halt_if_circuit_opened(task, result)
+            return True
+        if result.status == "error":
+            return self._halt_if_circuit_opened(task, result)
+        return False
 
-    def _halt_if_circuit_opened(self, task: TaskRecord, result: ToolResult) -> None:
-        """A failure the executor counted may have opened the circuit: then the task halts, saying why."""
+    def _halt_if_circuit_opened(self, task: TaskRecord, result: ToolResult) -> bool:
+        """A failure the executor counted may have opened the circuit: then the task halts, saying why
+        (True)."""
         circuit = self.ledger.circuit(result.tool)
         if circuit.state is not CircuitState.OPEN:
-            return
+            return False
         cooldown = self.ledger.breaker.cooldown_seconds
         last = f" (last: {result.error.code})" if result.error else ""
         self.guard.trip(
@@ -167,11 +176,7 @@ class ResultMixin(DecisionMixin):
                 details={"tool": result.tool, "consecutive_failures": circuit.consecutive_failures},
             ),
         )
-
-    def _reservation_of(self, task: TaskRecord, call: PlannedCall) -> str:
-        """The call's tool reservation: that of the request it was sent as."""
-        dispatched = self._dispatched_request(task, call)
-        return dispatched.reservation_id if dispatched is not None else ""
+        return True
 
     def fail_task(self, task_id: str, reason: str, *, code: str = "step_failed") -> Outbox:
         """End the task ``failed`` with ``reason`` (its step message could not be processed: dead letter)."""

@@ -54,7 +54,7 @@ class StepMixin(ModelCallMixin):
         with bound_context(trace=step.trace, task_id=task.task_id, step=step.step, agent_id=task.agent_id):
             with agent_span(step.trace, task_id=task.task_id, agent_id=task.agent_id, step=step.step):
                 outbox = self._run_step(task, step)
-            return outbox.extend(self._report_to_parent(task.task_id))
+            return outbox.extend(self._report_to_parent(task.task_id, known=task))
 
     def _ignore(self, task: TaskRecord, step: AgentStep, why: str) -> Outbox:
         self._audit(task, "step_ignored", {"step": step.step, "reason": why}, step=step.step)
@@ -71,21 +71,26 @@ class StepMixin(ModelCallMixin):
             return self._after_checkpoint(task, step.step, checkpoint, fresh=False)
         if task.state is TaskState.AWAITING_APPROVAL:
             return self._ignore(task, step, f"task is {task.state.value}")
-        refusal = self._refusal(task, step, last, checkpoint)
+        results = self._results(task.task_id) if checkpoint.turns else {}  # read once for both
+        refusal = self._refusal(step, last, checkpoint, results)
         if refusal is not None:
             return self._ignore(task, step, refusal)
         if self._out_of_budget(task):
             return Outbox()
-        return self._think(task, step, checkpoint)
+        return self._think(task, step, checkpoint, results)
 
-    def _think(self, task: TaskRecord, step: AgentStep, checkpoint: StepCheckpoint) -> Outbox:
+    def _think(
+        self,
+        task: TaskRecord,
+        step: AgentStep,
+        checkpoint: StepCheckpoint,
+        results: dict[str, dict[str, Any]],
+    ) -> Outbox:
         """Call the model, decide each proposed call, save the checkpoint, then say what to send."""
         if task.state is TaskState.PENDING:
             self._move(task.task_id, TaskState.RUNNING, expected=TaskState.PENDING)
         agent = self.gate.agent(task.agent_id)
-        messages = build_conversation(
-            agent.system_prompt, task.request, checkpoint.turns, self._results(task.task_id)
-        )
+        messages = build_conversation(agent.system_prompt, task.request, checkpoint.turns, results)
         completion = self._call_model(task, step, agent, messages)
         if completion is None:
             return Outbox()
@@ -112,8 +117,9 @@ class StepMixin(ModelCallMixin):
             if call.child_task_id:
                 self._move(call.child_task_id, TaskState.FAILED, expected=TaskState.PENDING, reason=reason)
 
+    @staticmethod
     def _refusal(
-        self, task: TaskRecord, step: AgentStep, last: int, checkpoint: StepCheckpoint
+        step: AgentStep, last: int, checkpoint: StepCheckpoint, results: dict[str, dict[str, Any]]
     ) -> str | None:
         """Why this step may not run now (``None`` when it may)."""
         if step.step != last + 1:
@@ -121,7 +127,6 @@ class StepMixin(ModelCallMixin):
         previous = checkpoint.last
         if previous is None:
             return None
-        results = self._results(task.task_id)
         if previous.final or checkpoint.stopped or any(c.request_id not in results for c in previous.calls):
             return f"step {last} is not complete"
         return None
@@ -195,6 +200,10 @@ class StepMixin(ModelCallMixin):
                     self._notify(task, approval.approval_id)
                     self._mark_notified(task, approval.approval_id, claimant=f"step-{step}")
         outbox.extend(self.start_children(task, turn, fresh=fresh))
+        if fresh and any(c.outcome != "local" for c in turn.calls):
+            # A call just dispatched, waiting for a person or delegated cannot have its result yet
+            # (nothing is sent before this returns): the step advances when the last result comes.
+            return outbox
         return outbox.extend(self._maybe_advance(task.task_id, step, turn, claimant=f"step-{step}"))
 
 
