@@ -61,6 +61,7 @@ from agentcage.trace import TraceContext, bound_context, continue_or_start
 __all__ = [
     "CONVERSATION_HEADER",
     "CONVERSATION_META_KEY",
+    "MCP_PATH",
     "METADATA_PATH",
     "Backend",
     "McpGateway",
@@ -71,8 +72,14 @@ _log = logging.getLogger("agentcage.mcp")
 CONVERSATION_HEADER = "x-agentcage-conversation"
 CONVERSATION_META_KEY = "agentcage/conversation"
 METADATA_PATH = "/.well-known/oauth-protected-resource"
-_AGENT_PATH = re.compile(r"/mcp/(?P<agent>[a-z][a-z0-9-]{1,62})/?$")
-_METADATA = re.compile(r"/mcp" + re.escape(METADATA_PATH) + r"(?:/(?P<agent>[a-z][a-z0-9-]{1,62}))?/?$")
+MCP_PATH = "/api/mcp"
+"""Where the gateway is served: the Function App's ``mcp`` route under its ``api`` prefix, and the same
+path under ``agentcage dev``."""
+_AGENT = r"(?P<agent>[a-z][a-z0-9-]{1,62})"
+# Matched against the whole path (fullmatch): the route's catch-all hands the gateway any path under
+# /api/mcp, and a pattern anchored only at the end let /api/mcp/<anything>/mcp/<agent> serve <agent>.
+_AGENT_PATH = re.compile(re.escape(MCP_PATH) + rf"/{_AGENT}/?")
+_METADATA = re.compile(re.escape(MCP_PATH + METADATA_PATH) + rf"(?:/{_AGENT})?/?")
 _POLL_FIRST_S, _POLL_MAX_S = 0.01, 0.25
 
 
@@ -145,11 +152,11 @@ class McpGateway:
             return
         path = str(scope.get("path") or "")
         headers = _headers(scope)
-        metadata = _METADATA.search(path)
+        metadata = _METADATA.fullmatch(path)
         if metadata is not None:
             await _send_json(send, 200, self._metadata(headers, metadata.group("agent")))
             return
-        found = _AGENT_PATH.search(path)
+        found = _AGENT_PATH.fullmatch(path)
         if found is None:
             await _send_json(send, 404, _error("not_found", f"no MCP server at {path[:200]}"))
             return
@@ -196,7 +203,7 @@ class McpGateway:
 
     def _metadata_url(self, headers: Mapping[str, str], agent: str | None) -> str:
         suffix = f"/{agent}" if agent else ""
-        return f"{self._base_url(headers)}/api/mcp{METADATA_PATH}{suffix}"
+        return f"{self._base_url(headers)}{MCP_PATH}{METADATA_PATH}{suffix}"
 
     def _base_url(self, headers: Mapping[str, str]) -> str:
         if self.settings.public_base_url:
@@ -207,7 +214,7 @@ class McpGateway:
 
     def _metadata(self, headers: Mapping[str, str], agent: str | None) -> dict[str, Any]:
         """RFC 9728 protected-resource metadata, as the MCP authorization spec asks."""
-        resource = f"{self._base_url(headers)}/api/mcp" + (f"/{agent}" if agent else "")
+        resource = f"{self._base_url(headers)}{MCP_PATH}" + (f"/{agent}" if agent else "")
         document: dict[str, Any] = {
             "resource": resource,
             "authorization_servers": list(self.settings.authorization_servers),

@@ -121,6 +121,56 @@ def _raw(route: Harness, method: str, headers: dict[str, str], body: bytes = b""
     return response.status_code, json.loads(response.get_body()), response.headers
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "mcp/.well-known/oauth-protected-resource/x/mcp/returns-coordinator",
+        "mcp/other/mcp/returns-coordinator",
+        "mcp/returns-coordinator/mcp/returns-coordinator",
+        "xmcp/returns-coordinator",
+    ],
+)
+def test_only_the_exact_agent_path_serves_an_agents_tools(route: Harness, path: str) -> None:
+    # GIVEN a path that merely ends like an agent's (the route's catch-all hands the gateway any path)
+    body = json.dumps(_envelope("tools/list", {})).encode()
+    headers = {
+        "X-MS-CLIENT-PRINCIPAL": RITA,
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Mcp-Protocol-Version": MODERN,
+        "Mcp-Method": "tools/list",
+    }
+    response = route.functions["mcp"](http("POST", path, body=body, headers=headers))
+    # THEN no MCP server answers there: a structured 404, no tool listed
+    assert response.status_code == 404, response.get_body()
+    assert json.loads(response.get_body())["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "mcp/x/mcp/.well-known/oauth-protected-resource",
+        "mcp/.well-known/oauth-protected-resource/returns-coordinator/x",
+    ],
+)
+def test_only_the_exact_metadata_paths_serve_the_metadata(route: Harness, path: str) -> None:
+    response = route.functions["mcp"](http("GET", path, headers={}))
+    assert response.status_code == 404, response.get_body()
+
+
+def test_the_agent_and_metadata_paths_themselves_still_answer(route: Harness) -> None:
+    for path in (
+        "mcp/.well-known/oauth-protected-resource",
+        "mcp/.well-known/oauth-protected-resource/returns-coordinator",
+        "mcp/.well-known/oauth-protected-resource/returns-coordinator/",
+    ):
+        response = route.functions["mcp"](http("GET", path, headers={}))
+        assert response.status_code == 200, (path, response.get_body())
+    status, answer = _post(route, _envelope("tools/call", READ))
+    assert status == 200, answer
+    assert "result" in answer
+
+
 @pytest.mark.parametrize("version", [MODERN, None])
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_a_stream_or_session_request_is_refused_at_once(
