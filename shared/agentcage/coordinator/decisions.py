@@ -163,11 +163,13 @@ class DecisionMixin(StepMixin):
     ) -> Outbox:
         approval_id = str(call.approval_id)
         outbox = Outbox()
+        sent_now = False
         if approve:
             try:
-                outbox.extend(self._send_approved(task, step, call, approval_id))
+                sent, sent_now = self._send_approved(task, step, call, approval_id)
             except Stop:
                 return Outbox()  # the budget ran out: the task halted with the reason
+            outbox.extend(sent)
         else:  # the result slot is written once: a repeat records nothing new
             reason = f"{principal.name} denied the call" + (f": {comment}" if comment else "")
             content = error_content("approval_denied", reason, approval_id=approval_id)
@@ -176,27 +178,31 @@ class DecisionMixin(StepMixin):
                 call.request_id,
                 result_slot("denied", content, tool=call.tool, source="approval"),
             )
-        return outbox.extend(self._resume(task, step, turn, claimant=approval_id))
+        # A request sent just now cannot have its result yet: the step cannot advance before it has.
+        return outbox.extend(self._resume(task, step, turn, claimant=approval_id, advance=not sent_now))
 
-    def _send_approved(self, task: TaskRecord, step: int, call: PlannedCall, approval_id: str) -> Outbox:
-        """The approved call's one ``ToolRequest``: built and kept the first time, the same one after."""
+    def _send_approved(
+        self, task: TaskRecord, step: int, call: PlannedCall, approval_id: str
+    ) -> tuple[Outbox, bool]:
+        """The approved call's one ``ToolRequest``: built and kept the first time, the same one after;
+        and whether it was built by this call (True) rather than before."""
         claim = self.ledger.get_claim(task.task_id, ClaimScope.APPROVED_REQUEST, approval_id)
         sent = _claimed_request(claim) if claim is not None else None
         if sent is not None:
-            return Outbox(tool_requests=[sent])
+            return Outbox(tool_requests=[sent]), False
         rows = self._rows(task.task_id)
         legacy = rows.legacy_approved_request(approval_id)
         if legacy is not None:  # sent by an older deployment: its row is the claim
-            return Outbox(tool_requests=[ToolRequest.model_validate(legacy)])
+            return Outbox(tool_requests=[ToolRequest.model_validate(legacy)]), False
         if call.request_id in rows.results:
-            return Outbox()  # answered without a request (its circuit was open): nothing to send
+            return Outbox(), False  # answered without a request (its circuit was open): nothing to send
         dispatched = self._dispatch(
             task, step, call, self._trace_of(task).child().traceparent, approval_id=approval_id
         )
         if dispatched.request is None:
             if dispatched.local_result is not None:
                 self._record(task.task_id, call.request_id, dispatched.local_result)
-            return Outbox()
+            return Outbox(), False
         request = self._request_of(dispatched)
         outcome = self.ledger.claim(
             task.task_id,
@@ -216,9 +222,9 @@ class DecisionMixin(StepMixin):
             # A concurrent copy of this decision kept its request first: give this copy's reservation back.
             self.ledger.release(request.reservation_id)
             winner = _claimed_request(outcome.claim)
-            return Outbox(tool_requests=[winner] if winner is not None else [])
+            return Outbox(tool_requests=[winner] if winner is not None else []), False
         self._audit(task, "tool_request", {"approval_id": approval_id, **dispatched.request}, step=step)
-        return Outbox(tool_requests=[request])
+        return Outbox(tool_requests=[request]), True
 
     def _approved_request(
         self, task_id: str, approval_id: str, rows: ResultRows | None = None
@@ -326,9 +332,13 @@ class DecisionMixin(StepMixin):
             },
         )
 
-    def _resume(self, task: TaskRecord, step: int, turn: Turn, *, claimant: str) -> Outbox:
+    def _resume(
+        self, task: TaskRecord, step: int, turn: Turn, *, claimant: str, advance: bool = True
+    ) -> Outbox:
         if not self._waiting_approvals(task.task_id, turn):  # this turn's, never a stray one
             self._move(task.task_id, TaskState.RUNNING, expected=TaskState.AWAITING_APPROVAL)
+        if not advance:
+            return Outbox()
         return self._maybe_advance(task.task_id, step, turn, claimant=claimant)
 
     @staticmethod
