@@ -15,9 +15,12 @@ rights on a queue can put a message there, naming any task and any pending call'
   (the coordinator records only kept answers), unless the executor ran the call and kept its answer
   before it could not send it: then that answer is sent, as the executor itself would on a retry. The
   message id is the one every answer to that request carries, so the coordinator records the first
-  answer only. The error says the call did not run only when nothing started it; once its reservation
-  was consumed (or a recovery claimed), it says the outcome is unknown, so the model does not ask for
-  a refund again under a new approval. The dead letter is audited on the task.
+  answer only. The error says the call did not run only when nothing can run it any more: the drain
+  first releases the request's reservation (a conditional write on an active, unconsumed one), so a
+  second copy of the request reaching the executor finds it spent and executes nothing. Once the
+  reservation was consumed (or a recovery claimed), it says the outcome is unknown, so the model does
+  not ask for a refund again under a new approval. What is sent is what the ledger keeps for the
+  reservation (an executor's answer kept meanwhile wins). The dead letter is audited on the task.
 * ``tool-results-dlq``: the result must have been sent by a session of a role that sends results (its
   SQS ``SenderId`` names the executor's role or this drain's: ``AGENTCAGE_RESULT_SENDER_ROLE_IDS``,
   :data:`~agentcage.constants.RESULT_SENDER_ROLE_IDS_ENV`, which infra takes from the role resources;
@@ -69,7 +72,7 @@ from agentcage.errors import (
     InvalidInputError,
     InvalidTransitionError,
     NotFoundError,
-    ReservationNotFoundError,
+    ReservationStateError,
     SenderMismatchError,
 )
 from agentcage.federation import role_id_from_sender_id
@@ -214,12 +217,12 @@ def _dead_request(
         answer, outcome = stored, "resent_stored"
     else:
         message = f"the executor could not process this call of {request.tool} on any of its deliveries; " + (
-            "it was dead-lettered after it was started, so whether it ran is unknown: check its "
+            "it was dead-lettered and did not run"
+            if _stopped_before_running(store, request)
+            else "it was dead-lettered after it was started, so whether it ran is unknown: check its "
             "effect before asking for it again"
-            if _may_have_run(store, request)
-            else "it was dead-lettered and did not run"
         )
-        answer = deliverable(
+        made = deliverable(
             ToolResult(
                 message_id=result_message_id(request.message_id, request.reservation_id),
                 request_id=request.message_id,
@@ -232,14 +235,16 @@ def _dead_request(
                 completed_at=now(),
             )
         )
-        keep_answer(  # the coordinator records only what the ledger holds
+        # The coordinator records only what the ledger holds, so what is sent is what is kept: this
+        # answer, or one an executor kept meanwhile for the reservation (under whichever request id).
+        answer = keep_answer(
             store,
-            answer,
+            made,
             reservation_id=request.reservation_id,
-            trace_id=answer.trace.trace_id,
+            trace_id=made.trace.trace_id,
             agent_id=request.agent_id,
         )
-        outcome = "answered"
+        outcome = "answered" if answer == made else "resent_stored"
     results.publish(answer)
     data = {
         **_facts(record, TOOL_REQUESTS_QUEUE),
@@ -254,19 +259,26 @@ def _dead_request(
     return outcome
 
 
-def _may_have_run(store: Ledger, request: ToolRequest) -> bool:
-    """Whether an attempt may have executed the request: its reservation was consumed at some time (the
-    executor consumes it right before the call; a sweep or a settle keeps ``consumed_at``), or a
-    recovery of it was claimed. Then "did not run" could make the model ask for it again (a second
-    refund under a new approval). A reservation that does not exist was never consumed."""
-    from agentcage.ledger import ClaimScope
+def _stopped_before_running(store: Ledger, request: ToolRequest) -> bool:
+    """Whether the request did not run and now never will: only then may its answer say "did not run".
+
+    The reservation is released first (a conditional write that needs it still active and never
+    consumed), so no other copy of the request can consume it afterwards: the executor consumes it right
+    before the call, and a released reservation is refused there (``reservation_state``). When it was no
+    longer active, it did not run only if nothing ever consumed it (an expired or released reservation
+    can never be consumed again). A recovery claim means an attempt started, whatever the reservation says.
+    Otherwise "did not run" could be followed by the call running, or make the model ask for it again (a
+    second refund under a new approval).
+    """
+    from agentcage.ledger import ClaimScope, ReservationStatus
 
     try:
-        if store.get_reservation(request.reservation_id).consumed_at is not None:
-            return True
-    except (ReservationNotFoundError, InvalidInputError):  # no such reservation: nothing consumed it
-        pass
-    return store.get_claim(request.task_id, ClaimScope.RECOVERY, request.reservation_id) is not None
+        store.release(request.reservation_id)
+    except ReservationStateError:  # not active: consumed, or expired, settled or released unconsumed
+        reservation = store.get_reservation(request.reservation_id)
+        if reservation.consumed_at is not None or reservation.status is ReservationStatus.ACTIVE:
+            return False
+    return store.get_claim(request.task_id, ClaimScope.RECOVERY, request.reservation_id) is None
 
 
 def result_sender_role_ids(environ: Mapping[str, str] | None = None) -> frozenset[str]:

@@ -285,6 +285,47 @@ def test_a_dead_lettered_request_nothing_started_says_it_did_not_run(world: Worl
     assert "unknown" not in answer.error.message
 
 
+def test_a_dead_lettered_request_whose_reservation_was_answered_sends_only_the_kept_answer(
+    world: World,
+) -> None:
+    # GIVEN a request whose reservation was answered under another request id (a copy resent with a
+    # fresh message id), its own id answered nothing
+    task_id = new_task(world.ledger)
+    request = tool_request(world.ledger, task_id)
+    other = tool_result(task_id, f"{task_id}.req-other", request.reservation_id)
+    assert keep_answer(world.ledger, other, reservation_id=request.reservation_id) == other
+
+    # WHEN the request is dead-lettered
+    assert run(record(dump_envelope(request), "tool-requests-dlq")) == {"batchItemFailures": []}
+
+    # THEN what is sent is what the ledger keeps, never an answer nobody kept
+    [answer] = world.results()
+    assert answer == other
+
+
+def test_a_dead_lettered_request_said_not_to_run_gives_its_reservation_back(world: World) -> None:
+    task_id = new_task(world.ledger)
+    request = tool_request(world.ledger, task_id)
+
+    assert run(record(dump_envelope(request), "tool-requests-dlq")) == {"batchItemFailures": []}
+
+    # the executor can no longer consume it: "did not run" stays true
+    reservation = world.ledger.get_reservation(request.reservation_id)
+    assert (reservation.status.value, reservation.consumed_at) == ("released", None)
+
+
+def test_a_dead_lettered_request_swept_unconsumed_says_it_did_not_run(world: World) -> None:
+    task_id = new_task(world.ledger)
+    request = tool_request(world.ledger, task_id)
+    assert world.ledger.expire_stale(request.expires_at + timedelta(seconds=1), task_id=task_id) == 1
+
+    assert run(record(dump_envelope(request), "tool-requests-dlq")) == {"batchItemFailures": []}
+
+    [answer] = world.results()
+    assert answer.error is not None
+    assert answer.error.message.endswith("it was dead-lettered and did not run")
+
+
 def test_a_dead_lettered_result_ends_its_task_failed_once(world: World) -> None:
     # GIVEN a result the bridge could not deliver to Service Bus on any attempt
     task_id = new_task(world.ledger)
