@@ -12,6 +12,12 @@ new one that the log line carries too.
 
 :class:`PathMounts` sends a request to the app mounted on its path prefix (a console, an MCP
 gateway), else to the default app; a mounted app sees the ASGI ``root_path`` set to its prefix.
+
+:class:`HostGuard` answers a request addressed to any other ``Host`` than the server's own names
+(:class:`AllowedHosts`) with 421 before any app sees it: the defence against DNS rebinding for a
+server that acts for whoever reaches it (the development principals on loopback). A page on
+``evil.example`` whose name is re-pointed at 127.0.0.1 reaches the port from the victim's browser as
+a same-origin request, with ``Host: evil.example:<port>``; only the ``Host`` header tells it apart.
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from agentcage.trace import extract_http, new_trace_id
 
 __all__ = [
+    "LOOPBACK_HOST_NAMES",
+    "AllowedHosts",
     "Answer",
     "AsgiApp",
+    "HostGuard",
     "IncomingRequest",
     "PathMounts",
     "SyncHandlerApp",
@@ -91,6 +100,66 @@ def error_answer(
     """The project's error body with ``status``."""
     body = json.dumps({"error": {"code": code, "message": message, "trace_id": trace_id}}).encode()
     return status, {"Content-Type": "application/json", **(headers or {})}, body
+
+
+LOOPBACK_HOST_NAMES = ("127.0.0.1", "localhost", "[::1]")
+"""The names a browser on this machine reaches a loopback server by."""
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedHosts:
+    """The ``Host`` header values a server answers, as ``name:port`` in lower case."""
+
+    values: frozenset[str]
+
+    @classmethod
+    def loopback(cls, port: int, *urls: str) -> AllowedHosts:
+        """The loopback names with ``port``, plus the host and port of each of ``urls`` (the server's
+        own URL, a configured public URL)."""
+        values = {f"{name}:{port}" for name in LOOPBACK_HOST_NAMES}
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.hostname:
+                name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+                values.add(f"{name}:{parts.port or (443 if parts.scheme == 'https' else 80)}")
+        # A Host without a port means the scheme's default (RFC 9110 7.2).
+        values.update(v.rsplit(":", 1)[0] for v in list(values) if v.endswith((":80", ":443")))
+        return cls(frozenset(v.lower() for v in values))
+
+    def allows(self, host: str | None) -> bool:
+        """Whether a request with this ``Host`` header was addressed to this server."""
+        return (host or "").strip().lower() in self.values
+
+    def refusal(self, headers: Mapping[str, str]) -> Answer | None:
+        """The 421 for a request (header names in lower case) addressed elsewhere, else ``None``."""
+        host = headers.get("host")
+        if self.allows(host):
+            return None
+        trace_id = trace_id_for(headers)
+        _log.warning("refused a request for Host %r (trace %s)", (host or "")[:100], trace_id)
+        message = (
+            f"this server answers only requests addressed to {', '.join(sorted(self.values))}, not "
+            f"{(host or 'a request without a Host header')[:100]!r} (a defence against DNS rebinding)"
+        )
+        return error_answer(421, "misdirected_request", message, trace_id)
+
+
+class HostGuard:
+    """Answers 421 to every request whose ``Host`` ``allowed`` refuses, before ``app`` sees it."""
+
+    def __init__(self, app: AsgiApp, allowed: AllowedHosts) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") == "http":
+            refused = self.allowed.refusal(_headers(scope))
+            if refused is not None:
+                # The body is not read: the connection closes after this answer.
+                status, headers, body = refused
+                await send_answer(send, (status, {**headers, "Connection": "close"}, body))
+                return
+        await self.app(scope, receive, send)
 
 
 class SyncHandlerApp:

@@ -133,6 +133,9 @@ class LocalHost:
             port=config.port,
             # The ledger views know no principal: served only where the development principals are.
             local_routes=local_routes(self.ledger) if config.principal_source == "development" else {},
+            # The development principals act for whoever reaches the port: only requests addressed to
+            # the loopback names are answered (DNS rebinding), on every route and mount.
+            loopback_hosts_only=config.principal_source == "development",
         )
         self._apply_settings(self._settings(self.server.url))
         self.aws.start(reset_seed=config.reset_seed)

@@ -15,6 +15,13 @@ its own read-only routes (health, the task list, a task's timeline) for the CLI 
 part of the coordinator's API. :meth:`LocalHttpServer.mount` puts another ASGI app (a console, an MCP
 gateway) on a path prefix before the server starts.
 
+With ``loopback_hosts_only`` (the local host sets it whenever it serves the development principals,
+which act for whoever reaches the port), every request -- the functions, the local routes and every
+mounted app alike -- must be addressed to ``127.0.0.1``, ``localhost`` or ``[::1]`` with the served
+port (or to the server's own URL): any other ``Host`` is a structured 421
+(:class:`~agentcage.local.asgi.HostGuard`), which stops a DNS-rebinding page from driving the API,
+the console or the MCP gateway from a victim's browser.
+
 ``stop()`` is graceful: no new connections, running requests finish (up to
 :data:`GRACEFUL_SHUTDOWN_S`), then the thread ends and the socket closes. Nothing is kept in memory
 that a ``kill -9`` could lose: an answered request's effects are in the ledger and the queues.
@@ -35,8 +42,10 @@ import azure.functions as func
 
 from agentcage.errors import AgentcageError, ConfigurationError
 from agentcage.local.asgi import (
+    AllowedHosts,
     Answer,
     AsgiApp,
+    HostGuard,
     IncomingRequest,
     PathMounts,
     SyncHandlerApp,
@@ -85,6 +94,7 @@ class LocalHttpServer:
         local_routes: Mapping[str, LocalRoute] | None = None,
         threads: int = 8,
         max_body_bytes: int = MAX_BODY_BYTES,
+        loopback_hosts_only: bool = False,
     ) -> None:
         self.functions = functions
         self._deliver = deliver
@@ -96,6 +106,12 @@ class LocalHttpServer:
         self._socket = _listen(host, port)
         self._app = SyncHandlerApp(self._answer, max_body_bytes=max_body_bytes, threads=threads)
         self._mounts = PathMounts(self._app)
+        self.allowed_hosts: AllowedHosts | None = (
+            AllowedHosts.loopback(self._socket.getsockname()[1], self.url) if loopback_hosts_only else None
+        )
+        self._front: AsgiApp = (
+            HostGuard(self._mounts, self.allowed_hosts) if self.allowed_hosts is not None else self._mounts
+        )
         self._server: Any = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,7 +138,7 @@ class LocalHttpServer:
         import uvicorn
 
         config = uvicorn.Config(
-            self._mounts,
+            self._front,
             lifespan="off",
             http="h11",
             loop="asyncio",
@@ -172,7 +188,8 @@ class LocalHttpServer:
             body=body,
             base_url=self.url,
         )
-        return self._answer(request)
+        refused = self.allowed_hosts.refusal(request.headers) if self.allowed_hosts is not None else None
+        return refused if refused is not None else self._answer(request)
 
     def _answer(self, request: IncomingRequest) -> Answer:
         if request.path == LOCAL_ROUTES_PREFIX or request.path.startswith(LOCAL_ROUTES_PREFIX + "/"):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import shlex
 import socket
 import subprocess
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -102,10 +104,87 @@ def _raw_request(url: str, head: str) -> tuple[int, dict[str, Any]]:
     return status, json.loads(raw.partition(b"\r\n\r\n")[2])
 
 
+def _authority(url: str) -> str:
+    """``host:port`` of a base URL: the Host header a client of that URL sends."""
+    return url.removeprefix("http://")
+
+
+def _send(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, Any]:
+    """One request with exactly these headers (``Host`` included: ``http.client`` adds none)."""
+    where = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=ANSWERED_WITHIN_S)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw) if raw else None
+    finally:
+        connection.close()
+
+
+REBOUND = "evil.example"
+"""A name an attacker re-points at 127.0.0.1: to the victim's browser its page and the port are one origin."""
+
+
+def test_a_rebound_host_name_is_refused_421_on_every_route_and_mount(host: LocalHost) -> None:
+    # GIVEN the requests a DNS-rebinding page sends from the victim's browser: addressed to the
+    # attacker's name with the served port, and same-origin as far as the browser can tell
+    port = urllib.parse.urlsplit(host.url).port
+    rebound = {
+        "Host": f"{REBOUND}:{port}",
+        "Origin": f"http://{REBOUND}:{port}",
+        "Sec-Fetch-Site": "same-origin",
+        "Content-Type": "application/json",
+        "traceparent": TRACEPARENT,
+    }
+    own = {**rebound, "Host": f"127.0.0.1:{port}", "Origin": f"http://127.0.0.1:{port}"}
+    task = json.dumps({"request": "Fetch customer C-1001.", "context": {"scenario": "hallucinate"}}).encode()
+    status, created = _send(host.url, "POST", "/api/tasks", own, task)
+    assert status == 202, created
+    decision = json.dumps({"decision": "approve", "args_digest": "0" * 64}).encode()
+    mcp = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}).encode()
+    attempts = [
+        ("POST", "/api/tasks", {}, task),
+        ("GET", "/api/tasks", {}, b""),
+        ("GET", f"/api/tasks/{created['task_id']}", {}, b""),
+        ("GET", "/api/approvals/a-1", {}, b""),
+        ("GET", "/api/console/", {}, b""),
+        ("POST", "/api/console/approvals/a-1/decision", {"X-Agentcage-Console": "decide"}, decision),
+        ("POST", "/api/mcp/returns-coordinator", {"Accept": "application/json, text/event-stream"}, mcp),
+        ("GET", "/api/mcp/.well-known/oauth-protected-resource", {}, b""),
+        ("GET", "/_agentcage/health", {}, b""),
+        ("GET", "/_agentcage/tasks", {}, b""),
+    ]
+    before = len(AgentcageClient(host.url).local_tasks(limit=500))
+    # WHEN each is sent
+    for method, path, extra, body in attempts:
+        status, answer = _send(host.url, method, path, {**rebound, **extra}, body)
+        # THEN none is answered but by the 421, in the project's error shape with the caller's trace
+        assert status == 421, (method, path, status, answer)
+        assert answer["error"]["code"] == "misdirected_request", (method, path)
+        assert answer["error"]["trace_id"] == TRACE_ID
+    # AND nothing was created
+    assert len(AgentcageClient(host.url).local_tasks(limit=500)) == before
+
+
+@pytest.mark.parametrize("name", ["127.0.0.1", "localhost"])
+def test_the_loopback_names_are_still_answered(host: LocalHost, name: str) -> None:
+    port = urllib.parse.urlsplit(host.url).port
+    status, answer = _send(host.url, "GET", "/api/tasks", {"Host": f"{name}:{port}"})
+    assert status == 200, answer
+    status, _ = _send(
+        host.url, "GET", "/api/mcp/.well-known/oauth-protected-resource", {"Host": f"{name}:{port}"}
+    )
+    assert status == 200
+
+
 def test_a_body_over_the_hosts_limit_is_413_with_the_callers_trace_id(host: LocalHost) -> None:
     # WHEN a request declares a body larger than the host accepts
     head = (
-        "POST /api/tasks HTTP/1.1\r\nHost: local\r\nContent-Type: application/json\r\n"
+        f"POST /api/tasks HTTP/1.1\r\nHost: {_authority(host.url)}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {MAX_BODY_BYTES + 1}\r\ntraceparent: {TRACEPARENT}\r\n\r\n"
     )
     status, answer = _raw_request(host.url, head)
@@ -122,7 +201,8 @@ def test_unknown_routes_and_methods_carry_the_callers_trace_id(
     host: LocalHost, method: str, path: str, status: int
 ) -> None:
     head = (
-        f"{method} {path} HTTP/1.1\r\nHost: local\r\nContent-Length: 0\r\ntraceparent: {TRACEPARENT}\r\n\r\n"
+        f"{method} {path} HTTP/1.1\r\nHost: {_authority(host.url)}\r\nContent-Length: 0\r\n"
+        f"traceparent: {TRACEPARENT}\r\n\r\n"
     )
     answered, answer = _raw_request(host.url, head)
     assert answered == status
@@ -138,7 +218,9 @@ def test_the_local_routes_list_tasks_and_show_a_timeline(host: LocalHost) -> Non
     trace = client.local_trace(started["task_id"])
     assert trace["state"] == "completed"
     assert trace["events"][0]["kind"] == "task_created"
-    status, answer = _raw_request(host.url, "GET /_agentcage/tasks?limit=0 HTTP/1.1\r\nHost: local\r\n\r\n")
+    status, answer = _raw_request(
+        host.url, f"GET /_agentcage/tasks?limit=0 HTTP/1.1\r\nHost: {_authority(host.url)}\r\n\r\n"
+    )
     assert status == 400
     assert answer["error"]["code"] == "invalid_input"
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from agentcage.local.asgi import IncomingRequest, PathMounts, SyncHandlerApp, error_answer
+from agentcage.local.asgi import (
+    AllowedHosts,
+    HostGuard,
+    IncomingRequest,
+    PathMounts,
+    SyncHandlerApp,
+    error_answer,
+)
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
@@ -207,3 +214,84 @@ def test_a_mount_prefix_must_be_an_absolute_path_without_a_trailing_slash(prefix
     mounts = PathMounts(SyncHandlerApp(_ok, max_body_bytes=1, threads=1))
     with pytest.raises(ValueError, match="mount prefix"):
         mounts.mount(prefix, mounts.default)
+
+
+# --- the Host check (DNS rebinding) ---------------------------------------------------------------
+ALLOWED = AllowedHosts.loopback(7391, "http://127.0.0.1:7391")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:7391", "localhost:7391", "LOCALHOST:7391", "[::1]:7391"])
+def test_the_loopback_names_with_the_served_port_are_answered(host: str) -> None:
+    assert ALLOWED.allows(host)
+    assert ALLOWED.refusal({"host": host}) is None
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example:7391",  # a rebound name: the attacker's page, same-origin to the browser
+        "evil.example",
+        "127.0.0.1:7392",  # another port
+        "127.0.0.1",  # the default port 80 is not the served one
+        "127.0.0.1:7391.evil.example",
+        "localhost:7391@evil.example",
+        "",
+        None,
+    ],
+)
+def test_any_other_host_is_refused_421_with_the_projects_error(host: str | None) -> None:
+    headers = {"traceparent": TRACEPARENT, **({"host": host} if host is not None else {})}
+
+    refused = ALLOWED.refusal(headers)
+
+    assert refused is not None
+    status, response_headers, body = refused
+    assert status == 421
+    assert response_headers["Content-Type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert error["code"] == "misdirected_request"
+    assert error["trace_id"] == TRACE_ID
+
+
+def test_a_public_url_adds_its_own_host_and_port_and_a_default_port_may_be_left_out() -> None:
+    allowed = AllowedHosts.loopback(7391, "https://agentcage.example", "http://dev.example:8080")
+
+    assert allowed.allows("agentcage.example:443")
+    assert allowed.allows("agentcage.example")
+    assert allowed.allows("dev.example:8080")
+    assert not allowed.allows("dev.example")
+    assert not allowed.allows("agentcage.example:7391")
+
+
+def test_the_guard_answers_before_any_app_sees_the_request_and_passes_the_right_host_on() -> None:
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(str(scope["path"]))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    mounts = PathMounts(app)
+    mounts.mount("/api/mcp", app)
+    guard = HostGuard(mounts, ALLOWED)
+
+    rebound = Exchange([b'{"jsonrpc": "2.0"}'])
+    asyncio.run(
+        guard(
+            _scope(path="/api/mcp/janitor-agent", headers={"host": "evil.example:7391"}),
+            rebound.receive,
+            rebound.send,
+        )
+    )
+    own = Exchange([b""])
+    asyncio.run(
+        guard(
+            _scope(path="/api/mcp/janitor-agent", headers={"host": "127.0.0.1:7391"}), own.receive, own.send
+        )
+    )
+
+    assert rebound.status == 421
+    assert rebound.body["error"]["code"] == "misdirected_request"
+    assert rebound.received == 0  # the body was never read
+    assert own.status == 204
+    assert seen == ["/api/mcp/janitor-agent"]
