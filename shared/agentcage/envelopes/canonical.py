@@ -9,12 +9,12 @@ the ``rfc8785`` package's; this module owns the translation of its refusals into
 :class:`~agentcage.errors.InvalidInputError` and the one digest every side computes:
 :func:`args_digest`, the lowercase hex SHA-256 of :func:`canonical_json` of a call's arguments.
 
-Values RFC 8785 cannot represent are refused: NaN and infinities, strings that are not valid Unicode
-(lone surrogates) and non-string keys. An integer outside I-JSON's exact range (``±(2**53 - 1)``) is
-read by every other language as the double it rounds to; :func:`args_digest` refuses it, since two
-different amounts would otherwise share one digest, while :func:`canonical_json` by default writes it
-as that double (the prompt digest of a thought record may hold a model's or a service's big integers,
-and must not fail the step).
+Values RFC 8785 cannot represent are refused: NaN and infinities, strings and object keys that are not
+valid Unicode (lone surrogates) and non-string keys. An integer outside I-JSON's exact range
+(``±(2**53 - 1)``) is read by every other language as the double it rounds to; :func:`args_digest`
+refuses it, since two different amounts would otherwise share one digest, while :func:`canonical_json`
+by default writes it as that double (the prompt digest of a thought record may hold a model's or a
+service's big integers, and must not fail the step).
 """
 
 from __future__ import annotations
@@ -100,6 +100,12 @@ def canonical_json(value: Any, *, exact: bool = False) -> bytes:
         ) from error
     except rfc8785.CanonicalizationError as error:
         raise InvalidInputError(f"not a canonical JSON value: {error}") from error
+    except UnicodeEncodeError as error:
+        # The package refuses a lone surrogate in a string value, but sorts object keys by encoding
+        # them to UTF-16 first, which raises the codec's error for one in a key: the same refusal.
+        raise InvalidInputError(
+            "not a canonical JSON value: an object key is not valid Unicode (a lone surrogate)"
+        ) from error
     except RecursionError as error:
         raise InvalidInputError("JSON value is nested too deeply") from error
 

@@ -142,6 +142,23 @@ def test_non_json_values_are_refused(bad: dict[object, object]) -> None:
         canonical_json(bad)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['{"\\ud800":1}', '{"a":{"\\udfff":1,"b":2}}', '[{"\\ud83d":0}]'],
+    ids=["lone-high-key", "nested-lone-low-key", "key-in-a-list"],
+)
+def test_a_lone_surrogate_object_key_is_refused_like_one_in_a_value(text: str) -> None:
+    # GIVEN a JSON text whose object key is a lone surrogate (valid JSON, not valid Unicode)
+    value = json.loads(text)
+
+    # THEN it is the library's refusal, never the codec's UnicodeEncodeError (which would be a 500)
+    with pytest.raises(InvalidInputError, match="not valid Unicode"):
+        canonical_json(value)
+    if isinstance(value, dict):
+        with pytest.raises(InvalidInputError):
+            args_digest(value)
+
+
 def test_integers_a_double_cannot_hold_are_refused_by_the_digest() -> None:
     # GIVEN two amounts that every non-Python JSON reader reads as the same double
     near, far = 2**53, 2**53 + 1
