@@ -62,6 +62,7 @@ __all__ = [
     "DEFAULT_DEV_PRINCIPALS",
     "DEFAULT_DEV_REQUESTER",
     "DEV_PRINCIPAL_HEADER",
+    "LOOPBACK_HOST_NAMES",
     "DevelopmentPrincipals",
     "Principal",
     "PrincipalKind",
@@ -191,6 +192,10 @@ def dev_principal(spec: str, *, what: str = "development approver") -> Principal
         raise AuthenticationError(f"the {what} needs an id")
     role_list = tuple(sorted({r.strip() for r in roles.split(",") if r.strip()}))
     return Principal(id=ident, name=f"{ident} ({what})", roles=role_list, provider="dev", kind="development")
+
+
+LOOPBACK_HOST_NAMES: Final = ("127.0.0.1", "localhost", "[::1]")
+"""The names a browser on this machine reaches a loopback server by (as a URL's host)."""
 
 
 def is_loopback(host: str | None) -> bool:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, unquote
 from agentcage.approvals import Principal
 from agentcage.approvals.notice import CONSOLE_PATH, console_approval_url
 from agentcage.console.pages import approval_page, approvals_page, circuits_page, error_page, tasks_page
-from agentcage.console.security import check_same_origin, security_headers
+from agentcage.console.security import check_same_origin, security_headers, site_origins
 from agentcage.console.task_page import task_page
 from agentcage.console.views import ConsoleViews, TaskAccess
 from agentcage.errors import (
@@ -128,8 +128,14 @@ class Console:
         decide: DecideFunction,
         principal_of: PrincipalFunction,
         base_path: str = CONSOLE_PATH,
+        origins: Collection[str] | None = None,
     ) -> None:
+        """``origins``: where a decision may come from (default: :func:`site_origins` of the
+        coordinator's public URL and the platform's host name)."""
         self.views = ConsoleViews(coordinator, access)
+        self.origins = frozenset(
+            origins if origins is not None else site_origins(coordinator.settings.public_base_url)
+        )
         self.coordinator = coordinator
         self.decide = decide
         self.principal_of = principal_of
@@ -196,7 +202,7 @@ class Console:
     def _decision(
         self, request: ConsoleRequest, approval_id: str, principal: Principal, trace_id: str
     ) -> ConsoleResponse:
-        check_same_origin(request.headers, self.coordinator.settings.public_base_url)
+        check_same_origin(request.headers, self.origins)
         decision, comment, digest = _decision_body(request.body)
         card = self.views.approval(approval_id, principal)  # 404 unless the person may read its task
         self.views.access.check_may_decide(card.task, principal)  # 403 for a reader who only reads

@@ -13,7 +13,12 @@ script with ``fetch``; :func:`check_same_origin` accepts it only when
    never sends the request itself;
 2. its ``Content-Type`` is ``application/json`` (a form can only send three other types);
 3. ``Sec-Fetch-Site``, which the browser sets and no page can, says ``same-origin`` when present;
-4. ``Origin`` is present and is this site (the request's own host, or the configured public URL).
+4. ``Origin`` is present and is one of the origins the console is served from
+   (:func:`site_origins`: the configured public URL, the app's own host name the platform sets, and
+   under ``agentcage dev`` the loopback names with its port) -- never judged by the request's own
+   ``Host``: after a DNS rebinding, ``Host`` and ``Origin`` are both the attacker's name and agree.
+   (The local runtime also refuses any request not addressed to a loopback name:
+   ``agentcage.local.asgi.HostGuard``.)
 
 This is the custom-request-header defence plus Fetch Metadata and Origin verification (OWASP CSRF
 cheat sheet). It needs no state: a token derived from a key made at start-up would fail as soon as the
@@ -24,9 +29,12 @@ ever sent along; it is never what makes a request same-site.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
 
+from agentcage.approvals.principal import LOOPBACK_HOST_NAMES, is_loopback
+from agentcage.constants import WEBSITE_HOSTNAME_ENV
 from agentcage.errors import GovernanceError
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "CrossSiteRequestError",
     "check_same_origin",
     "security_headers",
+    "site_origins",
 ]
 
 CONSOLE_HEADER = "x-agentcage-console"
@@ -72,17 +81,34 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
-def _own_hosts(headers: Mapping[str, str]) -> set[str]:
-    """The host names this request was addressed to (``Host``, and the front end's forwarded host)."""
-    hosts = {headers.get("host", "")}
-    hosts.update(h.strip() for h in headers.get("x-forwarded-host", "").split(",") if h.strip())
-    return {h.lower() for h in hosts if h}
+def site_origins(public_base_url: str = "", environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The origins the console is served from, as configured (never taken from a request).
+
+    The configured public URL's; the app's default host name that App Service sets
+    (``WEBSITE_HOSTNAME``, always HTTPS); and, when the public URL is a loopback one (``agentcage
+    dev``), every loopback name with its port, since a person may open either ``127.0.0.1`` or
+    ``localhost``.
+    """
+    env = os.environ if environ is None else environ
+    origins: set[str] = set()
+    public = _origin(public_base_url)
+    if public is not None:
+        origins.add(public)
+        parts = urlsplit(public)
+        if is_loopback(parts.hostname):
+            port = f":{parts.port}" if parts.port else ""
+            origins.update(f"{parts.scheme}://{name}{port}" for name in LOOPBACK_HOST_NAMES)
+    platform_host = (env.get(WEBSITE_HOSTNAME_ENV) or "").strip()
+    if platform_host:
+        origins.add(f"https://{platform_host.lower()}")
+    return frozenset(origins)
 
 
-def check_same_origin(headers: Mapping[str, str], public_base_url: str = "") -> None:
+def check_same_origin(headers: Mapping[str, str], origins: Collection[str]) -> None:
     """Refuse (:class:`CrossSiteRequestError`) a decision not sent by the console's own script.
 
-    ``headers`` have lower-case names. The rules, and why they suffice, are in the module docstring.
+    ``headers`` have lower-case names; ``origins`` are the console's own (:func:`site_origins`). The
+    rules, and why they suffice, are in the module docstring.
     """
     if headers.get(CONSOLE_HEADER, "").strip().lower() != CONSOLE_HEADER_VALUE:
         raise CrossSiteRequestError(f"a decision must be sent by the console page ({CONSOLE_HEADER} header)")
@@ -95,7 +121,5 @@ def check_same_origin(headers: Mapping[str, str], public_base_url: str = "") -> 
     origin = _origin(headers.get("origin", ""))
     if origin is None:
         raise CrossSiteRequestError("a decision must say where it comes from (Origin)")
-    allowed = {o for o in (_origin(public_base_url),) if o}
-    origin_host = urlsplit(origin).netloc
-    if origin not in allowed and origin_host not in _own_hosts(headers):
+    if origin not in {o.lower() for o in origins}:
         raise CrossSiteRequestError("a decision must come from this site")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from agentcage.approvals.principal import LOOPBACK_HOST_NAMES
 from agentcage.trace import extract_http, new_trace_id
 
 __all__ = [
@@ -100,10 +101,6 @@ def error_answer(
     """The project's error body with ``status``."""
     body = json.dumps({"error": {"code": code, "message": message, "trace_id": trace_id}}).encode()
     return status, {"Content-Type": "application/json", **(headers or {})}, body
-
-
-LOOPBACK_HOST_NAMES = ("127.0.0.1", "localhost", "[::1]")
-"""The names a browser on this machine reaches a loopback server by."""
 
 
 @dataclass(frozen=True, slots=True)

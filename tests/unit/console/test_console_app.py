@@ -74,6 +74,7 @@ def console(coordinator: Coordinator, decide: RecordingDecide) -> Console:
         access=coordinator.access,
         decide=decide,
         principal_of=lambda headers: PEOPLE[headers["x-test-person"]],
+        origins=("https://coord.example",),
     )
 
 
@@ -181,6 +182,7 @@ def test_the_decide_routes_refusal_reaches_the_page_with_its_status_and_reason(
         access=coordinator.access,
         decide=RecordingDecide(refusal),
         principal_of=lambda headers: PEOPLE[headers["x-test-person"]],
+        origins=("https://coord.example",),
     )
     approval = pending(coordinator, task_id)
 
