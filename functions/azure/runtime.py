@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from agentcage.approvals import WebhookFormat, WebhookNotifier
+from agentcage.approvals import PrincipalSource, WebhookFormat, WebhookNotifier
 from agentcage.budget import BudgetConfig
 from agentcage.constants import (
     AGENT_STEPS_QUEUE,
@@ -83,17 +83,33 @@ class ToolRequestBridge(Protocol):
 
 @dataclass
 class Runtime:
-    """The coordinator, its HTTP API, and the senders; ``bridge`` is built on first use."""
+    """The coordinator, its HTTP API, and the senders; ``bridge`` is built on first use.
+
+    ``principal_source`` is who callers are (built from the app settings when not given, with
+    ``dev_approver`` as the local development approver): the one instance the API, the console
+    (``blueprints.http_console``) and the MCP gateway (``agentcage.mcp``) all ask.
+    """
 
     coordinator: Coordinator
     sender: ServiceBusSender
     bridge_factory: Callable[[], ToolRequestBridge]
     dev_approver: str | None = None
+    principal_source: PrincipalSource | None = None
     _bridge: ToolRequestBridge | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.http = CoordinatorHttp(self.coordinator, self.dispatch, dev_approver=self.dev_approver)
+        if self.principal_source is None:
+            self.principal_source = PrincipalSource.from_env(
+                environment=self.coordinator.settings.environment, dev_approver=self.dev_approver
+            )
+        self.http = CoordinatorHttp(self.coordinator, self.dispatch, principals=self.principal_source)
+
+    @property
+    def principals(self) -> PrincipalSource:
+        """Who callers are: the deployment's one principal source."""
+        assert self.principal_source is not None  # set by __post_init__
+        return self.principal_source
 
     @property
     def bridge(self) -> ToolRequestBridge:
@@ -185,11 +201,16 @@ def build_runtime(environ: Mapping[str, str] | None = None) -> Runtime:
         targets=target_resolver_from_env(env, gate.catalog, identity),
         metrics=OpenTelemetryMetricsSink(),  # TokensUsed, CostMicroUsd, BreakerTrips -> AppMetrics
     )
+    dev_approver = env.get(DEV_APPROVER_ENV)
     return Runtime(
         coordinator=coordinator,
         sender=AzureServiceBusSender(namespace, identity),
         bridge_factory=lambda: AwsFederatedSqsSender(credential=identity, environ=env),
-        dev_approver=env.get(DEV_APPROVER_ENV),
+        dev_approver=dev_approver,
+        # Built once here from the same settings: the API, the console and the MCP gateway share it.
+        principal_source=PrincipalSource.from_env(
+            env, environment=settings.environment, dev_approver=dev_approver
+        ),
     )
 
 

@@ -20,7 +20,7 @@ bp = func.Blueprint()
 
 def console_of(runtime: Runtime) -> Console:
     """The console over ``runtime``'s coordinator (cheap: it holds references, no connections)."""
-    principals = runtime.http.principals  # the API's own source: a page and its decision name one person
+    principals = runtime.principals  # the runtime's one source: a page and its decision name one person
     return Console(
         runtime.coordinator,
         access=runtime.coordinator.access,

@@ -68,6 +68,7 @@ __all__ = [
     "PrincipalKind",
     "PrincipalSource",
     "dev_principal",
+    "header_value",
     "is_loopback",
     "principal_from_header",
 ]
@@ -251,9 +252,11 @@ class DevelopmentPrincipals:
 
 
 # --- the source ---------------------------------------------------------------------------------------
-def _header(headers: Mapping[str, Any], name: str) -> str | None:
+def header_value(headers: Mapping[str, Any], name: str) -> str | None:
+    """The value of header ``name`` in ``headers``, whatever the case of either (``None`` if absent)."""
+    wanted = name.lower()
     for key, value in headers.items():
-        if isinstance(key, str) and key.lower() == name and isinstance(value, str):
+        if isinstance(key, str) and key.lower() == wanted and isinstance(value, str):
             return value
     return None
 
@@ -308,7 +311,7 @@ class PrincipalSource:
         return self._principal(headers, default="approver", apps=False)
 
     def _principal(self, headers: Mapping[str, Any], *, default: DevRole, apps: bool) -> Principal:
-        value = _header(headers, CLIENT_PRINCIPAL_HEADER)
+        value = header_value(headers, CLIENT_PRINCIPAL_HEADER)
         if self.platform:
             return principal_from_header(value, trusted_apps=self.trusted_apps if apps else frozenset())
         if value:
@@ -317,5 +320,5 @@ class PrincipalSource:
                 "so X-MS-CLIENT-PRINCIPAL is not trusted"
             )
         if self.development is not None:
-            return self.development.choose(_header(headers, DEV_PRINCIPAL_HEADER), default)
+            return self.development.choose(header_value(headers, DEV_PRINCIPAL_HEADER), default)
         raise AuthenticationError("no authenticated principal: sign in through App Service Authentication")

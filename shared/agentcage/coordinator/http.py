@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentcage.approvals import Principal, PrincipalSource
+from agentcage.approvals.principal import header_value
 from agentcage.coordinator.access import MAX_PAGE, requester_of
 from agentcage.coordinator.messages import Outbox, StartTask
 from agentcage.coordinator.service import Coordinator
@@ -76,19 +77,11 @@ class Decision(BaseModel):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-def _header(headers: Mapping[str, Any], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if isinstance(key, str) and key.lower() == wanted and isinstance(value, str):
-            return value
-    return None
-
-
 class CoordinatorHttp:
     """The HTTP routes over a :class:`Coordinator`; ``send`` delivers what each operation returns.
 
-    ``principals`` says who is calling (default: :meth:`PrincipalSource.from_env` for the
-    coordinator's environment, with ``dev_approver`` as the local development approver).
+    ``principals`` says who is calling: the deployment's one source, which its runtime builds once and
+    hands to the console and the MCP gateway too (a page, its decision and an MCP call name one person).
     """
 
     def __init__(
@@ -96,16 +89,13 @@ class CoordinatorHttp:
         coordinator: Coordinator,
         send: Callable[[Outbox], None],
         *,
+        principals: PrincipalSource,
         max_body_bytes: int = MAX_BODY_BYTES,
-        dev_approver: str | None = None,
-        principals: PrincipalSource | None = None,
     ) -> None:
         self.coordinator = coordinator
         self.send = send
         self.max_body_bytes = max_body_bytes
-        self.principals = principals or PrincipalSource.from_env(
-            environment=coordinator.settings.environment, dev_approver=dev_approver
-        )
+        self.principals = principals
 
     # --- routes -----------------------------------------------------------------------------------
     def tasks(
@@ -241,7 +231,7 @@ class CoordinatorHttp:
                 f"the body is {len(body)} bytes; at most {self.max_body_bytes} are accepted",
                 details={"size": len(body), "limit": self.max_body_bytes},
             )
-        content_type = (_header(headers, "content-type") or "").split(";")[0].strip().lower()
+        content_type = (header_value(headers, "content-type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise UnsupportedMediaTypeError(
                 f"send the body as application/json (Content-Type: application/json), "

@@ -226,16 +226,15 @@ class LocalHost:
         """
         import importlib
 
-        from agentcage.approvals import PrincipalSource
-        from agentcage.constants import LOCAL_LISTEN_HOST_ENV
-        from agentcage.mcp import McpGateway
+        from agentcage.mcp import MCP_PATH, McpGateway
 
         if self.server is None:
             return
-        # The development principals exist only while this host listens on loopback (it knows where).
-        principals = PrincipalSource.from_env({**os.environ, LOCAL_LISTEN_HOST_ENV: self.config.host})
+        # Callers are who the installed runtime's one principal source says (the API's and the
+        # console's too), built from the settings this host gave it: the development principals only
+        # while it listens on loopback.
         runtime = importlib.import_module("runtime")
-        self.server.mount("/api/mcp", McpGateway(runtime.get_runtime, principals=principals))
+        self.server.mount(MCP_PATH, McpGateway(runtime.get_runtime))
 
     def _unbind(self) -> None:
         """Forget what :meth:`_bind` installed."""

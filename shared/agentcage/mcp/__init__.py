@@ -6,6 +6,7 @@ from agentcage.mcp.callers import Caller, authenticate
 from agentcage.mcp.gateway import (
     CONVERSATION_HEADER,
     CONVERSATION_META_KEY,
+    MCP_PATH,
     METADATA_PATH,
     Backend,
     McpGateway,
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_WAIT_SECONDS",
     "CONVERSATION_HEADER",
     "CONVERSATION_META_KEY",
+    "MCP_PATH",
     "METADATA_PATH",
     # who calls
     "Caller",

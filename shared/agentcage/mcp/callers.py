@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agentcage.approvals import Principal, PrincipalSource
+from agentcage.coordinator.access import requester_of
 from agentcage.errors import GovernanceError
 from agentcage.ledger.models import Requester
 from agentcage.mcp.settings import ANY, McpSettings
@@ -32,9 +33,9 @@ class Caller:
 
     @property
     def requester(self) -> Requester:
-        """The task's requester (the ledger's record of on whose behalf it runs)."""
-        p = self.principal
-        return Requester(kind=p.kind, id=p.id, name=p.name[:256], roles=tuple(p.roles))
+        """The task's requester (the ledger's record of on whose behalf it runs): the coordinator's own
+        conversion, the one ``POST /api/tasks`` uses."""
+        return requester_of(self.principal)
 
 
 def authenticate(

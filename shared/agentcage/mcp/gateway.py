@@ -88,6 +88,11 @@ class Backend(Protocol):
 
     coordinator: Coordinator
 
+    @property
+    def principals(self) -> PrincipalSource:
+        """The deployment's one principal source (the API's and the console's too)."""
+        ...
+
     def dispatch(self, outbox: Outbox) -> None:
         """Send the outbox's messages (raises TransportError when one is not accepted)."""
         ...
@@ -141,10 +146,8 @@ class McpGateway:
 
     @property
     def principals(self) -> PrincipalSource:
-        """Where callers' identities come from (from the app settings unless given)."""
-        if self._principals is None:
-            self._principals = PrincipalSource.from_env()
-        return self._principals
+        """Where callers' identities come from: the runtime's own source unless one was given."""
+        return self._principals if self._principals is not None else self._backend().principals
 
     # --- ASGI -------------------------------------------------------------------------------------
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

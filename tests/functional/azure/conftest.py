@@ -85,8 +85,8 @@ def build_harness(
         sender=sender,
         bridge_factory=lambda: bridge,
         dev_approver=dev_approver,
+        principal_source=principals or PrincipalSource(platform=True),
     )
-    runtime.http.principals = principals or PrincipalSource(platform=True)
     function_runtime.set_runtime(runtime)
     executor = FakeExecutor(ledger)
     return Harness(

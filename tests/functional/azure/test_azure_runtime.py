@@ -15,7 +15,7 @@ from agentcage.coordinator import step_message_id
 from agentcage.envelopes import AgentStep, parse_envelope
 from agentcage.federation import AwsFederatedSqsSender
 from agentcage.ledger.dynamodb_items import create_ledger_table
-from tests.functional.azure.azure_support import sb_message
+from tests.functional.azure.azure_support import principal_header, sb_message
 from tests.functional.azure.conftest import Harness
 
 
@@ -147,3 +147,37 @@ def _step_outbox(step: AgentStep) -> Any:
     from agentcage.coordinator import Outbox
 
     return Outbox(agent_steps=[step])
+
+
+def test_the_api_the_console_and_the_mcp_gateway_ask_the_runtimes_one_principal_source(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import runtime
+    from blueprints.http_console import console_of
+
+    from agentcage.mcp import McpGateway
+
+    env = {
+        "SERVICEBUS__fullyQualifiedNamespace": "agentcage-dev.servicebus.windows.net",
+        "AGENTCAGE_LEDGER_BACKEND": "sqlite",
+        "AGENTCAGE_LEDGER_SQLITE_PATH": str(tmp_path / "ledger.db"),
+        "AGENTCAGE_ENVIRONMENT": "dev",
+        "WEBSITE_AUTH_ENABLED": "True",
+        "AGENTCAGE_TRUSTED_AUTOMATIONS": "app-7",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
+    # The process environment says otherwise: only the settings the runtime was built from count.
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
+
+    built = runtime.build_runtime(env)
+    source = built.principals
+
+    assert source.platform
+    assert source.trusted_apps == {"app-7"}
+    assert built.http.principals is source
+    assert McpGateway(lambda: built).principals is source
+    person = principal_header("5f1c0000-0000-0000-0000-0000000000e1", "Rita Rep", ("service_rep",))
+    console = console_of(built)
+    assert console.principal_of({"x-ms-client-principal": person}).name == "Rita Rep"
