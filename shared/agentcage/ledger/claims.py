@@ -180,8 +180,10 @@ class ClaimOperations(LedgerHooks):
         last read it (:meth:`~agentcage.ledger.base.Ledger.call_records`, or its own last append): a
         backend that cannot number events inside a transaction (DynamoDB) then writes everything in
         one request when it is still right, and otherwise the events after the claim. A lost claim
-        writes no event: the caller appends what it still wants recorded. The task names the claim's
-        partition only: it is not read (the caller has verified it).
+        writes no event: the caller appends what it still wants recorded. Without events, the task
+        names the claim's partition only (the caller has verified it); a claim carrying events needs
+        its task, and a missing one is a TaskNotFoundError with nothing written. An ``outbox`` message
+        whose id the task's outbox holds already is left as it was (delivered stays delivered).
         """
         if ttl_seconds is not None and ttl_seconds <= 0:
             raise InvalidInputError("ttl_seconds must be positive")

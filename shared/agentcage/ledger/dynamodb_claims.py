@@ -2,10 +2,14 @@
 
 A claim is one conditional ``PutItem``, or, with outbox entries, one ``TransactWriteItems`` of the
 claim's put-if-absent and the entries' puts, so the claim and the messages that must follow it are
-written together or not at all; a lost claim costs one more read (the winner's). A released claim is
-marked, not deleted (its put treats it as absent), so the roles need no ``DeleteItem``. An outbox entry keeps
-``due_epoch`` while undelivered (what the sweeper's scan looks for); marking it delivered is one
-``UpdateItem`` that sets ``delivered_at`` (read over the stored document) and removes ``due_epoch``.
+written together or not at all; a lost claim costs one more read (the winner's). An entry's put is
+put-if-absent (a message is keyed by its id: written again, it stays as it was, delivered or not), and
+a transaction cancelled only by entries written before is retried without them. A claim carrying
+audit events guards its task in the same transaction, so a missing task refuses it with nothing
+written. A released claim is marked, not deleted (its put treats it as absent), so the roles need no
+``DeleteItem``. An outbox entry keeps ``due_epoch`` while undelivered (what the sweeper's scan looks
+for); marking it delivered is one ``UpdateItem`` that sets ``delivered_at`` (read over the stored
+document) and removes ``due_epoch``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from agentcage.errors import TaskNotFoundError
 from agentcage.ledger import keys
 from agentcage.ledger.claims import Claim, ClaimScope, OutboxEntry, claim_not_found
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE, from_item, to_item, values
@@ -39,6 +44,8 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
         return self._doc_item(pk, sk, claim, version, **extra)
 
     def _outbox_puts(self, outbox: list[OutboxEntry]) -> list[dict[str, Any]]:
+        """Each entry's put-if-absent: a message is keyed by its id, so writing it again changes nothing
+        (an entry marked delivered stays delivered, as on the other backends)."""
         return [
             {
                 "Put": {
@@ -49,7 +56,8 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
                         1,
                         due_epoch=entry.created_at.timestamp(),
                         **{TTL_ATTRIBUTE: self._expiry(entry.created_at)},
-                    )
+                    ),
+                    "ConditionExpression": "attribute_not_exists(PK)",
                 }
             }
             for entry in outbox
@@ -69,7 +77,7 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
             done = self._insert_claim_with_audit(claim, outbox, audit, audit_seq)
             if done is not None:
                 return done
-        won, stored = self._insert_claim_alone(claim, outbox)
+        won, stored = self._insert_claim_alone(claim, outbox, task_must_exist=bool(audit))
         if won:  # the events after the claim, each numbered by its own atomic counter update
             for event in audit:
                 self._append_audit(claim.task_id, _renumber(event), event.at)
@@ -79,10 +87,11 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
         self, claim: Claim, outbox: list[OutboxEntry], audit: list[AuditEvent], audit_seq: int
     ) -> tuple[bool, Claim] | None:
         """Claim, events and outbox in ONE transaction, the events numbered after ``audit_seq`` on the
-        condition that it is still the task's last; ``None`` when it no longer is (number them apart)."""
+        condition that it is still the task's last; ``None`` when it no longer is, or there is no task
+        (number them apart)."""
         pk = keys.task_pk(claim.task_id)
         numbered = [e.model_copy(update={"seq": audit_seq + i}) for i, e in enumerate(audit, start=1)]
-        items: list[dict[str, Any]] = [
+        head: list[dict[str, Any]] = [
             {"Put": {"Item": self._claim_item(claim, 1), "ConditionExpression": _ABSENT}},
             {
                 "Update": {
@@ -96,11 +105,10 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
                 {"Put": {"Item": self._doc_item(pk, keys.audit_sk(e.at, e.seq), e, 1, seq=e.seq)}}
                 for e in numbered
             ),
-            *self._outbox_puts(outbox),
         ]
         for _ in self._attempts():
             try:
-                self._transact(items)
+                self._transact([*head, *self._outbox_puts(outbox)])
             except ClientError as error:
                 if error_code(error) != "TransactionCanceledException":
                     raise
@@ -112,28 +120,51 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
                     continue  # released meanwhile: again
                 if reasons[1:2] == ["ConditionalCheckFailed"]:
                     return None  # another event came first (or no task): number them apart
-                continue  # a conflicting transaction
+                outbox = _not_yet_written(outbox, reasons[len(head) :])
+                continue  # an entry written before (now left out), or a conflicting transaction
             return True, claim
         raise AssertionError("unreachable")  # pragma: no cover - _attempts raises when exhausted
 
-    def _insert_claim_alone(self, claim: Claim, outbox: list[OutboxEntry]) -> tuple[bool, Claim]:
+    def _insert_claim_alone(
+        self, claim: Claim, outbox: list[OutboxEntry], *, task_must_exist: bool
+    ) -> tuple[bool, Claim]:
+        """The claim's put-if-absent with its outbox; ``task_must_exist`` (a claim carrying events) adds
+        a guard on the task in the same transaction, so a missing task refuses it with nothing written."""
         put = {"Item": self._claim_item(claim, 1), "ConditionExpression": _ABSENT}
+        head: list[dict[str, Any]] = [{"Put": dict(put)}]  # a transaction names its table in each item
+        if task_must_exist:  # ADD 0 changes nothing; UpdateItem, which every writer holds already
+            head.append(
+                {
+                    "Update": {
+                        "Key": to_item({"PK": keys.task_pk(claim.task_id), "SK": keys.META}),
+                        "UpdateExpression": "ADD audit_seq :zero",
+                        "ConditionExpression": "attribute_exists(PK)",
+                        "ExpressionAttributeValues": values(zero=0),
+                    }
+                }
+            )
         for _ in self._attempts():
             try:
-                if outbox:
-                    self._transact([{"Put": put}, *self._outbox_puts(outbox)])
+                if len(head) > 1 or outbox:
+                    self._transact([*head, *self._outbox_puts(outbox)])
                 else:
                     self._call("put_item", **put)
             except ClientError as error:
                 code = error_code(error)
                 if code not in ("TransactionCanceledException", "ConditionalCheckFailedException"):
                     raise
-                taken = cancellation_reasons(error)[:1] == ["ConditionalCheckFailed"]
+                reasons = cancellation_reasons(error)
+                if task_must_exist and reasons[1:2] == ["ConditionalCheckFailed"]:
+                    raise TaskNotFoundError(
+                        f"no task {claim.task_id!r}", details={"task_id": claim.task_id}
+                    ) from None
+                taken = reasons[:1] == ["ConditionalCheckFailed"]
                 if code == "ConditionalCheckFailedException" or taken:
                     found = self._claim_versioned(claim.task_id, claim.scope, claim.key)
                     if found is not None:
                         return False, found[0]
-                continue  # a conflicting transaction, or the winner released it meanwhile: again
+                outbox = _not_yet_written(outbox, reasons[len(head) :])
+                continue  # a conflicting transaction, an entry written before, or a release: again
             return True, claim
         raise AssertionError("unreachable")  # pragma: no cover - _attempts raises when exhausted
 
@@ -158,17 +189,23 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
             if changed is None:
                 return claim
             item = self._claim_item(changed, version + 1)
-            try:
-                if outbox:
-                    self._transact_versioned(item, version, self._outbox_puts(outbox))
-                else:
+            if not outbox:
+                try:
                     self._put_versioned(item, version)
-            except LostRaceError:
-                continue
-            return changed
+                except LostRaceError:
+                    continue
+                return changed
+            reasons = self._transact_versioned(item, version, self._outbox_puts(outbox))
+            if reasons is None:
+                return changed
+            outbox = _not_yet_written(outbox, reasons[1:])  # an entry written before: left out
         raise AssertionError("unreachable")  # pragma: no cover - _attempts raises when exhausted
 
-    def _transact_versioned(self, item: dict[str, Any], version: int, others: list[dict[str, Any]]) -> None:
+    def _transact_versioned(
+        self, item: dict[str, Any], version: int, others: list[dict[str, Any]]
+    ) -> list[str] | None:
+        """Put ``item`` over ``version`` with ``others`` in one transaction: ``None`` when written, else
+        why each item refused it (read again and retry)."""
         put = {
             "Put": {
                 "Item": item,
@@ -181,8 +218,9 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
             self._transact([put, *others])
         except ClientError as error:
             if error_code(error) == "TransactionCanceledException":
-                raise LostRaceError from None
+                return cancellation_reasons(error)
             raise
+        return None
 
     def _delete_claim(self, task_id: str, scope: ClaimScope, key: str, claimant: str) -> bool:
         # Marked released rather than deleted: a claim's put treats a released one as absent, and the
@@ -244,6 +282,16 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
                 return None
             raise
         return self._entry(response["Attributes"])
+
+
+def _not_yet_written(outbox: list[OutboxEntry], reasons: list[str]) -> list[OutboxEntry]:
+    """``outbox`` without the entries a cancelled transaction found written already (their put-if-absent
+    failed; ``reasons`` are the cancellation reasons of the outbox puts, in order)."""
+    return [
+        entry
+        for index, entry in enumerate(outbox)
+        if index >= len(reasons) or reasons[index] != "ConditionalCheckFailed"
+    ]
 
 
 def _renumber(event: AuditEvent) -> Callable[[int, datetime], AuditEvent]:

@@ -312,6 +312,8 @@ class SerializableLedger(Ledger):
     ) -> tuple[bool, Claim]:
         with self._transaction(write=True) as store:
             pk, sk = keys.task_pk(claim.task_id), keys.claim_sk(claim.scope, claim.key)
+            if audit and store.get(pk, keys.META) is None:  # events belong to a task: refuse first
+                raise TaskNotFoundError(f"no task {claim.task_id!r}", details={"task_id": claim.task_id})
             existing = store.get(pk, sk)
             if existing is not None:
                 return False, Claim.model_validate(existing)

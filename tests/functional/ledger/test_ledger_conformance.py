@@ -21,6 +21,7 @@ from agentcage.errors import (
     NotFoundError,
     ReplayError,
     ReservationStateError,
+    TaskNotFoundError,
 )
 from agentcage.ledger import (
     ClaimScope,
@@ -187,6 +188,62 @@ def test_undelivered_entries_are_found_by_age_and_task_until_marked(ledger: Ledg
         ledger.mark_delivered(task.task_id, "result-9")
     with pytest.raises(InvalidInputError):
         ledger.undelivered(limit=0)
+
+
+def test_an_outbox_entry_written_again_under_its_message_id_stays_as_it_was(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    # GIVEN an outbox entry sent and marked delivered, and another waiting to be sent
+    task = new_task(ledger, clock)
+    ledger.claim(task.task_id, ClaimScope.ADVANCE, "1", claimant="a", outbox=[_message(1), _message(2)])
+    delivered = ledger.mark_delivered(task.task_id, "result-1")
+    clock.advance(1)
+    seen = len(ledger.audit(task.task_id))
+    again = [OutboxMessage(destination="agent-steps", message_id=f"result-{n}", body="{}") for n in (1, 2)]
+    # WHEN other claims write messages under the same ids (alone, with audit events, on completion)
+    assert ledger.claim(task.task_id, ClaimScope.ADVANCE, "2", claimant="a", outbox=again).won
+    assert ledger.claim(
+        task.task_id,
+        ClaimScope.ADVANCE,
+        "3",
+        claimant="a",
+        outbox=[*again, _message(3)],
+        audit=[AuditNote("advanced", {})],
+        audit_seq=seen,
+    ).won
+    ledger.complete_claim(task.task_id, ClaimScope.ADVANCE, "3", claimant="a", result={}, outbox=again)
+    # THEN the delivered entry is not resurrected, and the waiting one keeps its first content
+    assert [(e.message_id, e.destination, e.body) for e in ledger.undelivered(task_id=task.task_id)] == [
+        ("result-2", "tool-results", '{"n": 2}'),
+        ("result-3", "tool-results", '{"n": 3}'),
+    ]
+    assert ledger.mark_delivered(task.task_id, "result-1") == delivered
+    # AND the claims and their events were written all the same
+    assert [c.key for c in ledger.claims(task.task_id, ClaimScope.ADVANCE)] == ["1", "2", "3"]
+    assert ledger.audit(task.task_id)[-1].kind == "advanced"
+
+
+@pytest.mark.parametrize("hint", ["seq", "none"])
+def test_a_claim_with_audit_events_on_a_missing_task_is_refused_and_writes_nothing(
+    ledger: Ledger, clock: FakeClock, hint: str
+) -> None:
+    # GIVEN a task id no task has
+    task = new_task(ledger, clock)
+    missing = task.task_id[:-4] + ("ffff" if not task.task_id.endswith("ffff") else "eeee")
+    # WHEN a claim carrying audit events (and a message) is made in it
+    with pytest.raises(TaskNotFoundError):
+        ledger.claim(
+            missing,
+            ClaimScope.ANSWER,
+            "r-1",
+            claimant="m-1",
+            outbox=[_message(1)],
+            audit=[AuditNote("tool_executed", {})],
+            audit_seq=0 if hint == "seq" else None,
+        )
+    # THEN nothing was written: no claim, no message
+    assert ledger.get_claim(missing, ClaimScope.ANSWER, "r-1") is None
+    assert ledger.undelivered(task_id=missing) == []
 
 
 # --- reservations and records ---------------------------------------------------------------------
