@@ -45,6 +45,7 @@ import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
 
 from agentcage.approvals import PrincipalSource
 from agentcage.coordinator import Coordinator, Outbox
@@ -239,13 +240,17 @@ class McpGateway:
         params: types.PaginatedRequestParams | None,  # noqa: ARG002 - one page: a toolset is small
     ) -> types.ListToolsResult:
         request = _REQUEST.get()
-        coordinator = self._backend().coordinator
-        tools = listed_tools(
-            coordinator.gate,
-            request.caller.agent_id,
-            coordinator.settings.environment,
-            request.caller.requester,
-        )
+        trace = continue_or_start(request.headers.get("traceparent"))
+        try:
+            coordinator = self._backend().coordinator
+            tools = listed_tools(
+                coordinator.gate,
+                request.caller.agent_id,
+                coordinator.settings.environment,
+                request.caller.requester,
+            )
+        except Exception as error:  # noqa: BLE001 - a bug: logged, and answered with its trace id
+            raise _internal_error("tools/list", trace, error) from None
         return types.ListToolsResult(tools=tools)
 
     async def _call_tool(
@@ -274,6 +279,8 @@ class McpGateway:
         except AgentcageError as error:
             _log.info("MCP call %s for %s refused: %s", params.name, task_id, error.message)
             return error_result(error, task_id=task_id)
+        except Exception as error:  # noqa: BLE001 - a bug: logged, and answered with its trace id
+            raise _internal_error(f"tools/call {params.name[:100]}", trace, error) from None
         return tool_result(outcome)
 
     async def _blocking(self, work: Callable[..., ExternalCall], *args: Any) -> ExternalCall:
@@ -317,6 +324,21 @@ def _propose(  # noqa: PLR0917 - the request's parts, bound once by its caller
         # An executor that answers at once (in-process) has recorded the result already.
         return external.where(task_id, outcome.call.request_id)
     return outcome
+
+
+def _internal_error(what: str, trace: TraceContext, error: Exception) -> MCPError:
+    """The JSON-RPC internal error for an unexpected ``error``, logged with the trace id it carries.
+
+    The SDK would answer a bare "Internal server error"; this one names the trace id (in the message,
+    which every client shows, and in ``data``), so the caller can hand over what finds the log line.
+    """
+    with bound_context(trace=trace):
+        _log.error("MCP %s failed (trace %s)", what, trace.trace_id, exc_info=error)
+    return MCPError(
+        code=types.INTERNAL_ERROR,
+        message=f"internal error; the trace id {trace.trace_id} finds the log",
+        data={"trace_id": trace.trace_id},
+    )
 
 
 def _text(value: Any) -> str | None:

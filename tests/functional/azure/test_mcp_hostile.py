@@ -330,3 +330,39 @@ def test_a_call_whose_send_failed_is_sent_again_by_the_retry_and_runs_once(route
     assert done["result"]["structuredContent"]["customer_id"] == "C-1001"
     assert done["result"]["_meta"]["agentcage/call_id"] == retried["result"]["_meta"]["agentcage/call_id"]
     assert len(_sent(route)) == 1
+
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+
+@pytest.mark.parametrize("method", ["tools/call", "tools/list"])
+def test_an_unexpected_error_in_a_handler_names_the_trace_id_that_finds_its_log(
+    route: Harness, method: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a bug below the gateway (not an agentcage error: nothing the caller did)
+    from agentcage.mcp import gateway
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug in the depths")
+
+    monkeypatch.setattr(route.coordinator.external, "propose", broken)
+    monkeypatch.setattr(gateway, "listed_tools", broken)
+    params = READ if method == "tools/call" else {}
+    # WHEN a call meets it
+    with caplog.at_level("ERROR", logger="agentcage.mcp"):
+        status, answer = _post(
+            route,
+            _envelope(method, params),
+            extra={"traceparent": TRACEPARENT, "Mcp-Method": method},
+        )
+    # THEN a JSON-RPC internal error carrying the caller's trace id, in the message and the data
+    assert 200 <= status < 600
+    assert answer["error"]["code"] == -32603, answer
+    assert answer["error"]["data"] == {"trace_id": TRACE_ID}
+    assert TRACE_ID in answer["error"]["message"]
+    assert "a bug in the depths" not in json.dumps(answer)  # internals stay in the log
+    # AND the log line names the same trace id, with the exception
+    logged = [r for r in caplog.records if TRACE_ID in r.getMessage()]
+    assert logged
+    assert logged[0].exc_info is not None
