@@ -389,6 +389,9 @@ coordinator = Coordinator(
             env.TOOL_REQUESTS_QUEUE_URL_ENV: state.tool_requests.queue.url,
             env.APPROVAL_WEBHOOK_FORMAT_ENV: config.approvals.webhook_format,
             env.COORDINATOR_PRINCIPAL_ID_ENV: platform.identity.principal_id,  # may never approve
+            # Who approves, who audits, what each requester role may do, which apps may start tasks
+            # (agentcage:access; the code's defaults when unset): the same roles as the app roles below.
+            **config.access.app_settings(),
         },
         approval_webhook_setting=env.APPROVAL_WEBHOOK_URL_ENV,
         approval_webhook_url=(
@@ -410,6 +413,7 @@ auth = CoordinatorAuth(
         resource_group_name=platform.resource_group.name,
         app_name=coordinator.app.name,
         host_name=coordinator.app.default_host_name,  # people sign in to the console on it
+        app_roles=config.access.role_descriptions(),  # the roles the app settings above name
     ),
 )
 

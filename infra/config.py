@@ -21,6 +21,7 @@ from agentcage.errors import ConfigurationError
 from agentcage.tools.catalog import data_directory
 from infra.config_models import (
     CLOUDWATCH_RETENTION_DAYS,
+    AccessSettings,
     AlarmSettings,
     ApprovalSettings,
     BreakerSettings,
@@ -59,6 +60,7 @@ __all__ = [
     "LambdaSettings",
     "FunctionAppSettings",
     "DataProtection",
+    "AccessSettings",
     "StackConfig",
     "parse_config",
     "load_stack_config",
@@ -99,6 +101,7 @@ OPTIONAL_KEYS: tuple[str, ...] = (
     f"{NAMESPACE}:oidcProviderExtraAudiences",  # other stacks' audiences the created provider accepts
     f"{NAMESPACE}:manageApiGatewayAccount",  # set API Gateway's account CloudWatch role (default true)
     f"{NAMESPACE}:mcpCallers",  # who may use which agent through the MCP gateway (default: nobody)
+    f"{NAMESPACE}:access",  # approver/auditor roles, requester authority, trusted automations
 )
 SECRET_KEYS: tuple[str, ...] = (f"{NAMESPACE}:approvalWebhookUrl",)
 
@@ -131,6 +134,9 @@ class StackConfig:
     # MCP gateway callers: Entra object id of a person, or client id of a trusted automation (or
     # "*": any caller App Service Authentication let in) -> the agents it may use (("*",): every one).
     mcp_callers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The roles the code reads (the app registration's app roles) and what they may do; unset: the
+    # code's own defaults.
+    access: AccessSettings = field(default_factory=AccessSettings)
 
     @property
     def prefix(self) -> str:
@@ -282,6 +288,14 @@ def _mcp_callers(key: str, raw: Any) -> dict[str, tuple[str, ...]]:
     return callers
 
 
+def _access(key: str, raw: Any) -> AccessSettings:
+    """``agentcage:access``, else the code's defaults."""
+    if raw is None or raw == "":
+        return AccessSettings()
+    parsed: AccessSettings = _structured(key, raw, AccessSettings)
+    return parsed
+
+
 def _structured(key: str, raw: str, model: type[BaseModel]) -> Any:
     try:
         data = json.loads(raw) if isinstance(raw, str) else raw
@@ -374,6 +388,7 @@ def parse_config(values: Mapping[str, Any], secret_keys: frozenset[str] | set[st
             f"{NAMESPACE}:manageApiGatewayAccount", values.get(f"{NAMESPACE}:manageApiGatewayAccount"), True
         ),
         mcp_callers=_mcp_callers(f"{NAMESPACE}:mcpCallers", values.get(f"{NAMESPACE}:mcpCallers")),
+        access=_access(f"{NAMESPACE}:access", values.get(f"{NAMESPACE}:access")),
     )
     config.budget_document()  # fails now, naming the key, rather than in a function at run time
     return config

@@ -6,12 +6,22 @@ keys, so a typo fails with the key's name instead of being ignored.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from agentcage.constants import (
+    APPROVER_ROLES_ENV,
+    AUDITOR_ROLES_ENV,
+    REQUESTER_AUTHORITY_ENV,
+    TRUSTED_AUTOMATIONS_ENV,
+)
+from agentcage.coordinator.access import DEFAULT_APPROVER_ROLES, DEFAULT_AUDITOR_ROLES
+from agentcage.policy.authority import DEFAULT_ROLE_AUTHORITY, RequesterAuthority, RoleAuthority
 
 __all__ = [
     "CLOUDWATCH_RETENTION_DAYS",
@@ -30,6 +40,7 @@ __all__ = [
     "LambdaSettings",
     "FunctionAppSettings",
     "DataProtection",
+    "AccessSettings",
     "https_url",
 ]
 
@@ -40,6 +51,13 @@ CLOUDWATCH_RETENTION_DAYS = frozenset(
 # The instance sizes a Flex Consumption app may run on (MB); the platform rejects any other value.
 FLEX_INSTANCE_MEMORY_MB = (512, 2048, 4096)
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# An Entra app role's value (the `roles` claim): no spaces, not starting with a dot, at most 120
+# characters; narrowed here to what is also safe in the comma-separated app settings (no commas).
+_ROLE = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,119}$"
+_CLIENT_ID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+RESERVED_ROLE_VALUES = frozenset({"tasks"})
+"""The API's delegated scope: Entra keeps app role and scope values in one namespace."""
+RoleName = Annotated[str, Field(pattern=_ROLE)]
 
 
 def https_url(value: str) -> str:
@@ -277,3 +295,70 @@ class DataProtection(_Model):
 
     point_in_time_recovery: bool
     deletion_protection: bool
+
+
+class AccessSettings(_Model):
+    """Who people are to the code (``agentcage:access``, optional): the roles that approve and audit,
+    what each requester role may have an agent do, and the applications trusted to create tasks.
+
+    Unset, every field is the code's own default (``agentcage.coordinator.access``,
+    ``agentcage.policy.authority``): the app settings then say what the code would assume anyway, and
+    the app registration defines exactly the roles the code reads. ``requesterAuthority`` is the
+    library's own document (``{"<role>": {"refund_limit_cents": N, "environments": [...]}}``).
+    """
+
+    approver_roles: tuple[RoleName, ...] = Field(default=DEFAULT_APPROVER_ROLES, min_length=1)
+    auditor_roles: tuple[RoleName, ...] = Field(default=DEFAULT_AUDITOR_ROLES, min_length=1)
+    requester_authority: dict[RoleName, RoleAuthority] = Field(
+        default_factory=lambda: dict(DEFAULT_ROLE_AUTHORITY), min_length=1
+    )
+    trusted_automations: tuple[Annotated[str, Field(pattern=_CLIENT_ID)], ...] = ()
+
+    @model_validator(mode="after")
+    def _no_scope_names(self) -> AccessSettings:
+        clash = sorted(RESERVED_ROLE_VALUES & set(self.role_names()))
+        if clash:
+            raise ValueError(f"role {clash[0]!r} is the API's scope name; choose another role name")
+        return self
+
+    def role_names(self) -> tuple[str, ...]:
+        """Every role the code reads: the app roles people are assigned (sorted, each once)."""
+        return tuple(sorted({*self.approver_roles, *self.auditor_roles, *self.requester_authority}))
+
+    def role_descriptions(self) -> dict[str, str]:
+        """Each role and what holding it means here (shown when a person is assigned it)."""
+        authority = RequesterAuthority(roles=self.requester_authority)
+        descriptions = {}
+        for role in self.role_names():
+            parts = []
+            if role in self.requester_authority:
+                granted = authority.of([role])
+                may = (
+                    [f"refunds up to {granted.refund_limit_cents / 100:.2f}"]
+                    if granted.refund_limit_cents
+                    else []
+                )
+                if granted.environments:
+                    may.append(f"deletes in {', '.join(sorted(granted.environments))}")
+                parts.append(
+                    f"Starts tasks; agents may make {'; '.join(may) or 'no refund or delete'} for them."
+                )
+            if role in self.approver_roles:
+                parts.append("Sees and decides the calls waiting for approval.")
+            if role in self.auditor_roles:
+                parts.append("Reads every task (decides nothing by it).")
+            descriptions[role] = " ".join(parts)
+        return descriptions
+
+    def app_settings(self) -> dict[str, str]:
+        """The coordinator's settings the code reads these from (names from ``agentcage.constants``);
+        deterministic, so an unchanged configuration never changes the app."""
+        document = RequesterAuthority(roles=self.requester_authority).model_dump(mode="json")
+        for limits in document["roles"].values():
+            limits["environments"] = sorted(limits["environments"])  # a set: fix its order
+        return {
+            APPROVER_ROLES_ENV: ",".join(self.approver_roles),
+            AUDITOR_ROLES_ENV: ",".join(self.auditor_roles),
+            REQUESTER_AUTHORITY_ENV: json.dumps(document, sort_keys=True, separators=(",", ":")),
+            TRUSTED_AUTOMATIONS_ENV: ",".join(sorted({c.lower() for c in self.trusted_automations})),
+        }

@@ -25,7 +25,8 @@ the client id too).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_azuread as azuread
@@ -40,6 +41,7 @@ __all__ = [
     "SESSION_HOURS",
     "CoordinatorAuthArgs",
     "CoordinatorAuth",
+    "app_role_id",
     "sign_in_redirect_uri",
 ]
 
@@ -65,6 +67,15 @@ class CoordinatorAuthArgs:
     app_name: pulumi.Input[str]
     host_name: pulumi.Input[str]
     """The Function App's default host name (``<name>...azurewebsites.net``): where people sign in."""
+    app_roles: Mapping[str, str] = field(default_factory=dict)
+    """Role (the ``roles`` claim's value) -> what it means: the roles the code reads
+    (``infra.config_models.AccessSettings``), assignable to people in the enterprise application."""
+
+
+def app_role_id(prefix: str, role: str) -> str:
+    """A role's stable id: the same role of the same stack keeps its id across runs (Entra refuses to
+    change an enabled role's id), a role of another stack gets another."""
+    return str(uuid.uuid5(_SCOPE_NAMESPACE, f"{prefix}/role/{role}"))
 
 
 def sign_in_redirect_uri(host_name: str) -> str:
@@ -91,6 +102,19 @@ class CoordinatorAuth(pulumi.ComponentResource):
             f"{name}-api",
             display_name=f"{args.prefix}-coordinator-api",
             sign_in_audience="AzureADMyOrg",
+            # The roles the code reads reach it only as the `roles` claim of a person's token (access
+            # and ID tokens alike): each is an app role people are assigned (infra/DEPLOY.md).
+            app_roles=[
+                azuread.ApplicationAppRoleArgs(
+                    id=app_role_id(args.prefix, role),
+                    value=role,
+                    display_name=role,
+                    description=description,
+                    allowed_member_types=["User"],
+                    enabled=True,
+                )
+                for role, description in sorted(args.app_roles.items())
+            ],
             api=azuread.ApplicationApiArgs(
                 requested_access_token_version=2,
                 oauth2_permission_scopes=[
