@@ -9,6 +9,15 @@ link goes through its sign-in endpoint (:data:`SIGN_IN_PATH`) with the console p
 ``post_login_redirect_uri``; locally, where there is no App Service Authentication, it is the page
 itself. Which of the two is decided by configuration: the platform sets ``WEBSITE_AUTH_ENABLED=True``
 exactly where its sign-in endpoint exists (:func:`link_settings`).
+
+**Everything in a notice but its fixed labels is untrusted**: the arguments come from a model or an
+MCP client (``createRefund.reason`` is 500 free characters), the requester's name from their directory
+entry. None of it may become markup: in Slack's mrkdwn, ``<https://evil|Review and decide>`` is a link
+and a run of three backticks in an argument closes the code block around the arguments; in Teams, a TextBlock
+(and a fact's value) renders Markdown links. So Slack text is escaped as Slack asks (``&``, ``<``,
+``>``) with ``verbatim`` on (no automatic links or mentions) and every backtick run broken, and Teams
+shows untrusted text only as ``TextRun`` elements of a ``RichTextBlock``, which render no Markdown.
+The one link in a notice is its button, to the console, built by :func:`approval_link`.
 """
 
 from __future__ import annotations
@@ -18,10 +27,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import quote
 
 from agentcage.constants import WEBSITE_AUTH_ENABLED_ENV, WEBSITE_HOSTNAME_ENV
+
+if TYPE_CHECKING:
+    from agentcage.ledger.models import Requester
 
 __all__ = [
     "CONSOLE_PATH",
@@ -32,6 +44,7 @@ __all__ = [
     "approval_link",
     "console_approval_url",
     "console_url",
+    "describe_requester",
     "link_settings",
     "render",
     "slack_payload",
@@ -112,6 +125,9 @@ class ApprovalNotice:
     """The console link a person follows to decide (:func:`approval_link`)."""
     reasons: tuple[str, ...] = field(default_factory=tuple)
     trace_id: str | None = None
+    requester: str | None = None
+    """On whose behalf the task runs (:func:`describe_requester`); ``None`` for a task recorded
+    without one (before requesters were recorded)."""
 
     def args_text(self) -> str:
         """The arguments as indented JSON, cut to a length chat clients display."""
@@ -122,25 +138,64 @@ class ApprovalNotice:
         """One line: which agent wants to call which tool."""
         return f"Approval needed: {self.agent_id} wants to call {self.tool}"
 
+    def requester_text(self) -> str:
+        """The requester as shown (a task without one says so)."""
+        return self.requester or "not recorded"
+
+
+def describe_requester(requester: Requester | None) -> str | None:
+    """How a notice names a task's requester: name and id (a name alone can be anyone's), and what
+    kind of principal it is when it is not a person."""
+    if requester is None:
+        return None
+    name = requester.name.strip()
+    who = f"{name} ({requester.id})" if name and name != requester.id else requester.id
+    return who if requester.kind == "person" else f"{who}, {requester.kind}"
+
+
+# --- Slack: mrkdwn, escaped ---------------------------------------------------------------------------
+_SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
+def _slack(text: str) -> str:
+    """``text`` as literal mrkdwn: Slack's three escapes, so no ``<...>`` link, mention or command
+    can form (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return text.translate(_SLACK_ESCAPES)
+
+
+def _slack_code(text: str) -> str:
+    """``text`` for the inside of a code block: escaped, and with every backtick followed by a
+    zero-width space, so no run of backticks can close the block (or open an inline one)."""
+    return _slack(text).replace("`", "`" + _ZERO_WIDTH_SPACE)
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # verbatim: no automatic links, channel names or mentions out of the (escaped) text
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
 
 def slack_payload(notice: ApprovalNotice) -> dict[str, Any]:
     """A Slack incoming-webhook body with Block Kit blocks and a plain-text fallback."""
-    reasons = "\n".join(f"• {reason}" for reason in notice.reasons) or "• policy requires a human decision"
+    reasons = (
+        "\n".join(f"• {_slack(reason)}" for reason in notice.reasons) or "• policy requires a human decision"
+    )
     return {
-        "text": f"{notice.title()} (task {notice.task_id})",
+        "text": _slack(f"{notice.title()} (task {notice.task_id}, for {notice.requester_text()})"),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": notice.title()[:150]}},
+            {"type": "header", "text": {"type": "plain_text", "text": notice.title()[:150], "emoji": False}},
             {
                 "type": "section",
                 "fields": [
-                    {"type": "mrkdwn", "text": f"*Task*\n`{notice.task_id}`"},
-                    {"type": "mrkdwn", "text": f"*Expires*\n{notice.expires_at.isoformat()}"},
-                    {"type": "mrkdwn", "text": f"*Arguments digest*\n`{notice.args_digest[:16]}…`"},
-                    {"type": "mrkdwn", "text": f"*Trace*\n`{notice.trace_id or '-'}`"},
+                    _mrkdwn(f"*Requested by*\n{_slack(notice.requester_text())}"),
+                    _mrkdwn(f"*Task*\n`{_slack_code(notice.task_id)}`"),
+                    _mrkdwn(f"*Expires*\n{notice.expires_at.isoformat()}"),
+                    _mrkdwn(f"*Arguments digest*\n`{_slack_code(notice.args_digest[:16])}…`"),
+                    _mrkdwn(f"*Trace*\n`{_slack_code(notice.trace_id or '-')}`"),
                 ],
             },
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Why*\n{reasons}"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"```{notice.args_text()}```"}},
+            {"type": "section", "text": _mrkdwn(f"*Why*\n{reasons}")},
+            {"type": "section", "text": _mrkdwn(f"```{_slack_code(notice.args_text())}```")},
             {
                 "type": "actions",
                 "elements": [
@@ -156,22 +211,35 @@ def slack_payload(notice: ApprovalNotice) -> dict[str, Any]:
     }
 
 
+# --- Teams: untrusted text only as TextRuns (no Markdown) ------------------------------------------------
+def _runs(*runs: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "RichTextBlock", "inlines": list(runs)}
+
+
+def _run(text: str, **style: Any) -> dict[str, Any]:
+    """Literal text: a TextRun renders no Markdown, so ``[x](https://evil)`` stays those characters."""
+    return {"type": "TextRun", "text": text, **style}
+
+
+def _fact(title: str, value: str) -> dict[str, Any]:
+    # Not a FactSet: a fact's value renders Markdown in Teams.
+    return _runs(_run(f"{title}: ", weight="Bolder"), _run(value))
+
+
 def teams_payload(notice: ApprovalNotice) -> dict[str, Any]:
     """A Teams workflow-webhook body: a message with one Adaptive Card attachment."""
-    facts = [
-        {"title": "Task", "value": notice.task_id},
-        {"title": "Agent", "value": notice.agent_id},
-        {"title": "Tool", "value": notice.tool},
-        {"title": "Expires", "value": notice.expires_at.isoformat()},
-        {"title": "Arguments digest", "value": notice.args_digest},
-        {"title": "Trace", "value": notice.trace_id or "-"},
-    ]
     body: list[dict[str, Any]] = [
-        {"type": "TextBlock", "size": "Medium", "weight": "Bolder", "text": notice.title(), "wrap": True},
-        {"type": "FactSet", "facts": facts},
+        _runs(_run(notice.title(), size="Medium", weight="Bolder")),
+        _fact("Requested by", notice.requester_text()),
+        _fact("Task", notice.task_id),
+        _fact("Agent", notice.agent_id),
+        _fact("Tool", notice.tool),
+        _fact("Expires", notice.expires_at.isoformat()),
+        _fact("Arguments digest", notice.args_digest),
+        _fact("Trace", notice.trace_id or "-"),
         {"type": "TextBlock", "text": "Why", "weight": "Bolder"},
-        *({"type": "TextBlock", "text": f"- {reason}", "wrap": True} for reason in notice.reasons),
-        {"type": "TextBlock", "text": notice.args_text(), "fontType": "Monospace", "wrap": True},
+        *(_runs(_run(f"- {reason}")) for reason in notice.reasons),
+        _runs(_run(notice.args_text(), fontType="Monospace")),
     ]
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
