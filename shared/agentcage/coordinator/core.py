@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from agentcage.approvals import ApprovalNotice, DeliveryOutcome
-from agentcage.approvals.notice import approval_link
+from agentcage.approvals.notice import approval_link, describe_requester
 from agentcage.budget.guard import BudgetGuard, MetricsSink
 from agentcage.budget.limits import AMOUNT_FIELDS, Usage
 from agentcage.constants import AGENT_STEPS_QUEUE
@@ -261,6 +261,7 @@ class CoordinatorCore:
             approval_url=approval_link(approval_id, public_base_url=self.settings.public_base_url),
             reasons=tuple(approval.reasons),
             trace_id=self._trace_id(task),
+            requester=describe_requester(task.requester),  # on whose behalf: from the ledger's record
         )
         outcome = self.notifier.notify(notice)
         self._audit(task, "approval_notification", {"approval_id": approval_id, **outcome.as_dict()})
