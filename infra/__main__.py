@@ -57,7 +57,7 @@ from infra.components import (  # noqa: E402
     ServiceFunctionArgs,
 )
 from infra.components.model_account import ModelAccount, ModelAccountArgs, custom_subdomain  # noqa: E402
-from infra.config import load_stack_config  # noqa: E402
+from infra.config import deployed_agents, load_stack_config  # noqa: E402
 from infra.iam import (  # noqa: E402
     DATA_SERVICE_ACCESS,
     DEAD_LETTERS_LEDGER_ACTIONS,
@@ -414,6 +414,7 @@ auth = CoordinatorAuth(
         app_name=coordinator.app.name,
         host_name=coordinator.app.default_host_name,  # people sign in to the console on it
         app_roles=config.access.role_descriptions(),  # the roles the app settings above name
+        mcp_agents=tuple(deployed_agents()),  # each agent's MCP metadata is served without a token
     ),
 )
 

@@ -62,6 +62,7 @@ __all__ = [
     "DataProtection",
     "AccessSettings",
     "StackConfig",
+    "deployed_agents",
     "parse_config",
     "load_stack_config",
 ]
@@ -247,7 +248,7 @@ def _provider_arn(key: str, raw: Any, tenant: str) -> str | None:
     return arn
 
 
-def _deployed_agents() -> frozenset[str]:
+def deployed_agents() -> frozenset[str]:
     """The agent ids the Function App ships (one ``<id>.yaml`` each in the library's agents folder)."""
     return frozenset(path.stem for path in data_directory(None, AGENTS_DIR_ENV, "agents").glob("*.yaml"))
 
@@ -262,7 +263,7 @@ def _mcp_callers(key: str, raw: Any) -> dict[str, tuple[str, ...]]:
         raise _fail(key, f"is not a YAML/JSON object ({exc.msg})") from None
     if not isinstance(data, dict):
         raise _fail(key, 'must map caller ids to agents: {"<Entra object or client id>": ["<agent>"]}')
-    agents_known = _deployed_agents()
+    agents_known = deployed_agents()
     callers: dict[str, tuple[str, ...]] = {}
     for caller, agents in data.items():
         caller_id = str(caller).strip().lower()

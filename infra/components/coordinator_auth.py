@@ -20,6 +20,19 @@ Entra's default identifier-URI policy accepts in every tenant (a name like ``api
 refused where the policy is enforced). Tokens are requested for ``<identifier URI>/tasks`` (the
 exported ``coordinator_scope``) and carry the client id as ``aud`` (v2 tokens; an ID token's ``aud`` is
 the client id too).
+
+**MCP clients and the platform's 401.** The platform answers a request without a token itself, with
+a bare 401, before the gateway could add its ``WWW-Authenticate: Bearer resource_metadata=...``
+challenge. Excluding ``/api/mcp/*`` would let the gateway answer, but the platform documents excluded
+paths only as "not redirected to login" and not whether it still validates a presented token and
+forwards ``X-MS-CLIENT-PRINCIPAL`` there; the gateway would then see no principal for a real caller, or
+(worse, were the header trusted without the platform) a forged one. So the MCP route stays behind
+required authentication (the gateway trusts the header only where ``WEBSITE_AUTH_ENABLED`` says the
+platform is on: ``agentcage.approvals.principal.PrincipalSource``), and only the gateway's metadata
+documents -- bare and per agent, exact paths -- are excluded. A client is configured with the
+authorization server (``https://login.microsoftonline.com/<tenant>/v2.0``) and the scope (the stack's
+``coordinator_scope``), or reads them from ``/api/mcp/.well-known/oauth-protected-resource/<agent>``
+(infra/DEPLOY.md, "MCP clients").
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ __all__ = [
     "CoordinatorAuth",
     "app_role_id",
     "sign_in_redirect_uri",
+    "unauthenticated_paths",
 ]
 
 # Pre-authorised so `az account get-access-token --scope <api>/tasks` works without a consent prompt.
@@ -70,6 +84,15 @@ class CoordinatorAuthArgs:
     app_roles: Mapping[str, str] = field(default_factory=dict)
     """Role (the ``roles`` claim's value) -> what it means: the roles the code reads
     (``infra.config_models.AccessSettings``), assignable to people in the enterprise application."""
+    mcp_agents: tuple[str, ...] = ()
+    """The agents the app serves over MCP: each one's protected-resource metadata needs no token."""
+
+
+def unauthenticated_paths(mcp_agents: tuple[str, ...]) -> list[str]:
+    """The paths App Service Authentication lets through without a token: the gateway's
+    protected-resource metadata, bare and per agent (the document its 401 challenge names). Exact
+    paths: the platform documents no wildcard or prefix semantics for excluded paths."""
+    return [MCP_METADATA_PATH, *(f"{MCP_METADATA_PATH}/{agent}" for agent in sorted(set(mcp_agents)))]
 
 
 def app_role_id(prefix: str, role: str) -> str:
@@ -169,7 +192,7 @@ class CoordinatorAuth(pulumi.ComponentResource):
                 # endpoint by the links they are given (the /.auth paths are the platform's own, always
                 # reachable). The MCP authorization spec: a client learns where to get a token from the
                 # protected-resource metadata, so that document is served without one.
-                excluded_paths=[MCP_METADATA_PATH],
+                excluded_paths=unauthenticated_paths(args.mcp_agents),
             ),
             identity_providers=web.IdentityProvidersArgs(
                 azure_active_directory=web.AzureActiveDirectoryArgs(

@@ -7,6 +7,8 @@ from typing import Any
 
 from agentcage.console.links import AWS_REGION_ENVS
 from agentcage.constants import APP_INSIGHTS_RESOURCE_ID_ENV
+from agentcage.mcp.gateway import MCP_PATH, METADATA_PATH
+from infra.config import deployed_agents
 from tests.infra.infra_harness import StackRun
 
 _SECRET_WORDS = ("secret", "password", "certificate", "thumbprint")
@@ -53,14 +55,19 @@ def test_sign_in_keeps_a_session_and_redirects_only_within_the_app(run: StackRun
 
 def test_programs_still_get_a_401_and_only_the_mcp_metadata_is_open(run: StackRun) -> None:
     (auth,) = run.of_type("azure-native:web:WebAppAuthSettingsV2")
+    metadata = f"{MCP_PATH}{METADATA_PATH}"
 
     # Not RedirectToLoginPage: an API or MCP client must see 401 (a person follows a sign-in link).
-    assert auth.inputs["globalValidation"] == {
-        "requireAuthentication": True,
-        "unauthenticatedClientAction": "Return401",
-        "excludedPaths": ["/api/mcp/.well-known/oauth-protected-resource"],
-    }
-    assert "redirectToProvider" not in auth.inputs["globalValidation"]
+    validation = auth.inputs["globalValidation"]
+    assert validation["requireAuthentication"] is True
+    assert validation["unauthenticatedClientAction"] == "Return401"
+    assert "redirectToProvider" not in validation
+    # Open: the gateway's metadata, bare and for every agent the app ships (the document its
+    # challenge names), as exact paths; nothing else, and never an agent's MCP endpoint itself.
+    agents = sorted(deployed_agents())
+    assert agents
+    assert validation["excludedPaths"] == [metadata, *(f"{metadata}/{agent}" for agent in agents)]
+    assert not [path for path in validation["excludedPaths"] if not path.startswith(metadata)]
 
 
 def test_no_client_secret_anywhere_in_the_sign_in(run: StackRun) -> None:
