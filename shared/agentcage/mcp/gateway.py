@@ -42,6 +42,7 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 import mcp_types as types
+import pydantic
 from mcp.server import Server, ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -82,6 +83,9 @@ _AGENT = r"(?P<agent>[a-z][a-z0-9-]{1,62})"
 _AGENT_PATH = re.compile(re.escape(MCP_PATH) + rf"/{_AGENT}/?")
 _METADATA = re.compile(re.escape(MCP_PATH + METADATA_PATH) + rf"(?:/{_AGENT})?/?")
 _POLL_FIRST_S, _POLL_MAX_S = 0.01, 0.25
+_ANSWERED_BY_THE_SDK = (MCPError, pydantic.ValidationError)
+"""Errors the SDK answers itself with their own JSON-RPC code (invalid params for arguments its
+models refuse, such as nesting past their depth); anything else unexpected is an internal error."""
 
 
 class Backend(Protocol):
@@ -249,6 +253,8 @@ class McpGateway:
                 coordinator.settings.environment,
                 request.caller.requester,
             )
+        except _ANSWERED_BY_THE_SDK:
+            raise
         except Exception as error:  # noqa: BLE001 - a bug: logged, and answered with its trace id
             raise _internal_error("tools/list", trace, error) from None
         return types.ListToolsResult(tools=tools)
@@ -279,6 +285,8 @@ class McpGateway:
         except AgentcageError as error:
             _log.info("MCP call %s for %s refused: %s", params.name, task_id, error.message)
             return error_result(error, task_id=task_id)
+        except _ANSWERED_BY_THE_SDK:
+            raise
         except Exception as error:  # noqa: BLE001 - a bug: logged, and answered with its trace id
             raise _internal_error(f"tools/call {params.name[:100]}", trace, error) from None
         return tool_result(outcome)
