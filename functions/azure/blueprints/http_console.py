@@ -38,15 +38,17 @@ def _answer(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(response.body, status_code=response.status, headers=response.headers)
 
 
+# HEAD beside GET: Console.handle answers it (the headers without the body); without it in the list
+# the host answered 405 before the console saw the request.
 @bp.function_name("console_home")
-@bp.route(route="console", methods=[func.HttpMethod.GET])
+@bp.route(route="console", methods=[func.HttpMethod.GET, func.HttpMethod.HEAD])
 def console_home(req: func.HttpRequest) -> func.HttpResponse:
     """The landing page: pending approvals."""
     return _answer(req)
 
 
 @bp.function_name("console")
-@bp.route(route="console/{*path}", methods=[func.HttpMethod.GET, func.HttpMethod.POST])
+@bp.route(route="console/{*path}", methods=[func.HttpMethod.GET, func.HttpMethod.HEAD, func.HttpMethod.POST])
 def console(req: func.HttpRequest) -> func.HttpResponse:
     """Every other console page, its assets, and ``POST approvals/{id}/decision``."""
     return _answer(req)

@@ -8,7 +8,7 @@ from datetime import datetime
 from agentcage.approvals import Principal
 from agentcage.console.layout import budget_gauges, countdown, page, when
 from agentcage.console.markup import Html, join, render, url_part
-from agentcage.console.views import ApprovalCard, CircuitRow, requester_label
+from agentcage.console.views import ApprovalCard, CircuitRow, PendingApprovals, requester_label
 from agentcage.ledger.models import ApprovalStatus, BudgetState, TaskRecord
 
 __all__ = ["approval_page", "approvals_page", "circuits_page", "error_page", "tasks_page"]
@@ -106,12 +106,20 @@ def approval_card(card: ApprovalCard, principal: Principal, base: str, now: date
     )
 
 
-def approvals_page(cards: Sequence[ApprovalCard], principal: Principal, base: str, now: datetime) -> bytes:
-    """The landing page: every pending approval the person may see."""
-    if cards:
-        content = join(approval_card(card, principal, base, now) for card in cards)
+_CUT = """<p class="notice">Only the {scanned} newest tasks waiting for an approval were read for this page;
+older ones have pending approvals that are not listed here. Open those from their notice's link or from
+<a href="{tasks_href}">the task list</a>.</p>
+"""
+
+
+def approvals_page(pending: PendingApprovals, principal: Principal, base: str, now: datetime) -> bytes:
+    """The landing page: every pending approval the person may see (saying so when the scan was cut)."""
+    if pending.cards:
+        content = join(approval_card(card, principal, base, now) for card in pending.cards)
     else:
         content = Html('<p class="empty">No approval is waiting for you.</p>')
+    if pending.cut:
+        content = join([render(_CUT, scanned=pending.scanned, tasks_href=f"{base}/tasks"), content])
     return page("Pending approvals", content, base=base, principal=principal, section="approvals")
 
 

@@ -10,6 +10,7 @@ decision to the same route ``POST /api/approvals/{id}`` runs (:mod:`agentcage.co
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,22 +21,35 @@ from agentcage.console.links import TraceLinks, trace_links
 from agentcage.console.waterfall import Waterfall, build_waterfall
 from agentcage.coordinator.state import StepCheckpoint
 from agentcage.errors import AgentcageError, NotFoundError
-from agentcage.ledger.models import ApprovalRecord, AuditEvent, BudgetState, TaskRecord, TaskState
+from agentcage.ledger.models import (
+    ApprovalRecord,
+    ApprovalStatus,
+    AuditEvent,
+    BudgetState,
+    TaskRecord,
+    TaskState,
+)
 
 if TYPE_CHECKING:
     from agentcage.coordinator import Coordinator
 
 __all__ = [
+    "PENDING_SCAN_LIMIT",
     "ApprovalCard",
     "CircuitRow",
     "ConsoleViews",
+    "PendingApprovals",
     "TaskAccess",
     "TaskDetail",
     "requester_label",
 ]
 
 PENDING_SCAN_LIMIT = 500
-"""Tasks awaiting approval read for the landing page (the newest first)."""
+"""Tasks awaiting approval read for the landing page (the newest first).
+
+The ledger lists approvals per task only (no pending-approval listing across tasks), so the landing
+page reads the newest tasks waiting for an approval, and says so when there were more than this; an
+older one is still reached from its notice's link or the task list."""
 
 
 class TaskAccess(Protocol):
@@ -43,6 +57,12 @@ class TaskAccess(Protocol):
 
     def readable_task(self, task_id: str, principal: Principal) -> TaskRecord:
         """The task, or NotFoundError (404) when ``principal`` may not read it."""
+        ...
+
+    def may_read(
+        self, task: TaskRecord, principal: Principal, approvals: Sequence[ApprovalRecord] | None = None
+    ) -> bool:
+        """Whether ``principal`` may read ``task`` (given its approvals when they were read already)."""
         ...
 
     def tasks_for(self, principal: Principal, *, limit: int, after: str | None) -> list[TaskRecord]:
@@ -75,6 +95,17 @@ class ApprovalCard:
     def arguments_json(self) -> str:
         """The exact arguments as pretty JSON (keys sorted, nothing cut)."""
         return json.dumps(self.approval.args, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApprovals:
+    """The landing page's approvals, and how far the scan for them went."""
+
+    cards: list[ApprovalCard]
+    scanned: int
+    """Tasks waiting for an approval that were read (the newest first)."""
+    cut: bool
+    """More tasks were waiting than were read: older pending approvals are not among ``cards``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,19 +149,24 @@ class ConsoleViews:
         self.ledger = coordinator.ledger
 
     # --- approvals --------------------------------------------------------------------------------
-    def pending_approvals(self, principal: Principal) -> list[ApprovalCard]:
-        """Every pending approval of a task ``principal`` may read, soonest expiry first."""
+    def pending_approvals(self, principal: Principal, *, limit: int = PENDING_SCAN_LIMIT) -> PendingApprovals:
+        """The pending approvals of the ``limit`` newest tasks waiting for one that ``principal`` may
+        read, soonest expiry first, and whether older tasks were left unread.
+
+        One ledger read per task (its approvals, which the need-to-know rule reads anyway), and its
+        audit log only for a task with an approval to show.
+        """
+        listed = self.ledger.list_tasks(limit=limit + 1, state=TaskState.AWAITING_APPROVAL)
         cards: list[ApprovalCard] = []
-        for listed in self.ledger.list_tasks(limit=PENDING_SCAN_LIMIT, state=TaskState.AWAITING_APPROVAL):
-            try:
-                task = self.access.readable_task(listed.task_id, principal)
-            except NotFoundError:
+        for task in listed[:limit]:
+            approvals = self.ledger.task_approvals(task.task_id)
+            pending = [a for a in approvals if a.status is ApprovalStatus.PENDING]
+            if not pending or not self.access.may_read(task, principal, approvals):
                 continue
-            approvals = self.ledger.pending_approvals(task.task_id)
-            if approvals:
-                events = self.ledger.audit(task.task_id)
-                cards.extend(self._card(approval, task, events, principal) for approval in approvals)
-        return sorted(cards, key=lambda card: card.approval.expires_at)
+            events = self.ledger.audit(task.task_id)
+            cards.extend(self._card(approval, task, events, principal) for approval in pending)
+        cards.sort(key=lambda card: card.approval.expires_at)
+        return PendingApprovals(cards=cards, scanned=min(len(listed), limit), cut=len(listed) > limit)
 
     def approval(self, approval_id: str, principal: Principal) -> ApprovalCard:
         """One approval, whatever its status (NotFoundError when its task is not readable)."""

@@ -23,7 +23,7 @@ import base64
 import binascii
 import os
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,7 +31,7 @@ from agentcage.approvals.principal import Principal
 from agentcage.constants import APPROVER_ROLES_ENV, AUDITOR_ROLES_ENV
 from agentcage.errors import GovernanceError, InvalidInputError, TaskNotFoundError
 from agentcage.ledger.base import Ledger
-from agentcage.ledger.models import ApprovalStatus, Requester, TaskRecord
+from agentcage.ledger.models import ApprovalRecord, ApprovalStatus, Requester, TaskRecord
 
 __all__ = [
     "DEFAULT_APPROVER_ROLES",
@@ -108,11 +108,15 @@ class TaskAccess:
             return task
         raise TaskNotFoundError(f"no task {task_id!r}", details={"task_id": task_id})
 
-    def may_read(self, task: TaskRecord, principal: Principal) -> bool:
-        """The rule of the module docstring for one task."""
+    def may_read(
+        self, task: TaskRecord, principal: Principal, approvals: Sequence[ApprovalRecord] | None = None
+    ) -> bool:
+        """The rule of the module docstring for one task (``approvals``: the task's, when the caller
+        has read them already; else they are read here when the rule needs them)."""
         if self.rules.is_auditor(principal) or _is_requester(task, principal):
             return True
-        approvals = self.ledger.task_approvals(task.task_id)
+        if approvals is None:
+            approvals = self.ledger.task_approvals(task.task_id)
         if any(a.approver == principal.id for a in approvals if a.status is not ApprovalStatus.PENDING):
             return True
         return self.rules.is_approver(principal) and any(

@@ -181,6 +181,26 @@ def test_the_loopback_names_are_still_answered(host: LocalHost, name: str) -> No
     assert status == 200
 
 
+@pytest.mark.parametrize("path", ["/api/console", "/api/console/", "/api/console/circuits"])
+def test_head_on_a_console_page_answers_its_headers(host: LocalHost, path: str) -> None:
+    # WHEN a console page is asked for its headers only (a link checker, a monitor)
+    connection = http.client.HTTPConnection(
+        urllib.parse.urlsplit(host.url).hostname,
+        urllib.parse.urlsplit(host.url).port,
+        timeout=ANSWERED_WITHIN_S,
+    )
+    try:
+        connection.request("HEAD", path)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    # THEN the page's status and headers, without a body (the route no longer answers 405)
+    assert response.status == 200, response.headers
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert body == b""
+
+
 def test_a_body_over_the_hosts_limit_is_413_with_the_callers_trace_id(host: LocalHost) -> None:
     # WHEN a request declares a body larger than the host accepts
     head = (

@@ -298,3 +298,44 @@ def test_a_reader_who_may_not_decide_is_refused_even_when_the_request_is_well_fo
     assert answer.status == 403
     assert "may read this task but not decide" in json.loads(answer.body)["message"]
     assert decide.calls == []
+
+
+def test_the_landing_page_says_when_older_waiting_tasks_were_not_read(
+    console: Console, coordinator: Coordinator, task_id: str
+) -> None:
+    # GIVEN two tasks waiting for an approval (created at one instant of the fake clock: which one is
+    # "newest" is the ledger's tie-break), and a scan that reads only one
+    older = pending(coordinator, task_id)
+    newer_task = Driver(coordinator, FakeExecutor(coordinator.ledger)).start(REFUND)
+    newer = pending(coordinator, newer_task)
+    scanned = console.views.pending_approvals(PEOPLE["finance"], limit=1)
+    everything = console.views.pending_approvals(PEOPLE["finance"])
+
+    # THEN the cut scan shows one and says it was cut; the whole scan shows both and says nothing
+    assert (scanned.scanned, scanned.cut) == (1, True)
+    assert len(scanned.cards) == 1
+    assert scanned.cards[0].approval.approval_id in {older.approval_id, newer.approval_id}
+    assert (everything.scanned, everything.cut) == (2, False)
+    assert {card.approval.approval_id for card in everything.cards} == {older.approval_id, newer.approval_id}
+
+
+def test_a_cut_scan_is_said_on_the_page_with_how_many_tasks_were_read(
+    console: Console, coordinator: Coordinator, task_id: str
+) -> None:
+    from agentcage.console.pages import approvals_page
+    from agentcage.console.views import PendingApprovals
+
+    cards = console.views.pending_approvals(PEOPLE["finance"]).cards
+    now = coordinator.ledger.now()
+
+    cut = approvals_page(
+        PendingApprovals(cards, scanned=500, cut=True), PEOPLE["finance"], "/api/console", now
+    )
+    whole = approvals_page(
+        PendingApprovals(cards, scanned=1, cut=False), PEOPLE["finance"], "/api/console", now
+    )
+
+    assert "Only the 500 newest tasks waiting for an approval were read" in cut.decode()
+    assert 'href="/api/console/tasks"' in cut.decode()
+    assert "were read" not in whole.decode()
+    assert pending(coordinator, task_id).args_digest in cut.decode()
