@@ -166,7 +166,12 @@ class World:
         record = copy.deepcopy(_records("sqs_tool_requests_returns")[0])
         body = json.loads(record["body"])
         reservation = self.ledger.reserve(
-            task_id, Usage(tool_calls=1), kind="tool", tool=body["tool"], args_digest=body["args_digest"]
+            task_id,
+            Usage(tool_calls=1),
+            kind="tool",
+            tool=body["tool"],
+            args_digest=body["args_digest"],
+            agent_id=body["agent_id"],
         )
         body |= {
             "task_id": task_id,

@@ -122,6 +122,7 @@ class AwsWorld:
             kind="tool",
             tool=body["tool"],
             args_digest=body["args_digest"],
+            agent_id=body["agent_id"],
         )
         body |= {
             "reservation_id": reservation.reservation_id,

@@ -12,8 +12,10 @@ claim of the message with the ledger, the only authority:
    session (an IAM user) is never a task's bridge. Infra always sets the variable (and the queue policy
    lets only the bridge role send); where it is unset (in-process tests) any role's session named
    after the task passes this check;
-2. the reservation exists and was made for this task, tool and argument digest, and for the task's
-   agent when it records one (``reservation_not_found``, ``reservation_state``);
+2. the reservation exists and was made for this task, tool and argument digest, for the task's
+   agent, and for this request's message id when it records one (``reservation_not_found``,
+   ``reservation_state``): a request carrying a dispatched call's reservation under another message
+   id is not that call (:func:`check_reservation` says what happens to reservations made before);
 3. the task's agent in the ledger is the envelope's ``agent_id`` (``sender_mismatch``): the task's agent
    is the principal Cedar judges and the agent an approval must name, never the message's claim;
 4. the requester the envelope carries is the task's in the ledger (:func:`verify_requester`,
@@ -132,12 +134,19 @@ class Claims:
     reservation_id: str
     args_digest: str | None
     agent_id: str
+    message_id: str | None = None
+    """The request's message id (``None``: a body that names none)."""
 
     @classmethod
     def of_request(cls, request: ToolRequest) -> Claims:
         """The claims of a valid envelope."""
         return cls(
-            request.task_id, request.tool, request.reservation_id, request.args_digest, request.agent_id
+            request.task_id,
+            request.tool,
+            request.reservation_id,
+            request.args_digest,
+            request.agent_id,
+            request.message_id,
         )
 
     @classmethod
@@ -156,7 +165,15 @@ class Claims:
         if not all(isinstance(value, str) for value in values):
             return None
         task_id, tool, reservation_id, args_digest, agent_id = (str(value) for value in values)
-        return cls(task_id, tool, reservation_id, args_digest, agent_id)
+        message_id = data.get("message_id")
+        return cls(
+            task_id,
+            tool,
+            reservation_id,
+            args_digest,
+            agent_id,
+            message_id if isinstance(message_id, str) else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,27 +218,52 @@ def verify_sender(sender_id: str | None, task_id: str, *, role_id: str | None = 
 
 
 def verify_reservation(
-    ledger: Ledger, *, reservation_id: str, task_id: str, tool: str, args_digest: str | None
+    ledger: Ledger,
+    *,
+    reservation_id: str,
+    task_id: str,
+    tool: str,
+    args_digest: str | None,
+    message_id: str | None = None,
 ) -> Reservation:
     """The tool reservation ``reservation_id``, made for this task, tool and digest; raises otherwise."""
     return check_reservation(
-        ledger.get_reservation(reservation_id), task_id=task_id, tool=tool, args_digest=args_digest
+        ledger.get_reservation(reservation_id),
+        task_id=task_id,
+        tool=tool,
+        args_digest=args_digest,
+        message_id=message_id,
     )
 
 
 def check_reservation(
-    reservation: Reservation, *, task_id: str, tool: str, args_digest: str | None
+    reservation: Reservation,
+    *,
+    task_id: str,
+    tool: str,
+    args_digest: str | None,
+    message_id: str | None = None,
 ) -> Reservation:
-    """``reservation``, if it is a tool reservation made for this task, tool and digest; raises otherwise."""
+    """``reservation``, if it is a tool reservation made for this task, tool and digest, naming its
+    agent, and (when it records one) for the request ``message_id``; raises otherwise.
+
+    A tool reservation without an argument digest or an agent was never made for a dispatched call
+    (the coordinator records both at every dispatch, and had for several deployments before this
+    check, so a reservation in flight across the deploy has them). One without a request id was made
+    before reservations recorded it: accepted, it lives at most the reservation TTL (300 s by default)
+    after the deploy, and then can no longer be consumed.
+    """
     mismatched = [
         name
         for name, expected, actual in (
             ("task_id", task_id, reservation.task_id),
             ("tool", tool, reservation.tool),
-            ("args_digest", args_digest, reservation.args_digest or args_digest),
+            ("args_digest", args_digest, reservation.args_digest),
+            ("request_id", message_id, reservation.request_id or message_id),
         )
         if expected != actual
     ]
+    mismatched += [name for name in ("args_digest", "agent_id") if getattr(reservation, name) is None]
     if reservation.kind != "tool" or mismatched:
         raise ReservationStateError(
             f"reservation {reservation.reservation_id} was not made for this call",
@@ -252,7 +294,11 @@ def verify_claims(
     if records.reservation is None:
         raise ReservationNotFoundError(f"no reservation {claims.reservation_id!r}")
     reservation = check_reservation(
-        records.reservation, task_id=claims.task_id, tool=claims.tool, args_digest=claims.args_digest
+        records.reservation,
+        task_id=claims.task_id,
+        tool=claims.tool,
+        args_digest=claims.args_digest,
+        message_id=claims.message_id,
     )
     task = records.task
     if task is None:
@@ -262,8 +308,8 @@ def verify_claims(
             f"the message speaks for agent {claims.agent_id!r}; task {task.task_id} is {task.agent_id!r}'s",
             details={"claimed_agent": claims.agent_id[:64], "task_agent": task.agent_id},
         )
-    if reservation.agent_id is not None and reservation.agent_id != task.agent_id:
-        raise ReservationStateError(  # None: made before reservations recorded their agent
+    if reservation.agent_id != task.agent_id:
+        raise ReservationStateError(
             f"reservation {reservation.reservation_id} was made for agent {reservation.agent_id!r}, "
             f"not task {task.task_id}'s {task.agent_id!r}",
             details={"reservation_id": reservation.reservation_id, "mismatched": ["agent_id"]},

@@ -315,6 +315,7 @@ class CoordinatorCore:
                 args_digest=planned.args_digest,
                 ttl_seconds=self.settings.budget.reservation_ttl_seconds,
                 agent_id=task.agent_id,
+                request_id=planned.request_id,  # the executor refuses it under any other message id
             )
         except BudgetExceededError as error:
             self.guard.trip(task.task_id, error)

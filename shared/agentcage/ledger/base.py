@@ -164,16 +164,25 @@ class Ledger(ClaimOperations, ApprovalOperations):
         args_digest: str | None = None,
         ttl_seconds: float = 300,
         agent_id: str | None = None,
+        request_id: str | None = None,
     ) -> Reservation:
         """Check every limit and reserve ``amounts`` in ONE atomic step (BudgetExceededError names it).
 
         ``agent_id`` is the task's agent, recorded so the executor can check that a reservation, its
-        task and its approval all name the same agent.
+        task and its approval all name the same agent. ``request_id`` is the message id of the
+        ToolRequest a dispatched call's reservation pays for: such a reservation must also name the
+        agent and the argument digest, all of which the executor checks the request against. (A tool
+        call the coordinator answers itself is counted on a reservation without a request id, and
+        settled at once; its arguments may have no digest.)
         """
         if kind not in ("model", "tool"):
             raise InvalidInputError(f"reservation kind must be 'model' or 'tool', not {kind!r}")
         if kind == "tool" and not tool:
             raise InvalidInputError("a tool reservation names its tool")
+        if request_id is not None and (kind != "tool" or not args_digest or not agent_id):
+            raise InvalidInputError(
+                "a dispatched call's reservation is a tool reservation naming its agent and argument digest"
+            )
         if ttl_seconds <= 0:
             raise InvalidInputError("ttl_seconds must be positive")
         task_id = rules.validate_task_id(task_id)
@@ -187,6 +196,7 @@ class Ledger(ClaimOperations, ApprovalOperations):
             agent_id=agent_id,
             tool=tool,
             args_digest=args_digest,
+            request_id=request_id,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
         )

@@ -151,6 +151,10 @@ class Reservation(BaseModel):
     was recorded): the executor checks it against the task's agent and the approval's."""
     tool: str | None = None
     args_digest: str | None = None
+    request_id: str | None = None
+    """The message id of the ToolRequest the reservation pays for (a call the coordinator dispatches);
+    the executor refuses a request carrying it under another id. ``None``: counted without the executor,
+    or made before it was recorded."""
     status: ReservationStatus = ReservationStatus.ACTIVE
     created_at: AwareDatetime
     expires_at: AwareDatetime

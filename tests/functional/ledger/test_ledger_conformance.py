@@ -471,6 +471,28 @@ def test_a_circuit_as_seen_answers_without_a_write_only_when_nothing_changes(
     assert not second.allowed  # the probe is taken: the stale view did not let a second one through
 
 
+def test_a_dispatched_calls_reservation_records_its_request_and_must_name_agent_and_digest(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    task = new_task(ledger, clock)
+    made = ledger.reserve(
+        task.task_id,
+        Usage(tool_calls=1),
+        kind="tool",
+        tool="getCustomer",
+        args_digest="d" * 64,
+        agent_id=task.agent_id,
+        request_id="msg-1",
+    )
+    assert ledger.get_reservation(made.reservation_id).request_id == "msg-1"
+    for missing in ({"args_digest": None}, {"agent_id": None}, {"kind": "model"}):
+        named: dict[str, Any] = {"kind": "tool", "args_digest": "d" * 64, "agent_id": task.agent_id}
+        with pytest.raises(InvalidInputError):
+            ledger.reserve(
+                task.task_id, Usage(tool_calls=1), tool="getCustomer", request_id="msg-2", **(named | missing)
+            )
+
+
 # --- audit events written with a claim ----------------------------------------------------------------
 @pytest.mark.parametrize("hint", ["current", "stale", "none"])
 def test_a_won_claim_appends_its_audit_events_in_order_after_the_last(

@@ -104,7 +104,14 @@ def new_task(ledger: DynamoDBLedger) -> str:
 
 def tool_request(ledger: DynamoDBLedger, task_id: str) -> ToolRequest:
     args = {"customer_id": "C-1001"}
-    reservation = ledger.reserve(task_id, Usage(tool_calls=1), kind="tool", tool="getCustomer")
+    reservation = ledger.reserve(
+        task_id,
+        Usage(tool_calls=1),
+        kind="tool",
+        tool="getCustomer",
+        args_digest=args_digest(args),
+        agent_id="returns-agent",
+    )
     return ToolRequest(
         message_id=f"{task_id}.req-1",
         task_id=task_id,

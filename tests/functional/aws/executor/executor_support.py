@@ -191,6 +191,7 @@ class ExecutorWorld:
             kind="tool",
             tool=body["tool"],
             args_digest=reserve_digest or body["args_digest"],
+            agent_id=body["agent_id"],
         )
         body["reservation_id"] = reservation.reservation_id
         wants_approval = approve if approve is not None else body.get("approval_id") is not None

@@ -418,3 +418,59 @@ def test_an_approval_decided_by_the_coordinators_own_identity_is_denied(world: E
     _denied(world, record, "self_approval")
     assert world.transport.calls == []
     assert world.ledger.get_approval(by_machine.approval_id).used_at is None
+
+
+def test_a_request_carrying_a_dispatched_calls_reservation_under_another_message_id_is_unanswered(
+    world: ExecutorWorld, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a reservation the coordinator made for request "msg-dispatched"
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    body = body_of(record)
+    made = world.ledger.reserve(
+        body["task_id"],
+        Usage(tool_calls=1),
+        kind="tool",
+        tool=body["tool"],
+        args_digest=body["args_digest"],
+        agent_id=body["agent_id"],
+        request_id="msg-dispatched",
+    )
+    assert world.ledger.get_reservation(made.reservation_id).request_id == "msg-dispatched"
+    # WHEN a request carries it under another message id (say, another pending call's)
+    forged = with_body(record, body | {"reservation_id": made.reservation_id, "message_id": "msg-other"})
+    # THEN it is not that call: unanswered, nothing executed or consumed
+    _left_unanswered(world, forged, "reservation_state", capsys, caplog)
+    assert world.transport.count("getCustomer") == 0
+    assert world.ledger.get_reservation(made.reservation_id).status is ReservationStatus.ACTIVE
+    # AND under its own message id it runs
+    tool_executor.process_batch(
+        batch(
+            with_body(record, body | {"reservation_id": made.reservation_id, "message_id": "msg-dispatched"})
+        ),
+        tool_executor=world.executor,
+    )
+    [delivered] = world.results()
+    assert delivered.result.status == "ok"
+
+
+@pytest.mark.parametrize("missing", ["agent_id", "args_digest"])
+def test_a_tool_reservation_without_its_agent_or_digest_is_never_a_dispatched_calls(
+    world: ExecutorWorld,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    missing: str,
+) -> None:
+    # GIVEN a tool reservation that names no agent or no digest (nothing the coordinator dispatches)
+    record = world.prepare(record_for(RETURNS, "getCustomer"))
+    body = body_of(record)
+    named = {"agent_id": body["agent_id"], "args_digest": body["args_digest"]} | {missing: None}
+    made = world.ledger.reserve(body["task_id"], Usage(tool_calls=1), kind="tool", tool=body["tool"], **named)
+    # WHEN a request carries it, THEN it is unanswered and nothing runs
+    _left_unanswered(
+        world,
+        with_body(record, body | {"reservation_id": made.reservation_id}),
+        "reservation_state",
+        capsys,
+        caplog,
+    )
+    assert world.transport.count("getCustomer") == 0

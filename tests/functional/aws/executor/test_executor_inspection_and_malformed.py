@@ -78,7 +78,12 @@ def _with_live_reservation(world: ExecutorWorld, record: dict) -> dict:
     body = body_of(record)
     world.ensure_task(body["task_id"])
     reservation = world.ledger.reserve(
-        body["task_id"], Usage(tool_calls=1), kind="tool", tool=body["tool"], args_digest=body["args_digest"]
+        body["task_id"],
+        Usage(tool_calls=1),
+        kind="tool",
+        tool=body["tool"],
+        args_digest=body["args_digest"],
+        agent_id=body.get("agent_id"),
     )
     return with_body(record, body | {"reservation_id": reservation.reservation_id})
 

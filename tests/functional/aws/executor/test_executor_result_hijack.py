@@ -152,3 +152,15 @@ def test_a_forged_request_under_a_pending_calls_id_cannot_answer_it_and_the_appr
     assert refund["result"]["status"] == "ok", refund
     assert world.transport.count("createRefund") == 1
     assert final["budget"]["reserved"]["tool_calls"] == 0
+
+
+def test_the_coordinator_binds_each_dispatched_calls_reservation_to_its_request(
+    wiring: Wiring, world: ExecutorWorld
+) -> None:
+    # GIVEN a task's first step, which dispatches its lookups
+    started = wiring.coordinator.start_task({"request": REQUEST}, requester=REQUESTER)
+    wiring.push(wiring.coordinator.run_step(started.step))
+    assert wiring.requests
+    # THEN each request's reservation names that request's message id: no other message may carry it
+    for request in wiring.requests:
+        assert world.ledger.get_reservation(request.reservation_id).request_id == request.message_id
