@@ -440,6 +440,11 @@ class ExecutionGate:
         principal = (os.environ.get(COORDINATOR_PRINCIPAL_ID_ENV) or "").strip()
         self.excluded_approvers: tuple[str, ...] = (principal,) if principal else ()
 
+    @property
+    def policy_version(self) -> str:
+        """The version of the policy set this gate decides with: the one an approval must bind."""
+        return self.gate.policy.version
+
     def verify(self, request: ToolRequest, *, sender_id: str | None) -> Verified:
         """That the message is the coordinator's (:func:`verify_request`); never answered when not."""
         known = self.gate.catalog.get(request.tool) is not None  # only a known tool's circuit is read
@@ -546,6 +551,7 @@ class ExecutionGate:
             # Four eyes: the person on whose behalf the agent acts (the ledger's, not the envelope's)
             # never approves their own call, as the coordinator refuses when the decision is made.
             excluded_approvers=(*self.excluded_approvers, *((requester.id,) if requester else ())),
+            policy_version=self.policy_version,
         )
         return approval
 

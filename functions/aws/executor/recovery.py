@@ -335,6 +335,7 @@ class CrashRecovery:
             args_digest=request.args_digest,
             now=used_at or now,
             excluded_approvers=self.gate.excluded_approvers,
+            policy_version=self.gate.policy_version,
         )
         return approval, used_at is not None
 

@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 import cedarpy
@@ -33,6 +33,7 @@ from agentcage.constants import POLICY_DIR_ENV
 from agentcage.errors import PolicyLoadError
 from agentcage.policy.context import CallContext, cedar_context
 from agentcage.policy.decision import Decision
+from agentcage.policy.version import policy_set_version, read_policy_set
 from agentcage.tools.agents import AgentDefinition
 from agentcage.tools.catalog import data_directory
 from agentcage.tools.tool import Tool
@@ -40,7 +41,6 @@ from agentcage.tools.tool import Tool
 __all__ = ["DEFAULT_FINANCE_THRESHOLD_CENTS", "PolicyEngine", "PolicyMeta"]
 
 DEFAULT_FINANCE_THRESHOLD_CENTS: Final = 50_000
-SCHEMA_FILE: Final = "schema.cedarschema"
 _ACTION: Final = {"type": "Action", "id": "call"}
 # One encoder for every request's context: json.dumps with non-default separators builds a new
 # encoder on each call.
@@ -68,15 +68,9 @@ class _Subject:
     """The request's principal, action and resource; each call adds its context."""
 
 
-def _read_policies(directory: Path) -> tuple[str, str]:
-    files = sorted(directory.glob("*.cedar"))
-    schema_file = directory / SCHEMA_FILE
-    if not files:
-        raise PolicyLoadError(f"no *.cedar policies in {directory}")
-    if not schema_file.is_file():
-        raise PolicyLoadError(f"no Cedar schema {SCHEMA_FILE} in {directory}")
-    text = "\n".join(f"// --- {f.name}\n{f.read_text(encoding='utf-8')}" for f in files)
-    return text, schema_file.read_text(encoding="utf-8")
+def _joined(sources: Mapping[str, str]) -> str:
+    """One policy text of every file, each headed by its name (Cedar parses one set)."""
+    return "\n".join(f"// --- {name}\n{text}" for name, text in sources.items())
 
 
 def _policy_meta(policies: str) -> dict[str, PolicyMeta]:
@@ -117,7 +111,18 @@ class PolicyEngine:
         *,
         finance_threshold_cents: int = DEFAULT_FINANCE_THRESHOLD_CENTS,
         validate_requests: bool = False,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
+        """Parse and validate ``policies`` against ``schema``; ``sources`` are the files they were
+        joined from (``{file name: text}``), which :attr:`version` digests (given none, the text is
+        one file, ``policies.cedar``)."""
+        self.policy_texts: Mapping[str, str] = MappingProxyType(
+            dict(sources) if sources is not None else {"policies.cedar": policies}
+        )
+        self.schema_text = schema
+        self.version = policy_set_version(self.policy_texts, schema)
+        """The version of exactly the policy set this engine decides with
+        (:mod:`agentcage.policy.version`): what an approval checked by its decisions must bind."""
         try:
             self._schema = cedarpy.Schema.from_str(schema)
             self._policy_set = cedarpy.PolicySet.from_str(policies)
@@ -150,11 +155,17 @@ class PolicyEngine:
         """Load ``*.cedar`` and ``schema.cedarschema`` from ``directory`` (default:
         ``AGENTCAGE_POLICY_DIR``, then ``shared/policies``)."""
         folder = data_directory(directory, POLICY_DIR_ENV, "policies")
-        policies, schema = _read_policies(folder)
+        sources, schema = read_policy_set(folder)
         threshold = (
             DEFAULT_FINANCE_THRESHOLD_CENTS if finance_threshold_cents is None else finance_threshold_cents
         )
-        return cls(policies, schema, finance_threshold_cents=threshold, validate_requests=validate_requests)
+        return cls(
+            _joined(sources),
+            schema,
+            finance_threshold_cents=threshold,
+            validate_requests=validate_requests,
+            sources=sources,
+        )
 
     @property
     def policies(self) -> tuple[PolicyMeta, ...]:

@@ -7,9 +7,12 @@ SHA-256 of the RFC 8785 canonical JSON of ``{"policies": {file name: text}, "sch
 depends on nothing but the files' names and contents (not their order on disk, their times, or the
 folder they are in), and a verifier in another language can recompute it.
 
-The folder is found as the policy engine finds it (the argument, then ``AGENTCAGE_POLICY_DIR``, then
-``shared/policies``), read with the same file pattern, and read once per folder per process: the
-engine, too, loads its policies once, so the version a process reports is the set it decides with.
+One reader, :func:`read_policy_set`, reads a folder for both the engine and this version, and the
+engine versions exactly the texts it loaded (:attr:`~agentcage.policy.engine.PolicyEngine.version`):
+that is the version to check an approval against where a gate decides. :func:`current_policy_version`
+reads the folder found as the engine finds it by default (the argument, then ``AGENTCAGE_POLICY_DIR``,
+then ``shared/policies``), once per folder per process: for code that holds no engine (the ledger
+stamping an approval it is not told the version of).
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ from agentcage.envelopes.canonical import canonical_json
 from agentcage.errors import PolicyLoadError
 from agentcage.tools.catalog import data_directory
 
-__all__ = ["POLICY_FILE_PATTERN", "SCHEMA_FILE_NAME", "current_policy_version", "policy_set_version"]
+__all__ = [
+    "POLICY_FILE_PATTERN",
+    "SCHEMA_FILE_NAME",
+    "current_policy_version",
+    "policy_set_version",
+    "read_policy_set",
+]
 
 POLICY_FILE_PATTERN = "*.cedar"
 SCHEMA_FILE_NAME = "schema.cedarschema"
@@ -48,10 +57,17 @@ def current_policy_version(directory: str | os.PathLike[str] | None = None) -> s
 
 @functools.cache
 def _folder_version(folder: str) -> str:
-    path = Path(folder)
-    files = sorted(path.glob(POLICY_FILE_PATTERN)) if path.is_dir() else []
-    schema = path / SCHEMA_FILE_NAME
-    if not files or not schema.is_file():
-        raise PolicyLoadError(f"no Cedar policies and schema to version in {path}")
+    return policy_set_version(*read_policy_set(Path(folder)))
+
+
+def read_policy_set(folder: Path) -> tuple[dict[str, str], str]:
+    """The policy files of ``folder`` as ``{file name: text}`` in name order, and its schema's text;
+    :class:`PolicyLoadError` when it has no policies or no schema."""
+    files = sorted(folder.glob(POLICY_FILE_PATTERN)) if folder.is_dir() else []
+    schema = folder / SCHEMA_FILE_NAME
+    if not files:
+        raise PolicyLoadError(f"no {POLICY_FILE_PATTERN} policies in {folder}")
+    if not schema.is_file():
+        raise PolicyLoadError(f"no Cedar schema {SCHEMA_FILE_NAME} in {folder}")
     policies = {file.name: file.read_text(encoding="utf-8") for file in files}
-    return policy_set_version(policies, schema.read_text(encoding="utf-8"))
+    return policies, schema.read_text(encoding="utf-8")

@@ -14,7 +14,8 @@ from agentcage.constants import POLICY_DIR_ENV
 from agentcage.errors import PolicyLoadError
 from agentcage.ledger import MemoryLedger
 from agentcage.ledger.models import ApprovalStatus
-from agentcage.policy.version import current_policy_version, policy_set_version
+from agentcage.policy.engine import PolicyEngine
+from agentcage.policy.version import current_policy_version, policy_set_version, read_policy_set
 from agentcage.tools.catalog import data_directory
 
 
@@ -118,3 +119,19 @@ def test_an_approval_is_stamped_when_created_and_again_when_decided() -> None:
     # THEN the decision's set is the one it records, and it survives a read
     assert decided.status is ApprovalStatus.APPROVED
     assert ledger.get_approval(created.approval_id).policy_version == "e" * 64
+
+
+def test_the_engine_versions_exactly_the_texts_it_loaded(tmp_path: Path) -> None:
+    # GIVEN a policy folder the engine loads
+    folder = tmp_path / "policies"
+    shutil.copytree(data_directory(None, POLICY_DIR_ENV, "policies"), folder)
+    engine = PolicyEngine.from_directory(folder)
+    # THEN its version is the folder's, computed from the texts it holds
+    assert engine.version == current_policy_version(folder)
+    assert engine.version == policy_set_version(engine.policy_texts, engine.schema_text)
+    assert sorted(engine.policy_texts) == sorted(f.name for f in folder.glob("*.cedar"))
+    # AND a file changed after loading changes neither what it decides with nor its version
+    first = next(iter(engine.policy_texts))
+    (folder / first).write_text(engine.policy_texts[first] + "\n// edited later\n", encoding="utf-8")
+    assert engine.version == policy_set_version(engine.policy_texts, engine.schema_text)
+    assert engine.version != policy_set_version(*read_policy_set(folder))
