@@ -28,6 +28,9 @@ __all__ = [
     "SQS_CONSUME_ACTIONS",
     "only_these_roles",
     "nobody",
+    "only_the_deployer",
+    "principal_arn_patterns",
+    "SQS_PURGE_ACTION",
     "LEDGER_ACTIONS",
     "LEDGER_SWEEPER_ACTIONS",
     "COORDINATOR_LEDGER_ACTIONS",
@@ -179,6 +182,42 @@ def only_these_roles(
             "Condition": {"ArnNotEquals": {"aws:PrincipalArn": list(roles)}},
         },
     ]
+
+
+SQS_PURGE_ACTION = "sqs:PurgeQueue"
+"""Deletes every message of a queue at once: no consumer needs it, so only the deployer keeps it."""
+
+
+def principal_arn_patterns(caller_arn: str) -> list[str]:
+    """The ``aws:PrincipalArn`` values of the principal behind ``caller_arn`` (``GetCallerIdentity``'s).
+
+    A role session's caller ARN is its STS ``assumed-role/<name>/<session>`` ARN, while the condition
+    key holds the role's IAM ARN, which may carry a path the session ARN leaves out: so both the
+    pathless ARN and ``role/*/<name>`` (``ArnLike`` patterns). Any other caller (an IAM user) is itself.
+    """
+    parts = caller_arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        partition, account, name = parts[1], parts[4], parts[5].split("/")[1]
+        return [
+            f"arn:{partition}:iam::{account}:role/{name}",
+            f"arn:{partition}:iam::{account}:role/*/{name}",
+        ]
+    return [caller_arn]
+
+
+def only_the_deployer(
+    sid: str, actions: Sequence[str], deployer: pulumi.Input[Sequence[str]], resource: pulumi.Input[str]
+) -> Statement:
+    """A Deny of ``actions`` to every AWS principal except the deployer (``deployer``: its
+    :func:`principal_arn_patterns`), whatever the others' own policies grant."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": list(actions),
+        "Resource": [resource],
+        "Condition": {"ArnNotLike": {"aws:PrincipalArn": deployer}},
+    }
 
 
 def nobody(sid: str, actions: Sequence[str], resource: pulumi.Input[str]) -> Statement:

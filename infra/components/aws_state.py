@@ -11,7 +11,16 @@ import pulumi_aws as aws
 from agentcage.constants import TOOL_REQUESTS_QUEUE, TOOL_RESULTS_QUEUE
 from agentcage.ledger.dynamodb_items import TTL_ATTRIBUTE as LEDGER_TTL_ATTRIBUTE
 from agentcage.topology import QueueSpec, dead_letter_queue
-from infra.iam import SQS_CONSUME_ACTIONS, Statement, nobody, only_these_roles, policy_json
+from infra.iam import (
+    SQS_CONSUME_ACTIONS,
+    SQS_PURGE_ACTION,
+    Statement,
+    nobody,
+    only_the_deployer,
+    only_these_roles,
+    policy_json,
+    principal_arn_patterns,
+)
 
 __all__ = ["AwsStateArgs", "AwsState", "QueuePair", "LEDGER_TTL_ATTRIBUTE", "IDEMPOTENCY_TTL_ATTRIBUTE"]
 
@@ -72,6 +81,7 @@ class AwsState(pulumi.ComponentResource):
                 )
         self._args = args
         self._name = name
+        self._deployer: pulumi.Output[list[str]] | None = None  # read on first use
         self.ledger = self._table(name, "ledger", ("PK", "SK"), LEDGER_TTL_ATTRIBUTE)
         self.idempotency = self._table(name, "idempotency", ("id", None), IDEMPOTENCY_TTL_ATTRIBUTE)
         self.domain = self._table(name, "domain", ("PK", "SK"), None)
@@ -139,6 +149,7 @@ class AwsState(pulumi.ComponentResource):
                 consumers,
                 queue.arn,
             ),
+            self._only_the_deployer_purges(queue.arn),
         ]
         return aws.sqs.QueuePolicy(
             f"{self._name}-{logical}-access",
@@ -169,6 +180,7 @@ class AwsState(pulumi.ComponentResource):
                 consumers,
                 dead_letter.arn,
             ),
+            self._only_the_deployer_purges(dead_letter.arn),
         ]
         return aws.sqs.QueuePolicy(
             f"{self._name}-{logical}-dlq-access",
@@ -176,6 +188,16 @@ class AwsState(pulumi.ComponentResource):
             policy=policy_json(statements),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _only_the_deployer_purges(self, queue_arn: pulumi.Input[str]) -> Statement:
+        """No principal but the one deploying the stack purges the queue: a purge deletes every pending
+        request, result or dead letter at once, unrecorded (the consumers' Deny does not cover it).
+        ``sqs:SetQueueAttributes`` is left to IAM: the deployer sets this very policy with it, and a
+        Deny that named the deployer wrongly would lock the stack out of its own queues."""
+        if self._deployer is None:
+            caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+            self._deployer = caller.arn.apply(principal_arn_patterns)
+        return only_the_deployer("OnlyTheDeployerPurges", [SQS_PURGE_ACTION], self._deployer, queue_arn)
 
     def _pair(self, logical: str) -> QueuePair:
         pairs = {TOOL_REQUESTS_QUEUE: self.tool_requests, TOOL_RESULTS_QUEUE: self.tool_results}

@@ -172,3 +172,38 @@ def test_a_replaced_sending_role_moves_every_reader_of_its_identity_in_the_same_
         executor.outputs["uniqueId"],
         drain.outputs["uniqueId"],
     }
+
+
+def test_nobody_but_the_deployer_may_purge_any_queue(run: StackRun) -> None:
+    # A purge empties a queue at once: every pending call's request, or every result a task waits for,
+    # or every dead letter before the drain records it. Only the principal that deploys the stack (here
+    # the mocks' IAM user) keeps it, for an emergency; any other principal is denied whatever it holds.
+    for logical in (
+        constants.TOOL_REQUESTS_QUEUE,
+        constants.TOOL_RESULTS_QUEUE,
+        f"{constants.TOOL_REQUESTS_QUEUE}-dlq",
+        f"{constants.TOOL_RESULTS_QUEUE}-dlq",
+    ):
+        by_sid = {s["Sid"]: s for s in _policy_of(run, logical)["Statement"]}
+        denied = by_sid["OnlyTheDeployerPurges"]
+        assert (denied["Effect"], denied["Principal"], denied["Action"]) == (
+            "Deny",
+            {"AWS": "*"},
+            ["sqs:PurgeQueue"],
+        )
+        assert denied["Resource"] == [_queue(run, logical).outputs["arn"]]
+        assert denied["Condition"] == {
+            "ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::123456789012:user/deployer"]}
+        }
+
+
+def test_the_deployers_role_is_named_by_its_role_arn_with_any_path() -> None:
+    from infra.iam import principal_arn_patterns
+
+    assert principal_arn_patterns("arn:aws:sts::111122223333:assumed-role/Deploy/ci-run-7") == [
+        "arn:aws:iam::111122223333:role/Deploy",
+        "arn:aws:iam::111122223333:role/*/Deploy",
+    ]
+    assert principal_arn_patterns("arn:aws-cn:iam::111122223333:user/ops/alex") == [
+        "arn:aws-cn:iam::111122223333:user/ops/alex"
+    ]
