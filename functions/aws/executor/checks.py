@@ -469,9 +469,7 @@ class ExecutionGate:
                 f"task {task.task_id} is {task.state.value}; its tool calls no longer run",
                 details={"state": task.state.value},
             )
-        environment = self.environment or task.environment
-        if is_production_environment(task.environment):
-            environment = task.environment
+        environment = self.environment_of(task)
         reservation = self.ledger.consume(request.reservation_id, seen=verified.reservation)
         tool = self.gate.catalog.get(request.tool)
         if tool is None:
@@ -486,6 +484,13 @@ class ExecutionGate:
             request, environment=environment, approval=approval, target=target, requester=task.requester
         )
         return Authorization(tool, reservation, decision, environment, approval, target)
+
+    def environment_of(self, task: TaskRecord) -> str:
+        """The environment a call of ``task`` is judged in: the deployment's, else the task's; and
+        production whenever the task says production, whatever the deployment says."""
+        if is_production_environment(task.environment):
+            return task.environment
+        return self.environment or task.environment
 
     def decide(
         self,
@@ -529,17 +534,36 @@ class ExecutionGate:
         seen: ApprovalRecord | None = None,
         requester: Requester | None = None,
     ) -> ApprovalRecord:
+        approval_id = self.require_approval_id(request, tool)
+        # As read with the reservation (its single use is still spent by a conditional write).
+        approval = (
+            seen
+            if seen is not None and seen.approval_id == approval_id
+            else self.ledger.get_approval(approval_id)
+        )
+        self.check_request_approval(approval, request, now=now, requester=requester)
+        return approval
+
+    def require_approval_id(self, request: ToolRequest, tool: Tool) -> str:
+        """The approval a write or destructive call carries; :class:`ApprovalRequiredError` when none."""
         if request.approval_id is None:
             raise ApprovalRequiredError(
                 f"{tool.name} is a {tool.effect} call and the request carries no approval",
                 details={"tool": tool.name, "effect": tool.effect},
             )
-        # As read with the reservation (its single use is still spent by a conditional write).
-        approval = (
-            seen
-            if seen is not None and seen.approval_id == request.approval_id
-            else self.ledger.get_approval(request.approval_id)
-        )
+        return request.approval_id
+
+    def check_request_approval(
+        self,
+        approval: ApprovalRecord,
+        request: ToolRequest,
+        *,
+        now: datetime,
+        requester: Requester | None,
+    ) -> None:
+        """That ``approval`` authorises the (verified) ``request`` at ``now``: asked for by its task's
+        agent, approved for this task, tool and digest under this gate's policy set, unexpired, unused,
+        and decided by neither the agent's side nor the task's ``requester`` (the ledger's); raises."""
         check_approval_agent(approval, request.agent_id)
         check_approval(
             approval,
@@ -553,7 +577,6 @@ class ExecutionGate:
             excluded_approvers=(*self.excluded_approvers, *((requester.id,) if requester else ())),
             policy_version=self.policy_version,
         )
-        return approval
 
     def resolve_target(
         self, tool: Tool, args: Mapping[str, Any], headers: Mapping[str, str] | None = None

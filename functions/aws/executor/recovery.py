@@ -57,10 +57,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-from agentcage.approvals import check_approval
 from agentcage.constants import EXECUTOR_LEASE_SECONDS_ENV
 from agentcage.errors import (
-    ApprovalRequiredError,
     ConfigurationError,
     EnvelopeExpiredError,
     NotFoundError,
@@ -69,14 +67,13 @@ from agentcage.errors import (
     UnknownToolError,
 )
 from agentcage.ledger import ClaimScope, ReservationStatus
-from agentcage.policy import is_production_environment
-from functions.aws.executor.checks import Authorization, check_approval_agent
+from functions.aws.executor.checks import Authorization
 from functions.aws.executor.sent import resend_stored
 from functions.aws.manifest import lambda_spec
 
 if TYPE_CHECKING:
     from agentcage.envelopes import ToolRequest
-    from agentcage.ledger import ApprovalRecord, Claim, Ledger, Reservation
+    from agentcage.ledger import ApprovalRecord, Claim, Ledger, Reservation, TaskRecord
     from agentcage.tools import Tool
     from agentcage.trace import TraceContext
     from functions.aws.executor.checks import ExecutionGate
@@ -230,13 +227,11 @@ class CrashRecovery:
                 f"{tool.effect} call without an idempotency key is not repeated: check it by hand",
                 details={**self._details(reservation, age), "recovery": "unsafe"},
             )
-        approval, spent = (
-            self._approval(request, tool, reservation, now) if tool.effect != "read" else (None, False)
-        )
         task = self.ledger.get_task(request.task_id)
-        environment = self.gate.environment or task.environment  # as ExecutionGate.check decides it
-        if is_production_environment(task.environment):
-            environment = task.environment
+        approval, spent = (
+            self._approval(request, tool, reservation, now, task) if tool.effect != "read" else (None, False)
+        )
+        environment = self.gate.environment_of(task)
         target = self.gate.resolve_target(tool, request.args, headers)
         if target is not None and target.status == 404:  # the service says it is gone: never act again
             raise NotFoundError(
@@ -307,17 +302,11 @@ class CrashRecovery:
         )
 
     def _approval(
-        self, request: ToolRequest, tool: Tool, reservation: Reservation, now: datetime
+        self, request: ToolRequest, tool: Tool, reservation: Reservation, now: datetime, task: TaskRecord
     ) -> tuple[ApprovalRecord, bool]:
         """The request's approval and whether the first attempt spent it (then it must have been this
         request: bound to its task, tool and digest, and spent after its reservation was made)."""
-        if request.approval_id is None:
-            raise ApprovalRequiredError(
-                f"{tool.name} is a {tool.effect} call and the request carries no approval",
-                details={"tool": tool.name, "effect": tool.effect},
-            )
-        approval = self.ledger.get_approval(request.approval_id)
-        check_approval_agent(approval, request.agent_id)  # the task's agent: the request was verified
+        approval = self.ledger.get_approval(self.gate.require_approval_id(request, tool))
         used_at = approval.used_at
         if used_at is not None and used_at < reservation.created_at:
             raise ReplayError(
@@ -327,16 +316,7 @@ class CrashRecovery:
             )
         # Valid when spent: the first attempt's use is this request's, judged at the time it was made.
         unspent = approval.model_copy(update={"used_at": None}) if used_at is not None else approval
-        check_approval(
-            unspent,
-            task_id=request.task_id,
-            agent_id=request.agent_id,
-            tool=request.tool,
-            args_digest=request.args_digest,
-            now=used_at or now,
-            excluded_approvers=self.gate.excluded_approvers,
-            policy_version=self.gate.policy_version,
-        )
+        self.gate.check_request_approval(unspent, request, now=used_at or now, requester=task.requester)
         return approval, used_at is not None
 
     def _details(self, reservation: Reservation, age: float) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from functions.aws.executor import (
 )
 from functions.aws.manifest import lambda_spec
 from tests.functional.aws.executor.executor_support import (
+    REQUESTER,
     ExecutorWorld,
     audit_kinds,
     batch,
@@ -207,6 +208,24 @@ def test_an_approval_spent_before_this_request_existed_does_not_authorise_a_reco
     assert world.transport.count("createRefund") == 0
     [denied] = _events(world, record, "tool_denied")
     assert denied["details"]["recovery"] == "approval_used_elsewhere"
+
+
+def test_a_recovery_refuses_an_approval_the_tasks_own_requester_decided(world: ExecutorWorld) -> None:
+    # GIVEN a refund approved by the person the task acts for, whose reservation an attempt consumed
+    # before it died (the receipt check refuses that approval; recovery must judge it the same way)
+    template = record_for(RETURNS, "createRefund")
+    body = body_of(template)
+    world.ensure_task(body["task_id"])
+    approval = world.approval(body, approver=REQUESTER.id)
+    record = world.prepare(template, approval_id=approval.approval_id)
+    world.ledger.consume(body_of(record)["reservation_id"])
+    world.clock.advance(LEASE)
+
+    result = _deliver(world, record)
+
+    _assert_denied(result, "self_approval")
+    assert world.transport.count("createRefund") == 0
+    assert world.ledger.get_approval(approval.approval_id).used_at is None
 
 
 def test_a_write_without_an_idempotency_key_is_not_executed_again(world: ExecutorWorld) -> None:
