@@ -75,7 +75,6 @@ from agentcage.errors import (
     ReservationStateError,
     SenderMismatchError,
 )
-from agentcage.federation import role_id_from_sender_id
 from agentcage.monitoring_names import (
     METRIC_DIMENSION_REASON,
     METRIC_UNREADABLE_MESSAGES,
@@ -291,19 +290,10 @@ def verify_result_sender(sender_id: str | None, expected: frozenset[str] | None 
     """The SQS ``SenderId`` of a tool result must be a session of a role that sends results, or raise
     :class:`SenderMismatchError`. ``expected`` (argument, then ``AGENTCAGE_RESULT_SENDER_ROLE_IDS``)
     names those roles; when neither names one, any role session passes (never an IAM user's send)."""
+    from functions.aws.executor import verify_role_sender
+
     roles = result_sender_role_ids() if expected is None else expected
-    sender_role = role_id_from_sender_id(sender_id)
-    if sender_role is None:
-        raise SenderMismatchError(
-            f"the result was not sent by a role session (SenderId {str(sender_id)[:64]!r}), so not by "
-            "the executor or the dead-letters drain",
-            details={"sender_id": str(sender_id)[:64]},
-        )
-    if roles and sender_role not in roles:
-        raise SenderMismatchError(
-            f"the result was sent by a session of role {sender_role[:32]!r}, which sends no tool results",
-            details={"sender_role": sender_role[:32]},
-        )
+    verify_role_sender(sender_id, roles, sender="the executor or the dead-letters drain")
 
 
 def _dead_result(record: Mapping[str, Any], result: ToolResult, store: Ledger) -> Outcome:

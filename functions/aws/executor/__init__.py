@@ -24,6 +24,7 @@ from functions.aws.executor.checks import (
     verify_request,
     verify_requester,
     verify_reservation,
+    verify_role_sender,
     verify_sender,
 )
 from functions.aws.executor.executor import (
@@ -88,6 +89,7 @@ __all__ = [
     "Claims",
     "UNVERIFIED",
     "verify_sender",
+    "verify_role_sender",
     "verify_reservation",
     "verify_requester",
     "check_times",

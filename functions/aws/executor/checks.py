@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
@@ -113,6 +113,7 @@ __all__ = [
     "verify_request",
     "verify_requester",
     "verify_reservation",
+    "verify_role_sender",
     "verify_sender",
 ]
 
@@ -190,6 +191,27 @@ class Verified:
     """The number of the task's last audit event when they were read."""
 
 
+def verify_role_sender(sender_id: str | None, roles: Collection[str], *, sender: str) -> str:
+    """The one sender rule of every queue the AWS side reads: an SQS ``SenderId`` must be a session of
+    one of the roles ``roles`` (unique ids, ``AROA...``; any role when empty, as in in-process tests),
+    never an IAM user's send. Returns the session's name; raises :class:`SenderMismatchError`
+    naming ``sender``, what the message should have come from, otherwise."""
+    session = session_name_from_sender_id(sender_id)
+    sender_role = role_id_from_sender_id(sender_id)
+    if session is None or sender_role is None:
+        raise SenderMismatchError(
+            f"the message was not sent by a role session (SenderId {str(sender_id)[:64]!r}), so not by "
+            f"{sender}",
+            details={"sender_id": str(sender_id)[:64]},
+        )
+    if roles and sender_role not in roles:
+        raise SenderMismatchError(
+            f"the message was sent by a session of role {sender_role[:32]!r}, not of {sender}'s role",
+            details={"sender_role": sender_role[:32]},
+        )
+    return session
+
+
 def verify_sender(sender_id: str | None, task_id: str, *, role_id: str | None = None) -> None:
     """The SQS ``SenderId`` must be the bridge role's session named after ``task_id``, or raise.
 
@@ -197,19 +219,8 @@ def verify_sender(sender_id: str | None, task_id: str, *, role_id: str | None = 
     neither gives one, the session name alone is checked.
     """
     expected_role = role_id or (os.environ.get(BRIDGE_ROLE_ID_ENV) or "").strip() or None
-    session = session_name_from_sender_id(sender_id)
-    if session is None:
-        raise SenderMismatchError(
-            f"the message was not sent by a role session (SenderId {str(sender_id)[:64]!r}), so not by "
-            f"task {task_id}'s bridge",
-            details={"sender_id": str(sender_id)[:64]},
-        )
-    sender_role = role_id_from_sender_id(sender_id)
-    if expected_role is not None and sender_role != expected_role:
-        raise SenderMismatchError(
-            f"the message was sent by a session of role {str(sender_role)[:32]!r}, not of the bridge role",
-            details={"sender_role": str(sender_role)[:32]},
-        )
+    roles = (expected_role,) if expected_role else ()
+    session = verify_role_sender(sender_id, roles, sender=f"task {task_id}'s bridge")
     if not session_name_matches(session, task_id):
         raise SenderMismatchError(
             f"the message was sent by role session {session!r}, not by task {task_id}'s",
