@@ -110,7 +110,12 @@ class DecisionMixin(StepMixin):
             self._check_approver(task, approval, principal)
         try:
             self.ledger.decide_approval(
-                approval_id, approve, approver=principal.id, approver_roles=principal.roles, comment=comment
+                approval_id,
+                approve,
+                approver=principal.id,
+                approver_roles=principal.roles,
+                comment=comment,
+                policy_version=self.gate.policy.version,  # the policies _check_approver just applied
             )
         except ApprovalAlreadyDecidedError:  # a concurrent copy of this very POST may have won
             if not _repeats(self.ledger.get_approval(approval_id), approve, principal):

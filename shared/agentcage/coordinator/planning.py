@@ -118,6 +118,8 @@ class CallPlanner:
                 reasons=decision.reasons,
                 policies=decision.policies,
                 ttl_seconds=core.settings.approval_ttl_seconds,
+                # the version of the policies that asked for it (the executor checks its own gate's)
+                policy_version=core.gate.policy.version,
             )
             return PlannedCall(**base, outcome="approval", approval_id=approval.approval_id)
         if not decision.allowed:
