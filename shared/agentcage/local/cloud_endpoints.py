@@ -14,7 +14,12 @@ functions' real clients speak, so that no function code is replaced:
 - ``/api/<stage>/...``: the REST API Gateway (``AGENTCAGE_API_BASE_URL``), handed to ``api``.
 
 Signatures and tokens are not verified: these endpoints serve only the loopback interface and the
-local host's own workers, and the placeholders are no secrets.
+local host's own workers, and the placeholders are no secrets. Every request must still be addressed
+to ``127.0.0.1``, ``localhost`` or ``[::1]`` with this server's own port (the workers use
+:attr:`LocalCloudEndpoints.url`); any other ``Host`` is a structured 421 before any route runs
+(:class:`~agentcage.local.asgi.AllowedHosts`). Without it a DNS-rebinding page that found the port
+could reach it from a browser on this machine as a same-origin request and issue a refund outside
+the cage (``/api``), take keys from ``/sts`` or put messages on the queues.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from xml.sax.saxutils import escape
 from botocore.exceptions import ClientError
 
 from agentcage.errors import TransportError
+from agentcage.local.asgi import AllowedHosts
 from agentcage.local.bridges import BrokerServiceBusSender, LocalSqsClient, LocalStsClient
 from agentcage.local.broker import DurableBroker
 
@@ -99,6 +105,8 @@ class LocalCloudEndpoints:
         self._sts = LocalStsClient(self._sessions, self._lock)
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
+        # Only the loopback names with this port (and the URL the workers are given): DNS rebinding.
+        self.allowed_hosts = AllowedHosts.loopback(self._server.server_address[1], self.url)
         self._thread: threading.Thread | None = None
 
     @property
@@ -135,7 +143,10 @@ class LocalCloudEndpoints:
 
     # --- routing ----------------------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> HttpAnswer:
-        """Answer one request."""
+        """Answer one request (a 421 when it is addressed to another ``Host`` than this server)."""
+        refused = self.allowed_hosts.refusal({k.lower(): v for k, v in headers.items()})
+        if refused is not None:
+            return refused
         parts = urlsplit(raw_path)
         path = parts.path
         routes: tuple[tuple[str, str, Callable[[], HttpAnswer]], ...] = (
@@ -285,7 +296,12 @@ class LocalCloudEndpoints:
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length > _MAX_BODY_BYTES:
+                refused = server.allowed_hosts.refusal({k.lower(): v for k, v in self.headers.items()})
+                if refused is not None:
+                    # Refused before the body is read: the connection closes after this answer.
+                    status, headers, payload = refused
+                    self.close_connection = True
+                elif length > _MAX_BODY_BYTES:
                     status, headers, payload = _json(
                         413, {"error": {"code": "too_large", "message": "too large"}}
                     )

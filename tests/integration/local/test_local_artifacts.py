@@ -239,3 +239,69 @@ def test_agentcage_dev_artifacts_serves_a_task_from_the_artifact_workers(
     assert {"function-app", "lambda-core", "lambda-data", "lambda-bridge"} <= set(health["artifacts"])
     assert task["state"] == "awaiting_approval", task
     assert [a["tool"] for a in task["pending_approvals"]] == ["createRefund"]
+
+
+# --- the loopback endpoints answer only requests addressed to them (DNS rebinding) ----------------------
+def _raw(url: str, method: str, path: str, host: str, body: bytes = b"", **headers: str) -> tuple[int, bytes]:
+    """One request with exactly this ``Host`` header, as a rebinding page's browser would send it."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", host)
+        for name, value in headers.items():
+            connection.putheader(name.replace("_", "-"), value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+REBINDING_REQUESTS = (
+    ("POST", "/api/local/orders/O-50001/refund", b'{"amount": 1}', {}),
+    ("POST", "/sts", b"Action=AssumeRoleWithWebIdentity&RoleArn=r&RoleSessionName=s&WebIdentityToken=t", {}),
+    ("POST", "/servicebus/tool-results/messages", b"{}", {}),
+    ("POST", "/sqs", b'{"QueueUrl": "q", "MessageBody": "x"}', {"X_Amz_Target": "AmazonSQS.SendMessage"}),
+    ("GET", "/msi/token?resource=api://agentcage-local", b"", {}),
+)
+
+
+@pytest.mark.parametrize(("method", "path", "body", "headers"), REBINDING_REQUESTS)
+def test_the_endpoints_refuse_a_request_for_another_host_with_a_structured_421(
+    tmp_path: Path, method: str, path: str, body: bytes, headers: dict[str, str]
+) -> None:
+    # GIVEN the endpoints, with an API handler and a broker that record what reaches them
+    queues = {QueueKey("aws", "tool-requests"): 5, QueueKey("azure", "tool-results"): 5}
+    broker = DurableBroker(
+        tmp_path / "queues.db", max_deliveries=queues, lock_seconds=dict.fromkeys(queues, 30)
+    )
+    reached: list[ApiRequest] = []
+    served = LocalCloudEndpoints(
+        lambda: broker, lambda request: reached.append(request) or (200, {}, b"refunded")
+    )
+    served.start()
+    try:
+        port = served.url.rsplit(":", 1)[1]
+        # WHEN a rebinding page's browser sends it, addressed to the attacker's name with the real port
+        status, payload = _raw(served.url, method, path, f"evil.example:{port}", body, **headers)
+        # AND a request names a loopback address with another port
+        other_port, _ = _raw(served.url, method, path, "127.0.0.1:1", body, **headers)
+        # THEN both are a structured 421, and nothing reached the API, the queues or STS's sessions
+        assert (status, other_port) == (421, 421)
+        error = json.loads(payload)["error"]
+        assert error["code"] == "misdirected_request"
+        assert "evil.example" in error["message"]
+        assert reached == []
+        assert broker.receive(QueueKey("azure", "tool-results"), 10) == []
+        assert served._sessions == {}
+        # AND the same request addressed to the server's own loopback names is served
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+            assert _raw(served.url, method, path, host, body, **headers)[0] != 421
+    finally:
+        served.stop()
+        broker.close()
