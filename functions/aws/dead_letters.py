@@ -263,20 +263,29 @@ def _stopped_before_running(store: Ledger, request: ToolRequest) -> bool:
 
     The reservation is released first (a conditional write that needs it still active and never
     consumed), so no other copy of the request can consume it afterwards: the executor consumes it right
-    before the call, and a released reservation is refused there (``reservation_state``). When it was no
-    longer active, it did not run only if nothing ever consumed it (an expired or released reservation
-    can never be consumed again). A recovery claim means an attempt started, whatever the reservation says.
+    before the call, and a released reservation is refused there (``reservation_state``). When it could
+    not be released, it did not run only if nothing ever consumed it and nothing ever can: the ledger's
+    own rule (:func:`~agentcage.ledger.rules.check_consumable`) refuses it -- it is no longer active, or
+    still active but past its expiry. A recovery claim means an attempt started, whatever the
+    reservation says.
     Otherwise "did not run" could be followed by the call running, or make the model ask for it again (a
     second refund under a new approval).
     """
-    from agentcage.ledger import ClaimScope, ReservationStatus
+    from agentcage.ledger import ClaimScope
+    from agentcage.ledger.rules import check_consumable
 
     try:
         store.release(request.reservation_id)
-    except ReservationStateError:  # not active: consumed, or expired, settled or released unconsumed
+    except ReservationStateError:  # consumed, settled, expired or released, or refused while active
         reservation = store.get_reservation(request.reservation_id)
-        if reservation.consumed_at is not None or reservation.status is ReservationStatus.ACTIVE:
+        if reservation.consumed_at is not None:
             return False
+        try:
+            check_consumable(reservation, store.now())
+        except ReservationStateError:
+            pass  # never consumed, and now never can be (inactive, or active past its expiry)
+        else:
+            return False  # still consumable: another copy of the request may yet run it
     return store.get_claim(request.task_id, ClaimScope.RECOVERY, request.reservation_id) is None
 
 

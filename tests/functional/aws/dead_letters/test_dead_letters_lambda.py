@@ -292,6 +292,43 @@ def test_a_dead_lettered_request_nothing_started_says_it_did_not_run(world: Worl
     assert "unknown" not in answer.error.message
 
 
+@pytest.mark.parametrize(
+    ("reserved_ago", "expected"),
+    [
+        (timedelta(days=1), "it was dead-lettered and did not run"),
+        (timedelta(0), "whether it ran is unknown"),
+    ],
+    ids=["active-past-its-expiry", "active-unexpired"],
+)
+def test_a_dead_lettered_request_whose_release_is_refused_says_did_not_run_only_once_expired(
+    world: World, monkeypatch: pytest.MonkeyPatch, reserved_ago: timedelta, expected: str
+) -> None:
+    # GIVEN a request whose reservation is still ACTIVE and unconsumed, reserved a day ago (past its
+    # expiry, so the ledger's rule lets nothing consume it) or just now
+    from agentcage.errors import ReservationStateError
+
+    task_id = new_task(world.ledger)
+    reserved_at = datetime.now(UTC) - reserved_ago
+    with monkeypatch.context() as clock:
+        clock.setattr(world.ledger, "now", lambda: reserved_at)
+        request = tool_request(world.ledger, task_id)
+
+    # AND the ledger refuses to release it (a backend or a race that leaves it ACTIVE)
+    def refuse(self: DynamoDBLedger, reservation_id: str) -> None:
+        raise ReservationStateError(f"reservation {reservation_id} was not released")
+
+    monkeypatch.setattr(DynamoDBLedger, "release", refuse)
+
+    # WHEN it is dead-lettered
+    assert run(record(dump_envelope(request), "tool-requests-dlq")) == {"batchItemFailures": []}
+
+    # THEN an expired one certainly did not run; one that may still be consumed is "unknown"
+    [answer] = world.results()
+    assert answer.error is not None
+    assert expected in answer.error.message
+    assert world.ledger.get_reservation(request.reservation_id).status.value == "active"
+
+
 def test_a_dead_lettered_request_whose_reservation_was_answered_sends_only_the_kept_answer(
     world: World,
 ) -> None:
