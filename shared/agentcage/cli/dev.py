@@ -73,6 +73,7 @@ def config_from_args(args: argparse.Namespace, *, port: int, state_dir: str) -> 
         retry_delay_s=args.retry_delay,
         reset_seed=args.reset_seed,
         principal_source=getattr(args, "principal_source", "development"),
+        allowed_hosts=tuple(getattr(args, "allow_host", None) or ()),
     )
 
 
@@ -81,6 +82,15 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("dev", help="run the whole system locally and serve its HTTP API")
     parser.add_argument("--port", type=int, default=7071, help="port (default 7071, like the Functions host)")
     add_host_options(parser)
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="HOST:PORT",
+        help="also answer requests addressed to this exact host:port (repeatable), for a port forward "
+        "to the loopback host: ssh -L 8080:127.0.0.1:7071 or docker -p 8080:7071 -> --allow-host "
+        "localhost:8080. Loopback forwards only: never a wildcard, and only with the development "
+        "principals; every other Host is refused 421 (a defence against DNS rebinding)",
+    )
     parser.add_argument("--json", action="store_true", help="print where it listens as one JSON line")
     parser.add_argument(
         "--artifacts",

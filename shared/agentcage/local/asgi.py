@@ -23,15 +23,18 @@ a same-origin request, with ``Host: evil.example:<port>``; only the ``Host`` hea
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from agentcage.approvals.principal import LOOPBACK_HOST_NAMES
+from agentcage.errors import ConfigurationError
 from agentcage.trace import extract_http, new_trace_id
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "IncomingRequest",
     "PathMounts",
     "SyncHandlerApp",
+    "allowed_host",
     "error_answer",
     "trace_id_for",
 ]
@@ -110,9 +114,10 @@ class AllowedHosts:
     values: frozenset[str]
 
     @classmethod
-    def loopback(cls, port: int, *urls: str) -> AllowedHosts:
+    def loopback(cls, port: int, *urls: str, extra_hosts: Iterable[str] = ()) -> AllowedHosts:
         """The loopback names with ``port``, plus the host and port of each of ``urls`` (the server's
-        own URL, a configured public URL)."""
+        own URL, a configured public URL), plus each of ``extra_hosts`` exactly as given (``name:port``
+        values a user named for a port forward: :func:`allowed_host`)."""
         values = {f"{name}:{port}" for name in LOOPBACK_HOST_NAMES}
         for url in urls:
             parts = urlsplit(url)
@@ -121,6 +126,8 @@ class AllowedHosts:
                 values.add(f"{name}:{parts.port or (443 if parts.scheme == 'https' else 80)}")
         # A Host without a port means the scheme's default (RFC 9110 7.2).
         values.update(v.rsplit(":", 1)[0] for v in list(values) if v.endswith((":80", ":443")))
+        # Exact values only: a forward's Host always carries the port it was given.
+        values.update(allowed_host(value) for value in extra_hosts)
         return cls(frozenset(v.lower() for v in values))
 
     def allows(self, host: str | None) -> bool:
@@ -139,6 +146,35 @@ class AllowedHosts:
             f"{(host or 'a request without a Host header')[:100]!r} (a defence against DNS rebinding)"
         )
         return error_answer(421, "misdirected_request", message, trace_id)
+
+
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def allowed_host(value: str) -> str:
+    """``value`` as one exact ``Host`` header value (``name:port``, lower case), or a ConfigurationError.
+
+    For a port forward to a loopback server (``ssh -L 8080:127.0.0.1:7071``, ``docker -p``, a
+    devcontainer), whose browser sends ``Host: localhost:8080``. The name must be a DNS name, an IPv4
+    address or a bracketed IPv6 address, and the port explicit: never a wildcard, a pattern or a bare
+    name, so each value admits exactly one ``Host`` and a rebinding page's name is never among them.
+    """
+    text = value.strip().lower()
+    refused = ConfigurationError(
+        f"an allowed host is one exact name:port (e.g. localhost:8080), not {value[:100]!r}",
+        details={"allowed_host": value[:100]},
+    )
+    name, colon, port = text.rpartition(":")
+    if not colon or not port.isascii() or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise refused
+    if name.startswith("[") and name.endswith("]"):
+        try:
+            ipaddress.IPv6Address(name[1:-1])
+        except ValueError:
+            raise refused from None
+    elif not name or len(name) > 253 or not all(_DNS_LABEL.match(label) for label in name.split(".")):
+        raise refused  # also every '*', '_', '/', '@' or empty label
+    return f"{name}:{int(port)}"
 
 
 class HostGuard:

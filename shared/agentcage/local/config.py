@@ -49,6 +49,7 @@ from agentcage.constants import (
     WEBSITE_AUTH_ENABLED_ENV,
 )
 from agentcage.errors import ConfigurationError
+from agentcage.local.asgi import allowed_host
 from agentcage.local.client import HOST_INFO_FILE
 from agentcage.local.invoke import LOCAL_ACCOUNT, LOCAL_BRIDGE_ROLE_ID, LOCAL_REGION
 
@@ -117,6 +118,10 @@ class LocalConfig:
     reset_seed: bool = False
     time_scale: float = DEFAULT_TIME_SCALE
     """The queues' windows are topology's times this (the host refuses a scale that breaks recovery)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Exact ``name:port`` ``Host`` values answered besides the loopback names with the served port:
+    for a port forward to the loopback host (``ssh -L``, ``docker -p``, a devcontainer), whose
+    browser names the forward's port. Never a wildcard (:func:`~agentcage.local.asgi.allowed_host`)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -140,6 +145,16 @@ class LocalConfig:
                 "--principal-source platform",
                 details={"host": self.host, "principal_source": self.principal_source},
             )
+        for value in self.allowed_hosts:
+            allowed_host(value)  # a ConfigurationError for a wildcard, a bare name or a bad port
+        if self.allowed_hosts and self.principal_source != "development":
+            # Only the development principals' server checks the Host (behind a proxy, the proxy does):
+            # an option that would do nothing is refused rather than ignored.
+            raise ConfigurationError(
+                "--allow-host is for a port forward to the development principals on loopback; with "
+                "--principal-source platform the authenticating proxy in front decides which hosts it serves",
+                details={"allowed_hosts": list(self.allowed_hosts)},
+            )
 
     @classmethod
     def resolve(
@@ -156,6 +171,7 @@ class LocalConfig:
         retry_delay_s: float = 0.2,
         reset_seed: bool = False,
         time_scale: float = DEFAULT_TIME_SCALE,
+        allowed_hosts: tuple[str, ...] = (),
         environ: Mapping[str, str] | None = None,
     ) -> LocalConfig:
         """Explicit arguments, then the environment, then the defaults."""
@@ -172,6 +188,7 @@ class LocalConfig:
             retry_delay_s=retry_delay_s,
             reset_seed=reset_seed,
             time_scale=time_scale,
+            allowed_hosts=tuple(allowed_hosts),
         )
 
     @property

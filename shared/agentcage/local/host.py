@@ -136,6 +136,7 @@ class LocalHost:
             # The development principals act for whoever reaches the port: only requests addressed to
             # the loopback names are answered (DNS rebinding), on every route and mount.
             loopback_hosts_only=config.principal_source == "development",
+            extra_hosts=config.allowed_hosts,  # exact host:port values for a port forward (--allow-host)
         )
         self._apply_settings(self._settings(self.server.url))
         self.aws.start(reset_seed=config.reset_seed)

@@ -18,7 +18,8 @@ gateway) on a path prefix before the server starts.
 With ``loopback_hosts_only`` (the local host sets it whenever it serves the development principals,
 which act for whoever reaches the port), every request -- the functions, the local routes and every
 mounted app alike -- must be addressed to ``127.0.0.1``, ``localhost`` or ``[::1]`` with the served
-port (or to the server's own URL): any other ``Host`` is a structured 421
+port (or to the server's own URL, or to one of the exact ``extra_hosts``, ``name:port`` values a user
+named for a port forward: ``agentcage dev --allow-host``): any other ``Host`` is a structured 421
 (:class:`~agentcage.local.asgi.HostGuard`), which stops a DNS-rebinding page from driving the API,
 the console or the MCP gateway from a victim's browser.
 
@@ -95,6 +96,7 @@ class LocalHttpServer:
         threads: int = 8,
         max_body_bytes: int = MAX_BODY_BYTES,
         loopback_hosts_only: bool = False,
+        extra_hosts: tuple[str, ...] = (),
     ) -> None:
         self.functions = functions
         self._deliver = deliver
@@ -107,7 +109,9 @@ class LocalHttpServer:
         self._app = SyncHandlerApp(self._answer, max_body_bytes=max_body_bytes, threads=threads)
         self._mounts = PathMounts(self._app)
         self.allowed_hosts: AllowedHosts | None = (
-            AllowedHosts.loopback(self._socket.getsockname()[1], self.url) if loopback_hosts_only else None
+            AllowedHosts.loopback(self._socket.getsockname()[1], self.url, extra_hosts=extra_hosts)
+            if loopback_hosts_only
+            else None
         )
         self._front: AsgiApp = (
             HostGuard(self._mounts, self.allowed_hosts) if self.allowed_hosts is not None else self._mounts

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -199,6 +200,43 @@ def test_head_on_a_console_page_answers_its_headers(host: LocalHost, path: str) 
     assert response.status == 200, response.headers
     assert response.headers["Content-Type"].startswith("text/html")
     assert body == b""
+
+
+def test_agentcage_dev_allow_host_answers_exactly_the_forwarded_host_and_port(tmp_path: Path) -> None:
+    from tests.integration.local.conftest import DevProcess, dev_environment
+
+    # GIVEN `agentcage dev` behind a port forward (ssh -L 18080:127.0.0.1:<port>), told its two names
+    dev = DevProcess(
+        tmp_path / "state",
+        dev_environment(),
+        ["--allow-host", "localhost:18080", "--allow-host", "127.0.0.1:18080"],
+    )
+    try:
+        port = urllib.parse.urlsplit(dev.url).port
+        answers = {
+            host: _send(dev.url, "GET", "/api/tasks", {"Host": host, "traceparent": TRACEPARENT})
+            for host in (
+                "localhost:18080",  # WHEN the forward's browser names the forwarded port
+                "127.0.0.1:18080",
+                f"localhost:{port}",  # the served port still answers
+                "localhost:18081",  # AND a port nobody allowed
+                f"{REBOUND}:18080",  # AND a rebound name with the forwarded port
+                "[::1]:18080",  # AND a loopback name not given with that port
+            )
+        }
+    finally:
+        dev.stop()
+    # THEN exactly the allowed values are answered; every other Host is the structured 421
+    assert {host: status for host, (status, _) in answers.items()} == {
+        "localhost:18080": 200,
+        "127.0.0.1:18080": 200,
+        f"localhost:{port}": 200,
+        "localhost:18081": 421,
+        f"{REBOUND}:18080": 421,
+        "[::1]:18080": 421,
+    }
+    assert answers["localhost:18081"][1]["error"]["code"] == "misdirected_request"
+    assert answers["localhost:18081"][1]["error"]["trace_id"] == TRACE_ID
 
 
 def test_a_body_over_the_hosts_limit_is_413_with_the_callers_trace_id(host: LocalHost) -> None:

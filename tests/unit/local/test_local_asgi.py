@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
+from agentcage.errors import ConfigurationError
 from agentcage.local.asgi import (
     AllowedHosts,
     HostGuard,
     IncomingRequest,
     PathMounts,
     SyncHandlerApp,
+    allowed_host,
     error_answer,
 )
 
@@ -295,3 +297,53 @@ def test_the_guard_answers_before_any_app_sees_the_request_and_passes_the_right_
     assert rebound.received == 0  # the body was never read
     assert own.status == 204
     assert seen == ["/api/mcp/janitor-agent"]
+
+
+# --- exact extra hosts for a port forward (agentcage dev --allow-host) -------------------------------------
+def test_an_extra_host_adds_exactly_that_name_and_port() -> None:
+    allowed = AllowedHosts.loopback(7391, "http://127.0.0.1:7391", extra_hosts=("LocalHost:8080", "[::1]:80"))
+
+    assert allowed.allows("localhost:8080")
+    assert allowed.allows("[::1]:80")
+    assert not allowed.allows("[::1]")  # exact: not the port-less form of a default port
+    assert not allowed.allows("localhost:8081")
+    assert not allowed.allows("evil.example:8080")
+    assert allowed.allows("127.0.0.1:7391")  # the loopback names stay
+
+
+@pytest.mark.parametrize(
+    ("value", "normal"),
+    [
+        ("localhost:8080", "localhost:8080"),
+        (" DEV.Example:0443 ", "dev.example:443"),
+        ("[::1]:9000", "[::1]:9000"),
+    ],
+)
+def test_an_allowed_host_is_normalised(value: str, normal: str) -> None:
+    assert allowed_host(value) == normal
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "*:8080",
+        "*.example:8080",
+        "localhost",  # no port: would stand for a default port nobody forwards
+        "localhost:*",
+        "localhost:0",
+        "localhost:65536",
+        "localhost:80a",
+        ":8080",
+        "local_host:8080",
+        "evil.example:8080@localhost:8080",
+        "a..b:8080",
+        "[::g]:8080",
+        "::1:8080",
+        "",
+    ],
+)
+def test_a_wildcard_or_anything_but_one_exact_host_and_port_is_refused(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="exact name:port"):
+        allowed_host(value)
+    with pytest.raises(ConfigurationError):
+        AllowedHosts.loopback(7391, extra_hosts=(value,))

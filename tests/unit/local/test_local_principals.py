@@ -53,3 +53,33 @@ def test_agentcage_dev_on_a_network_address_exits_2_with_the_reason(
     assert code == 2
     assert "not a loopback address" in capsys.readouterr().err
     assert not (tmp_path / "host.json").exists()  # nothing started
+
+
+def test_allow_host_values_reach_the_config_and_a_wildcard_is_refused(tmp_path: Path) -> None:
+    from agentcage.cli.app import build_parser
+    from agentcage.cli.dev import config_from_args
+
+    args = build_parser().parse_args(
+        ["dev", "--allow-host", "localhost:8080", "--allow-host", "127.0.0.1:2222", "--port", "0"]
+    )
+    config = config_from_args(args, port=0, state_dir=str(tmp_path))
+
+    assert config.allowed_hosts == ("localhost:8080", "127.0.0.1:2222")
+    with pytest.raises(ConfigurationError, match="exact name:port"):
+        LocalConfig(state_dir=tmp_path, allowed_hosts=("*:8080",))
+
+
+def test_allow_host_is_refused_behind_an_authenticating_proxy(tmp_path: Path) -> None:
+    # the proxy decides which hosts it serves; the host checks no Host then, so the option would do nothing
+    with pytest.raises(ConfigurationError, match="allow-host"):
+        LocalConfig(state_dir=tmp_path, principal_source="platform", allowed_hosts=("localhost:8080",))
+
+
+def test_agentcage_dev_with_a_wildcard_allowed_host_exits_2_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["dev", "--allow-host", "*", "--port", "0", "--state-dir", str(tmp_path)])
+
+    assert code == 2
+    assert "exact name:port" in capsys.readouterr().err
+    assert not (tmp_path / "host.json").exists()  # nothing started
