@@ -263,7 +263,16 @@ class DynamoDBClaimHooks(DynamoDBRecordHooks):
                 before=before.timestamp(),
             )
         else:
-            items = self._query(keys.task_pk(task_id), keys.OUTBOX)
+            # Filtered in the query: a delivered entry has no ``due_epoch``, so the sweep neither reads
+            # nor parses the task's delivered messages (a filter still costs the capacity of the rows
+            # it reads; a task's outbox is a handful of rows).
+            pk = keys.task_pk(task_id)
+            items = self._query(
+                pk,
+                keys.OUTBOX,
+                FilterExpression="due_epoch <= :before",
+                ExpressionAttributeValues=values(pk=pk, prefix=keys.OUTBOX, before=before.timestamp()),
+            )
         entries = [self._entry(item) for item in items]
         return [e for e in entries if not e.delivered and e.created_at <= before]
 
