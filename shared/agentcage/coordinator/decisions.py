@@ -48,10 +48,17 @@ from agentcage.errors import (
     ApprovalAlreadyDecidedError,
     ConflictError,
     PolicyDeniedError,
+    ReservationStateError,
     SelfApprovalError,
 )
 from agentcage.ledger.claims import Claim, ClaimScope, OutboxMessage
-from agentcage.ledger.models import ApprovalRecord, ApprovalStatus, TaskRecord, TaskState
+from agentcage.ledger.models import (
+    ApprovalRecord,
+    ApprovalStatus,
+    ReservationStatus,
+    TaskRecord,
+    TaskState,
+)
 
 __all__ = ["DecisionMixin"]
 
@@ -230,6 +237,98 @@ class DecisionMixin(StepMixin):
             return Outbox(tool_requests=[winner] if winner is not None else []), False
         self._audit(task, "tool_request", {"approval_id": approval_id, **dispatched.request}, step=step)
         return Outbox(tool_requests=[request]), True
+
+    def redispatch_expired(self, task: TaskRecord, request: ToolRequest) -> tuple[Outbox, bool]:
+        """An approval's request that expired unanswered (its send was lost): what to send instead, and
+        whether ``request`` is done with (a fresh request, or the call's failure, replaced it).
+
+        A reservation never consumed means the call never ran; releasing it (a conditional write) makes
+        sure it never can, so the approval, still unspent, is dispatched again exactly as the first time:
+        a fresh reservation and ``ToolRequest`` (same request id, new queue message id) kept in a new
+        ``APPROVED_REQUEST`` claim with its outbox entry. A consumed reservation ran or runs: its answer
+        comes from the executor (or its recovery), so nothing is done. An approval that can no longer
+        be used (expired, or spent) makes the call's result a readable failure, so the task never waits
+        for ever.
+        """
+        approval_id = request.approval_id
+        if approval_id is None:
+            return Outbox(), False  # not an approval's request: no claim of ours to dispatch again
+        claim = self.ledger.get_claim(task.task_id, ClaimScope.APPROVED_REQUEST, approval_id)
+        kept = _claimed_request(claim) if claim is not None else None
+        if kept is None or kept.reservation_id != request.reservation_id:
+            return Outbox(), True  # replaced by a fresh request already
+        if not self._never_ran(request.reservation_id):
+            return Outbox(), False
+        approval = self.ledger.get_approval(approval_id)
+        try:
+            task, step, turn, call = self._approval_call(approval)
+        except ConflictError:
+            return Outbox(), True  # the task moved past the call or ended: nothing waits for it
+        if call.request_id in self._results(task.task_id):
+            return Outbox(), True
+        return self._dispatch_again(task, step, turn, call, approval, lost=request), True
+
+    def _dispatch_again(
+        self,
+        task: TaskRecord,
+        step: int,
+        turn: Turn,
+        call: PlannedCall,
+        approval: ApprovalRecord,
+        *,
+        lost: ToolRequest,
+    ) -> Outbox:
+        """Send ``approval``'s call under a fresh reservation in place of the ``lost`` request that never
+        ran; or, when the approval can no longer be used, record the call's failure and move on."""
+        approval_id = approval.approval_id
+        data = {"approval_id": approval_id, "request_id": call.request_id, "expired": lost.reservation_id}
+        now = self.ledger.now()
+        if (
+            approval.status is not ApprovalStatus.APPROVED
+            or approval.used_at is not None
+            or (now >= approval.expires_at)
+        ):
+            expired = (
+                f" (it expired at {approval.expires_at.isoformat()})" if now >= approval.expires_at else ""
+            )
+            reason = (
+                "the approved call's request was lost before it ran and its approval can no longer be "
+                f"used{expired}; ask again"
+            )
+            content = error_content("request_lost", reason, approval_id=approval_id)
+            slot = result_slot("error", content, tool=call.tool, source="coordinator")
+            if self._record(task.task_id, call.request_id, slot):
+                self._audit(task, "tool_request_lost", {**data, "reason": reason}, step=step)
+            return self._resume(task, step, turn, claimant=approval_id)
+        # The claim held the lost request: give it up, so the approval is sent as on its first dispatch.
+        self.ledger.release_claim(
+            task.task_id, ClaimScope.APPROVED_REQUEST, approval_id, claimant=lost.reservation_id
+        )
+        try:
+            sent, _ = self._send_approved(task, step, call, approval_id)
+        except Stop:
+            return Outbox()  # the budget ran out: the task halted with the reason
+        fresh = sent.tool_requests[0].reservation_id if sent.tool_requests else None
+        self._audit(task, "tool_request_redispatched", {**data, "reservation_id": fresh}, step=step)
+        if sent.tool_requests:
+            return sent
+        return self._resume(task, step, turn, claimant=approval_id)  # answered here (an open circuit)
+
+    def _never_ran(self, reservation_id: str) -> bool:
+        """Whether the call of a tool reservation past its expiry never ran and never can: it was not
+        consumed, and is now released (or was released or expired unconsumed before)."""
+        reservation = self.ledger.get_reservation(reservation_id)
+        if reservation.consumed_at is not None:
+            return False
+        if reservation.status is ReservationStatus.ACTIVE:
+            try:  # conditional on still being active: a consume cannot pass it afterwards
+                reservation = self.ledger.release(reservation_id)
+            except ReservationStateError:
+                reservation = self.ledger.get_reservation(reservation_id)  # consumed meanwhile?
+        return reservation.consumed_at is None and reservation.status in (
+            ReservationStatus.RELEASED,
+            ReservationStatus.EXPIRED,
+        )
 
     def _approved_request(
         self, task_id: str, approval_id: str, rows: ResultRows | None = None
