@@ -17,10 +17,10 @@ read the sweeper does). That is fine at this scale (a scan per five minutes); a 
 a sparse index on pending approvals' expiry.
 
 The next step is returned to send, and a send can fail after the task has moved on. So the same pass
-also re-emits the next step for a running task whose current step was advanced by an expired
-approval (by this timer or a late POST) but whose next step never ran, once that claim is older than
-``resend_after_seconds``; the message id is the step's own, so Service Bus duplicate detection drops a
-copy that did arrive, and a step already checkpointed re-runs nothing.
+sweeps the outbox of every task that has not ended (running, awaiting another approval, or driven by
+an MCP client; :mod:`agentcage.coordinator.undelivered`): a next step that never ran is sent again
+once older than ``resend_after_seconds``; an approved call's request that has no result is sent again
+while it is still valid, and dispatched afresh once it expired unconsumed.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ __all__ = ["DEFAULT_RESEND_AFTER_SECONDS", "ExpiryMixin"]
 _log = logging.getLogger("agentcage.coordinator")
 
 DEFAULT_RESEND_AFTER_SECONDS: Final = 900.0
-"""How long an expiry's next step may stay unrun before the sweep sends it again (longer than the
-``agent-steps`` lock, so a step that is merely slow is not sent twice)."""
+"""How long a claimed next step may stay unrun before the sweep sends it again (longer than the
+``agent-steps`` lock, so a step that is merely slow is not sent twice). A tool request is sent again
+sooner, within its own lifetime (:data:`agentcage.coordinator.undelivered.REQUEST_RESEND_SHARE`)."""
 
 _EVERY_TASK: Final = 1_000_000  # list_tasks returns the newest first: read them all, the oldest matter most
 
@@ -61,14 +62,16 @@ class ExpiryMixin(DecisionMixin):
         outbox = Outbox()
         for task in self.ledger.list_tasks(limit=_EVERY_TASK):
             try:
-                if task.driver == "external" and not task.state.is_final:
+                if task.state.is_final:
+                    outbox.extend(self._report_unreported_child(task))
+                    continue
+                if task.driver == "external":
                     outbox.extend(self._expire_external_approvals(task, at))
                 elif task.state is TaskState.AWAITING_APPROVAL:
                     outbox.extend(self._expire_task_approvals(task, at))
-                elif task.state is TaskState.RUNNING:
-                    outbox.extend(self._resend_after_expiry(task, at, resend_after_seconds))
-                elif task.state.is_final:
-                    outbox.extend(self._report_unreported_child(task))
+                # Any task not ended may hold a lost send: an MCP task's approved call, an approved
+                # call of a step whose other approval is still pending, a running task's next step.
+                outbox.extend(self._resend_after_expiry(task, at, resend_after_seconds))
             except AgentcageError as error:
                 _log.warning("approvals of task %s not expired now: %s", task.task_id, error.message)
         return outbox
