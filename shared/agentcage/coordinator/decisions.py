@@ -199,9 +199,9 @@ class DecisionMixin(StepMixin):
         """The approved call's one ``ToolRequest``: built and kept the first time, the same one after;
         and whether it was built by this call (True) rather than before."""
         claim = self.ledger.get_claim(task.task_id, ClaimScope.APPROVED_REQUEST, approval_id)
-        sent = _claimed_request(claim) if claim is not None else None
-        if sent is not None:
-            return Outbox(tool_requests=[sent]), False
+        kept = self._kept_request(task, claim)
+        if kept is not None:
+            return kept, False
         rows = self._rows(task.task_id)
         legacy = rows.legacy_approved_request(approval_id)
         if legacy is not None:  # sent by an older deployment: its row is the claim
@@ -237,6 +237,19 @@ class DecisionMixin(StepMixin):
             return Outbox(tool_requests=[winner] if winner is not None else []), False
         self._audit(task, "tool_request", {"approval_id": approval_id, **dispatched.request}, step=step)
         return Outbox(tool_requests=[request]), True
+
+    def _kept_request(self, task: TaskRecord, claim: Claim | None) -> Outbox | None:
+        """What to send for the request an approval was kept as (``None``: none was kept): the same one;
+        a fresh one in its place when it expired and never ran (a repeat long after the first send
+        would otherwise re-send a request the executor refuses as expired, as the timer's sweep would)."""
+        sent = _claimed_request(claim) if claim is not None else None
+        if sent is None:
+            return None
+        if sent.is_expired(self.ledger.now()):
+            again, replaced = self.redispatch_expired(task, sent)
+            if replaced:
+                return again
+        return Outbox(tool_requests=[sent])
 
     def redispatch_expired(self, task: TaskRecord, request: ToolRequest) -> tuple[Outbox, bool]:
         """An approval's request that expired unanswered (its send was lost): what to send instead, and

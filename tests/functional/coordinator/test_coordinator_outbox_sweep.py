@@ -218,3 +218,23 @@ def test_a_step_call_approved_while_another_of_its_step_waits_is_swept(
     # WHEN the timer runs, THEN the lost request is sent
     clock.advance(0.4 * (lost.expires_at - lost.issued_at).total_seconds())
     assert coordinator.expire_overdue_approvals().tool_requests == [lost]
+
+
+def test_a_repeated_approval_after_its_request_expired_unsent_sends_a_fresh_request(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    # GIVEN an approved refund whose request was lost, and the approver repeating the POST after it
+    # expired (before any timer ran)
+    coordinator, driver, task_id, lost = _approved_but_lost(ledger)
+    assert lost.approval_id is not None
+    clock.advance((lost.expires_at - lost.issued_at).total_seconds() + 1)
+
+    # WHEN the same decision is repeated, THEN it sends a fresh, valid request, not the expired one
+    [fresh] = coordinator.decide_approval(lost.approval_id, approve=True, principal=APPROVER).tool_requests
+    assert fresh.reservation_id != lost.reservation_id
+    assert not fresh.is_expired(ledger.now())
+    assert coordinator.approval_not_sent(lost.approval_id) is None
+    driver.requests.append(fresh)
+    driver.run()
+    assert ledger.get_task(task_id).state is TaskState.COMPLETED
+    assert len(_refunds(driver)) == 1
