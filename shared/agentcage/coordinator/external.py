@@ -205,7 +205,7 @@ class ExternalCalls:
             )
             return self.where(task.task_id, saved.request_id, repeated=True), Outbox()
         planned, step = saved
-        event = {**_decision_event(planned), "client": dict(client)}
+        event = {**planned.decision_event(), "client": dict(client)}
         coordinator._audit(task, "decision", event, step=step)
         return self._after_checkpoint(task, planned)
 
@@ -379,16 +379,3 @@ def _at_step(call: PlannedCall, step: int) -> PlannedCall:
     if call.request is None:
         return call
     return call.model_copy(update={"request": {**call.request, "step": step}})
-
-
-def _decision_event(call: PlannedCall) -> dict[str, Any]:
-    return {
-        "call_id": call.call_id,
-        "tool": call.tool,
-        "args_digest": call.args_digest,
-        "outcome": call.outcome,
-        "decision": call.decision,
-        "request_id": call.request_id,
-        "approval_id": call.approval_id,
-        "local_result": call.local_result,
-    }

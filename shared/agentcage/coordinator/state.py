@@ -64,6 +64,20 @@ class PlannedCall(BaseModel):
     local_result: dict[str, JsonValue] | None = None
     child_task_id: str | None = None
 
+    def decision_event(self) -> dict[str, Any]:
+        """The ``decision`` audit event's data for this call (the same for both front doors)."""
+        return {
+            "call_id": self.call_id,
+            "tool": self.tool,
+            "args_digest": self.args_digest,
+            "outcome": self.outcome,
+            "decision": self.decision,
+            "request_id": self.request_id,
+            "approval_id": self.approval_id,
+            "local_result": self.local_result,
+            "child_task_id": self.child_task_id,
+        }
+
 
 class Turn(BaseModel):
     """One model turn: what it said and the calls it made."""

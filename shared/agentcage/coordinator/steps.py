@@ -157,7 +157,7 @@ class StepMixin(ModelCallMixin):
                 planned.append(decided)
                 if decided.request is not None:
                     reserved.append(str(decided.request["reservation_id"]))
-                self._audit(task, "decision", _decision_event(decided), step=step.step)
+                self._audit(task, "decision", decided.decision_event(), step=step.step)
         except Stop:
             for reservation_id in reserved:
                 self.ledger.release(reservation_id)
@@ -205,17 +205,3 @@ class StepMixin(ModelCallMixin):
             # (nothing is sent before this returns): the step advances when the last result comes.
             return outbox
         return outbox.extend(self._maybe_advance(task.task_id, step, turn, claimant=f"step-{step}"))
-
-
-def _decision_event(call: PlannedCall) -> dict[str, Any]:
-    return {
-        "call_id": call.call_id,
-        "tool": call.tool,
-        "args_digest": call.args_digest,
-        "outcome": call.outcome,
-        "decision": call.decision,
-        "request_id": call.request_id,
-        "approval_id": call.approval_id,
-        "local_result": call.local_result,
-        "child_task_id": call.child_task_id,
-    }
